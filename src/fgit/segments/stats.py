@@ -1,0 +1,104 @@
+"""Encode many pairs with progress and summarise their error-sensitive tokens."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from fgit.records import Pair
+from fgit.segments.encode import (
+    DEFAULT_PROMPT_FORMAT,
+    EncodedPair,
+    PromptFormat,
+    SegmentError,
+    encode_pairs,
+)
+
+__all__ = ["SegmentStats", "encode_records", "summarise_pairs"]
+
+
+@dataclass
+class SegmentStats:
+    """Counts over a set of pairs. Shares are over response tokens (EOS included)."""
+
+    pairs: int = 0
+    encoded: int = 0
+    skip_reasons: list[str] = field(default_factory=list)
+    truncated: int = 0
+    without_marks: int = 0
+    tokens: dict[str, int] = field(default_factory=lambda: {"correct": 0, "incorrect": 0})
+    line_marked: dict[str, int] = field(default_factory=lambda: {"correct": 0, "incorrect": 0})
+    token_marked: dict[str, int] = field(default_factory=lambda: {"correct": 0, "incorrect": 0})
+
+    def add(self, pair: EncodedPair) -> None:
+        self.encoded += 1
+        self.truncated += int(pair.correct.truncated or pair.incorrect.truncated)
+        self.without_marks += int(not any(pair.correct.hybrid_mask))
+        for name, side in (("correct", pair.correct), ("incorrect", pair.incorrect)):
+            response = side.hybrid_mask[side.prompt_length :]
+            self.tokens[name] += len(response)
+            self.line_marked[name] += sum(1 for v in response if v >= 1)
+            self.token_marked[name] += sum(1 for v in response if v == 2)
+
+    def rows(self) -> list[tuple[str, str]]:
+        def share(part: int, whole: int) -> str:
+            return f"{100 * part / whole:.1f}%" if whole else "-"
+
+        rows = [
+            ("pairs read", str(self.pairs)),
+            ("encoded", str(self.encoded)),
+            ("skipped", str(len(self.skip_reasons))),
+            ("truncated (either side)", str(self.truncated)),
+            ("no sensitive token (texts equal)", str(self.without_marks)),
+        ]
+        for name in ("correct", "incorrect"):
+            n = self.tokens[name]
+            mean = f"{n / self.encoded:.1f}" if self.encoded else "-"
+            rows += [
+                (f"{name}: mean response tokens", mean),
+                (f"{name}: tokens in changed lines (≥1)", share(self.line_marked[name], n)),
+                (f"{name}: changed tokens (2)", share(self.token_marked[name], n)),
+            ]
+        return rows
+
+
+def _batches(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def encode_records(
+    records: Sequence[Pair],
+    tokenizer: Any,
+    *,
+    prompt_format: PromptFormat = DEFAULT_PROMPT_FORMAT,
+    max_length: int = 1024,
+    batch_size: int = 256,
+    show_progress: bool = True,
+) -> Iterator[tuple[Pair, EncodedPair | SegmentError]]:
+    """Encode pair records in batches, yielding each record with its encoding or its error."""
+    columns = (
+        TextColumn("encoding pairs"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()
+    )  # fmt: skip
+    with Progress(*columns, disable=not show_progress, transient=True) as progress:
+        task = progress.add_task("encode", total=len(records))
+        for batch in _batches(records, batch_size):
+            triples = [(r.instruction, r.response, r.incorrect) for r in batch]
+            results = encode_pairs(
+                triples, tokenizer, prompt_format=prompt_format, max_length=max_length
+            )
+            yield from zip(batch, results, strict=True)
+            progress.advance(task, len(batch))
+
+
+def summarise_pairs(records: Sequence[Pair], tokenizer: Any, **kwargs: Any) -> SegmentStats:
+    stats = SegmentStats(pairs=len(records))
+    for record, result in encode_records(records, tokenizer, **kwargs):
+        if isinstance(result, SegmentError):
+            stats.skip_reasons.append(f"{record.id}: {result}")
+        else:
+            stats.add(result)
+    return stats
