@@ -101,3 +101,36 @@ def test_char_marks_token_subset_of_line(pair):
         assert len(side.line) == len(side.token) == len(side.text) + 1
         assert not (side.token & ~side.line).any()
         assert set(np.unique(side.hybrid)) <= {0, 1, 2}
+
+
+@pytest.fixture(scope="module")
+def smollm2_tokenizer():
+    from fgit.models import load_tokenizer
+
+    return load_tokenizer("smollm2-135m-instruct")
+
+
+@pytest.mark.slow
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(pair=edited_pairs())
+def test_mask_invariants_on_a_packaged_tokenizer(smollm2_tokenizer, pair):
+    correct, incorrect = pair
+    enc = encode_pair("Write the function.", correct, incorrect, smollm2_tokenizer)
+    check_side(enc.correct, len(enc.correct.response))
+    check_side(enc.incorrect, len(enc.incorrect.response))
+    changed = normalize_response(correct) != normalize_response(incorrect)
+    assert any(enc.correct.token_mask) == changed and any(enc.incorrect.token_mask) == changed
+
+
+@pytest.mark.slow
+def test_off_by_one_on_a_packaged_tokenizer(smollm2_tokenizer):
+    enc = encode_pair("Shift.", "b[i] = a[i-1]", "b[i] = a[i]", smollm2_tokenizer)
+    side = enc.correct
+    marked = [
+        smollm2_tokenizer.decode([token])
+        for token, value in zip(side.input_ids, side.hybrid_mask, strict=True)
+        if value == 2
+    ]
+    assert "".join(marked).strip() in {"-1", "i-1", "-1]", "i-1]"}
+    assert enc.correct.prompt_length == enc.incorrect.prompt_length
+    assert side.input_ids[-1] == smollm2_tokenizer.convert_tokens_to_ids("<|im_end|>")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -71,7 +70,7 @@ def models_list() -> None:
 
     table = Table(title="packaged models (fgit models prepare NAME)")
     for column in ("name", "upstream", "parts", "model ready", "tokenizer ready"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column in ("name", "upstream"))
     for name, spec in PACKAGED_MODELS.items():
         folder = model_dir(name)
         hf_ready = (folder / HF_SUBDIR).is_dir()
@@ -176,8 +175,8 @@ def segments_stats(
     for key, value in summary.rows():
         table.add_row(key, value)
     console.print(table)
-    for reason, count in Counter(summary.skip_reasons).most_common():
-        err_console.print(f"skipped {count}: {reason}")
+    for line in summary.skip_summary():
+        err_console.print(line, highlight=False, soft_wrap=True)
 
 
 @app.command()

@@ -34,7 +34,12 @@ IGNORE_INDEX = -100  # labels of prompt tokens: ignored by the loss (never 0, a 
 
 
 class SegmentError(ValueError):
-    """A pair that cannot be encoded (e.g. its prompt alone fills ``max_length``)."""
+    """A pair or setting that cannot be encoded. ``kind`` names the category (for counting
+    skips), the message gives the details."""
+
+    def __init__(self, message: str, kind: str = "invalid") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 @dataclass(frozen=True)
@@ -242,7 +247,8 @@ def encode_pairs(
             out.append(
                 SegmentError(
                     f"prompt has {len(prompt_ids)} tokens, no room for a response "
-                    f"within max_length={max_length}"
+                    f"within max_length={max_length}",
+                    kind="prompt too long",
                 )
             )
             continue

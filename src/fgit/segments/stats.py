@@ -26,7 +26,7 @@ class SegmentStats:
 
     pairs: int = 0
     encoded: int = 0
-    skip_reasons: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, SegmentError]] = field(default_factory=list)  # (record id, why)
     truncated: int = 0
     without_marks: int = 0
     tokens: dict[str, int] = field(default_factory=lambda: {"correct": 0, "incorrect": 0})
@@ -50,7 +50,7 @@ class SegmentStats:
         rows = [
             ("pairs read", str(self.pairs)),
             ("encoded", str(self.encoded)),
-            ("skipped", str(len(self.skip_reasons))),
+            ("skipped", str(len(self.skipped))),
             ("truncated (either side)", str(self.truncated)),
             ("no sensitive token (texts equal)", str(self.without_marks)),
         ]
@@ -63,6 +63,17 @@ class SegmentStats:
                 (f"{name}: changed tokens (2)", share(self.token_marked[name], n)),
             ]
         return rows
+
+    def skip_summary(self, examples: int = 3) -> list[str]:
+        """One line per kind of skip: count, kind, a few record ids and one full message."""
+        by_kind: dict[str, list[tuple[str, SegmentError]]] = {}
+        for record_id, error in self.skipped:
+            by_kind.setdefault(error.kind, []).append((record_id, error))
+        lines = []
+        for kind, items in sorted(by_kind.items(), key=lambda item: -len(item[1])):
+            ids = ", ".join(record_id for record_id, _ in items[:examples])
+            lines.append(f"skipped {len(items)}: {kind} (e.g. {ids}: {items[0][1]})")
+        return lines
 
 
 def _batches(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
@@ -98,7 +109,7 @@ def summarise_pairs(records: Sequence[Pair], tokenizer: Any, **kwargs: Any) -> S
     stats = SegmentStats(pairs=len(records))
     for record, result in encode_records(records, tokenizer, **kwargs):
         if isinstance(result, SegmentError):
-            stats.skip_reasons.append(f"{record.id}: {result}")
+            stats.skipped.append((record.id, result))
         else:
             stats.add(result)
     return stats

@@ -1,0 +1,86 @@
+"""The fgit command: thin shells, one-line errors, no tracebacks for known failures."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from fgit.cli import app
+from fgit.records import Pair, write_records
+
+runner = CliRunner()
+
+
+@pytest.fixture()
+def tiny_tokenizer_dir(tmp_path, bytelevel_tokenizer):
+    folder = tmp_path / "tok"
+    bytelevel_tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture()
+def pairs_file(tmp_path):
+    path = tmp_path / "pairs.jsonl"
+    write_records(
+        path,
+        [
+            Pair(id="p1", instruction="Add one.", response="return x + 1", incorrect="return x"),
+            Pair(id="p2", instruction="Same.", response="return y", incorrect="return y\n"),
+        ],
+    )
+    return path
+
+
+def test_segments_show(pairs_file, tiny_tokenizer_dir):
+    args = ["segments", "show", "--pairs", str(pairs_file), "--model", str(tiny_tokenizer_dir)]
+    result = runner.invoke(app, [*args, "--id", "p1"])
+    assert result.exit_code == 0, result.output
+    assert "return x + 1" in result.output and "return x" in result.output
+
+
+def test_segments_show_unknown_id_names_file_and_ids(pairs_file, tiny_tokenizer_dir):
+    args = ["segments", "show", "--pairs", str(pairs_file), "--model", str(tiny_tokenizer_dir)]
+    result = runner.invoke(app, [*args, "--id", "nope"])
+    assert result.exit_code == 2
+    assert "nope" in result.output and "p1" in result.output
+
+
+def test_segments_stats_counts_pairs_without_marks(pairs_file, tiny_tokenizer_dir):
+    args = ["segments", "stats", "--pairs", str(pairs_file), "--model", str(tiny_tokenizer_dir)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    rows = {line.split("│")[1].strip(): line.split("│")[2].strip()
+            for line in result.output.splitlines() if line.count("│") == 3}  # fmt: skip
+    assert rows["pairs read"] == "2" and rows["encoded"] == "2"
+    assert rows["no sensitive token (texts equal)"] == "1"
+
+
+def test_segments_stats_reports_skips(pairs_file, tiny_tokenizer_dir):
+    args = ["segments", "stats", "--pairs", str(pairs_file), "--model", str(tiny_tokenizer_dir)]
+    result = runner.invoke(app, [*args, "--max-length", "4"])
+    assert result.exit_code == 0, result.output
+    assert "skipped 2: prompt too long (e.g. p1, p2: prompt has" in result.output
+
+
+def test_bad_jsonl_line_is_one_line_error(tmp_path, tiny_tokenizer_dir):
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"id": "a", "instruction": "x", "response": "y", "incorrect": "z"}\n{oops\n')
+    args = ["segments", "stats", "--pairs", str(path), "--model", str(tiny_tokenizer_dir)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert f"{path}:2:" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_unknown_model_is_one_line_error(pairs_file):
+    args = ["segments", "show", "--pairs", str(pairs_file), "--model", "smollm2-135m-instrct"]
+    result = runner.invoke(app, [*args, "--id", "p1"])
+    assert result.exit_code == 2
+    assert "smollm2-135m-instruct" in result.output  # the suggestion
+    assert "Traceback" not in result.output
+
+
+def test_models_list():
+    result = runner.invoke(app, ["models", "list"])
+    assert result.exit_code == 0
+    assert "qwen2.5-coder-0.5b-instruct" in result.output
