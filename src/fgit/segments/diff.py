@@ -35,15 +35,24 @@ __all__ = ["DiffMarks", "SideMarks", "diff_marks", "normalize_response", "split_
 
 @dataclass(frozen=True)
 class SideMarks:
-    """Character marks of one side. Arrays are bool with ``len(text) + 1`` entries."""
+    """Character marks of one side: ``levels[0]`` line marks, ``levels[1]`` token marks, bool,
+    each with ``len(text) + 1`` entries (one array so both levels project onto tokens at once).
+    """
 
     text: str
-    line: np.ndarray
-    token: np.ndarray
+    levels: np.ndarray
+
+    @property
+    def line(self) -> np.ndarray:
+        return self.levels[0]
+
+    @property
+    def token(self) -> np.ndarray:
+        return self.levels[1]
 
     @property
     def hybrid(self) -> np.ndarray:
-        return self.line.astype(np.int8) + self.token.astype(np.int8)
+        return self.levels.sum(axis=0, dtype=np.int8)
 
 
 @dataclass(frozen=True)
@@ -89,8 +98,8 @@ class _Side:
         self.text = text
         self.starts = _line_starts(lines)
         self.n_lines = len(lines)
-        self.line = np.zeros(len(text) + 1, dtype=bool)
-        self.token = np.zeros(len(text) + 1, dtype=bool)
+        self.levels = np.zeros((2, len(text) + 1), dtype=bool)
+        self.line, self.token = self.levels  # views
 
     def span(self, first_line: int, end_line: int) -> tuple[int, int]:
         return int(self.starts[first_line]), int(self.starts[end_line])
@@ -167,6 +176,5 @@ def diff_marks(correct: str, incorrect: str) -> DiffMarks:
             inc.mark_lines(i1, i2)
             cor.mark_line_gap(j1)
     return DiffMarks(
-        correct=SideMarks(correct, cor.line, cor.token),
-        incorrect=SideMarks(incorrect, inc.line, inc.token),
+        correct=SideMarks(correct, cor.levels), incorrect=SideMarks(incorrect, inc.levels)
     )

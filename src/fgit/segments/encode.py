@@ -65,9 +65,10 @@ class EncodedSide:
     """One side of a pair: prompt + response, with masks aligned to ``input_ids``.
 
     ``line_mask``, ``token_mask`` are 0/1 and ``hybrid_mask = line_mask + token_mask`` (0/1/2);
-    all three are 0 on prompt tokens. ``response_offsets`` are the character spans of the
-    response tokens in ``response`` (the normalised text); the EOS token's span is empty at the
-    end of the text. Everything is truncated together to ``max_length``.
+    all three are 0 on prompt tokens. ``response_offsets`` is an ``(n_response_tokens, 2)`` int
+    array of each response token's character span in ``response`` (the normalised text); the
+    EOS token's span is empty at the end of the text. Everything is truncated together to
+    ``max_length``.
     """
 
     input_ids: list[int]
@@ -77,7 +78,7 @@ class EncodedSide:
     hybrid_mask: list[int]
     prompt_length: int
     response: str
-    response_offsets: list[tuple[int, int]]
+    response_offsets: np.ndarray
     truncated: bool
 
     @property
@@ -116,10 +117,12 @@ def _prompt_adds_special_tokens(tokenizer: Any, fmt: PromptFormat) -> bool:
     return not (fmt.kind == "chat" or (fmt.kind == "auto" and _has_chat_template(tokenizer)))
 
 
-def _offsets_array(offsets: Sequence[tuple[int, int]]) -> np.ndarray:
+def _offsets_array(offsets: Sequence[tuple[int, int]], extra_rows: int = 0) -> np.ndarray:
+    """Offsets as an ``(n + extra_rows, 2)`` int array (extra rows zero)."""
     # fromiter over a flat chain is ~2x faster than np.asarray on a list of tuples.
-    flat = itertools.chain.from_iterable(offsets)
-    return np.fromiter(flat, dtype=np.int64, count=2 * len(offsets)).reshape(-1, 2)
+    flat = itertools.chain(itertools.chain.from_iterable(offsets), (0, 0) * extra_rows)
+    count = 2 * (len(offsets) + extra_rows)
+    return np.fromiter(flat, dtype=np.int64, count=count).reshape(-1, 2)
 
 
 def token_mask_from_char_marks(
@@ -128,22 +131,23 @@ def token_mask_from_char_marks(
     """0/1 per response token (EOS included when ``has_eos``): 1 when the token's character
     span touches a marked character.
 
-    ``offsets`` are the spans of the text tokens (not EOS). ``marks`` has ``len(text) + 1``
-    entries, the last being end-of-text, which marks the EOS token or, without EOS, the last
-    text token. Tokens with an empty span touch nothing.
+    ``marks`` is bool, ``(len(text) + 1,)`` or ``(levels, len(text) + 1)`` to project several
+    levels at once; its last column is end-of-text, which marks the EOS token or, without EOS,
+    the last text token. ``offsets`` are the spans of the text tokens (not EOS), within the
+    text. Tokens with an empty span touch nothing.
     """
     spans = offsets if isinstance(offsets, np.ndarray) else _offsets_array(offsets)
-    n_chars = len(marks) - 1
-    # prefix[k] = number of marked characters before position k, so a span [s, e) is touched
-    # when prefix[e] - prefix[s] > 0: one vectorised pass instead of a loop over characters.
-    prefix = np.zeros(n_chars + 1, dtype=np.int64)
-    np.cumsum(marks[:n_chars], out=prefix[1:])
-    spans = np.clip(spans, 0, n_chars)
-    out = np.zeros(len(spans) + (1 if has_eos else 0), dtype=np.int8)
-    out[: len(spans)] = (prefix[spans[:, 1]] - prefix[spans[:, 0]]) > 0
-    if marks[n_chars] and len(out):
-        out[-1] = 1
-    return out
+    levels = np.atleast_2d(marks)
+    n_chars = levels.shape[1] - 1
+    # prefix[:, k] = marked characters before position k, so a span [s, e) is touched when
+    # prefix[:, e] - prefix[:, s] > 0: one vectorised pass instead of a loop over characters.
+    prefix = np.zeros((levels.shape[0], n_chars + 1), dtype=np.int32)
+    np.cumsum(levels[:, :n_chars], axis=1, out=prefix[:, 1:])
+    out = np.zeros((levels.shape[0], len(spans) + int(has_eos)), dtype=np.int8)
+    out[:, : len(spans)] = (prefix[:, spans[:, 1]] - prefix[:, spans[:, 0]]) > 0
+    if out.shape[1]:
+        out[:, -1] |= levels[:, n_chars]
+    return out if marks.ndim == 2 else out[0]
 
 
 def _encode_side(
@@ -154,19 +158,20 @@ def _encode_side(
     max_length: int,
 ) -> EncodedSide:
     """``response`` is a ``tokenizers.Encoding`` of the normalised response text."""
-    ids, offsets = response.ids, response.offsets
-    spans = _offsets_array(offsets)
+    ids = response.ids
     has_eos = eos_id is not None
-    line = token_mask_from_char_marks(marks.line, spans, has_eos)
-    token = token_mask_from_char_marks(marks.token, spans, has_eos)
+    # One array for the text tokens' spans plus, with EOS, an empty span at the end of the text.
+    # Kept as an array, not a list of tuples: fewer objects for the garbage collector to track.
+    spans = _offsets_array(response.offsets, extra_rows=int(has_eos))
     if has_eos:
-        end = len(marks.text)
-        ids, offsets = [*ids, eos_id], [*offsets, (end, end)]
+        spans[-1] = len(marks.text)
+        ids.append(eos_id)
+    line, token = token_mask_from_char_marks(marks.levels, spans[: len(spans) - has_eos], has_eos)
 
     room = max_length - len(prompt_ids)
     truncated = len(ids) > room
     if truncated:
-        ids, offsets, line, token = ids[:room], offsets[:room], line[:room], token[:room]
+        ids, spans, line, token = ids[:room], spans[:room], line[:room], token[:room]
     n_prompt = len(prompt_ids)
     zeros = [0] * n_prompt
     return EncodedSide(
@@ -177,7 +182,7 @@ def _encode_side(
         hybrid_mask=zeros + (line + token).tolist(),
         prompt_length=n_prompt,
         response=marks.text,
-        response_offsets=offsets,
+        response_offsets=spans,
         truncated=truncated,
     )
 

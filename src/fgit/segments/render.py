@@ -21,7 +21,8 @@ def render_side(side: EncodedSide, *, show_boundaries: bool = False) -> Text:
     response = side.response
     masks = side.hybrid_mask[side.prompt_length :]
     cursor = 0  # byte-fallback tokens share one character's span: print each character once
-    for k, ((start, end), value) in enumerate(zip(side.response_offsets, masks, strict=True)):
+    spans = side.response_offsets.tolist()
+    for k, ((start, end), value) in enumerate(zip(spans, masks, strict=True)):
         style = HYBRID_STYLES[value]
         if start >= len(response) and start == end:  # the EOS token
             text.append(EOS_LABEL, style=style or "dim")
