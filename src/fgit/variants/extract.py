@@ -1,0 +1,80 @@
+"""Code out of a teacher's markdown answer, and the incorrect response in the correct one's form.
+
+Teachers answer in markdown (the paper's prompt asks for it). The outcome of each extraction is
+recorded, so nothing is silently dropped:
+
+* ``fenced``: one fenced code block; ``fenced_multi``: several, the one most similar to the
+  reference code is taken (others are usage examples or explanations);
+* ``unclosed_fence``: an opening fence with no closing one (output cut off at the token
+  limit): the text after the fence;
+* ``unfenced``: no fence, but the whole answer parses as Python;
+* ``prose``: no code found: unusable, counted.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass
+
+from rapidfuzz import fuzz
+
+FENCE = re.compile(
+    r"^[ \t]*(?P<fence>```|~~~)[ \t]*(?P<lang>[\w+#.-]*)[^\n]*\n"  # opening fence + language
+    r"(?P<body>.*?)^[ \t]*(?P=fence)[ \t]*$",  # body up to the same fence on its own line
+    re.MULTILINE | re.DOTALL,
+)
+OPEN_FENCE = re.compile(r"^[ \t]*(```|~~~)[ \t]*([\w+#.-]*)[^\n]*\n", re.MULTILINE)
+PYTHON_LANGS = {"", "python", "py", "python3", "py3"}
+
+
+@dataclass(frozen=True)
+class Extraction:
+    code: str | None
+    kind: str  # fenced | fenced_multi | unclosed_fence | unfenced | prose
+    blocks: int = 0
+
+
+def parses(code: str) -> bool:
+    try:
+        ast.parse(code)
+    except (SyntaxError, ValueError):
+        return False
+    return True
+
+
+def _python_blocks(text: str) -> list[str]:
+    blocks = [(m["lang"].lower(), m["body"]) for m in FENCE.finditer(text)]
+    python = [body for lang, body in blocks if lang in PYTHON_LANGS]
+    return python or [body for _, body in blocks]
+
+
+def extract_code(text: str, reference: str | None = None) -> Extraction:
+    """The code in ``text``; with several blocks, the one most like ``reference``."""
+    text = text.replace("\r\n", "\n")
+    blocks = _python_blocks(text)
+    if len(blocks) == 1:
+        return Extraction(blocks[0].rstrip("\n"), "fenced", 1)
+    if blocks:
+        best = max(blocks, key=lambda b: fuzz.ratio(b, reference or "")) if reference else blocks[0]
+        return Extraction(best.rstrip("\n"), "fenced_multi", len(blocks))
+    opening = OPEN_FENCE.search(text)
+    if opening:
+        return Extraction(text[opening.end() :].rstrip("\n"), "unclosed_fence", 0)
+    if text.strip() and parses(text):
+        return Extraction(text.strip("\n"), "unfenced", 0)
+    return Extraction(None, "prose", 0)
+
+
+def is_markdown(response: str) -> bool:
+    """Whether a (correct) response is markdown with fenced code rather than bare code."""
+    return bool(FENCE.search(response.replace("\r\n", "\n")))
+
+
+def incorrect_response(candidate_text: str, correct: str, extraction: Extraction) -> str | None:
+    """The incorrect response to train on, in the same form as the correct one: the whole
+    markdown answer when the correct response is markdown, only the code when it is bare code
+    (fences would otherwise count as "errors" in the diff). ``None`` when unusable."""
+    if is_markdown(correct):
+        return candidate_text.strip() or None
+    return extraction.code if extraction.code and extraction.code.strip() else None

@@ -1,0 +1,135 @@
+"""The variants stage: problems in, a variants JSONL out (K candidates per problem).
+
+Resumable at record granularity: each finished problem is appended (and synced) as one line,
+so a crash loses at most the batch in flight, and a rerun skips every id already written.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from fgit.records import (
+    Candidate,
+    Problem,
+    VariantSet,
+    read_completed_ids,
+    repair_truncated_tail,
+    write_records,
+)
+from fgit.variants.extract import extract_code, incorrect_response, is_markdown
+from fgit.variants.sources import VariantSource
+
+
+@dataclass
+class VariantsSummary:
+    problems: int = 0
+    resumed: int = 0  # already in the output file from an earlier run
+    generated: int = 0
+    candidates: int = 0
+    usable: int = 0  # candidates with a response to train on
+    extraction: Counter = field(default_factory=Counter)
+    without_candidates: list[str] = field(default_factory=list)  # ids with no usable candidate
+    seconds: float = 0.0
+    source: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["extraction"] = dict(self.extraction)
+        return data
+
+
+def build_candidate(problem: Problem, text: str) -> Candidate:
+    """Extract code from ``text`` and shape the incorrect response like the correct one."""
+    reference = extract_code(problem.response).code if is_markdown(problem.response) else None
+    extraction = extract_code(text, reference=reference or problem.response)
+    return Candidate(
+        text=text,
+        response=incorrect_response(text, problem.response, extraction),
+        code=extraction.code,
+        extraction=extraction.kind,
+    )
+
+
+def _progress(quiet: bool) -> Progress:
+    return Progress(
+        TextColumn("variants"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        disable=quiet,
+    )
+
+
+def generate_variants(
+    problems: Sequence[Problem],
+    source: VariantSource,
+    out: str | Path,
+    *,
+    k: int = 3,
+    batch_size: int = 16,
+    quiet: bool = False,
+) -> VariantsSummary:
+    """Write a :class:`VariantSet` per problem to ``out``, skipping ids already there."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.exists():
+        repair_truncated_tail(out)
+    done = read_completed_ids(out) if out.exists() else set()
+    todo = [p for p in problems if p.id not in done]
+    summary = VariantsSummary(
+        problems=len(problems), resumed=len(problems) - len(todo), source=source.describe()
+    )
+    started = time.perf_counter()
+    with _progress(quiet) as progress:
+        task = progress.add_task("variants", total=len(problems), completed=summary.resumed)
+        for start in range(0, len(todo), batch_size):
+            batch = todo[start : start + batch_size]
+            texts = source.variants(batch, k)
+            records = [
+                _variant_set(problem, cands, summary)
+                for problem, cands in zip(batch, texts, strict=True)
+            ]
+            write_records(out, records, append=True)
+            progress.advance(task, len(batch))
+    summary.seconds = round(time.perf_counter() - started, 2)
+    _write_summary(out, summary)
+    return summary
+
+
+def _variant_set(problem: Problem, texts: list[str], summary: VariantsSummary) -> VariantSet:
+    candidates = [build_candidate(problem, text) for text in texts]
+    summary.generated += 1
+    summary.candidates += len(candidates)
+    summary.usable += sum(1 for c in candidates if c.response)
+    summary.extraction.update(c.extraction for c in candidates)
+    if not any(c.response for c in candidates):
+        summary.without_candidates.append(problem.id)
+    fields = {name: getattr(problem, name) for name in Problem.model_fields}
+    return VariantSet(**fields, teacher=summary.source, candidates=candidates)
+
+
+def summary_path(out: Path) -> Path:
+    return out.with_name(out.name + ".summary.json")
+
+
+def _write_summary(out: Path, summary: VariantsSummary) -> None:
+    path = summary_path(out)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(summary.to_json(), indent=2) + "\n")
+    tmp.replace(path)
