@@ -169,14 +169,119 @@ def segments_stats(
     summary = summarise_pairs(
         records, tokenizer, prompt_format=_prompt_format(prompt_format), max_length=max_length
     )
-    table = Table(title=f"segments of {pairs} · {model}")
-    table.add_column("measure")
-    table.add_column("value", justify="right")
-    for key, value in summary.rows():
-        table.add_row(key, value)
-    console.print(table)
+    _print_rows(f"segments of {pairs} · {model}", summary.rows())
     for line in summary.skip_summary():
         err_console.print(line, highlight=False, soft_wrap=True)
+
+
+def _print_rows(title: str, rows: list[tuple[str, str]]) -> None:
+    table = Table(title=title)
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for key, value in rows:
+        table.add_row(key, value)
+    console.print(table)
+
+
+@app.command()
+@one_line_errors
+def variants(
+    problems: Annotated[Path, typer.Option(help="Problems JSONL (native, Alpaca or TRL).")],
+    teacher: Annotated[
+        str,
+        typer.Option(
+            help="mutation, a packaged model name or folder (hf:...), openai:MODEL@URL, vllm:..."
+        ),
+    ],
+    out: Annotated[Path, typer.Option(help="Variants JSONL to write (resumes if it exists).")],
+    k: Annotated[int, typer.Option(help="Candidates per problem.")] = 3,
+    temperature: Annotated[float, typer.Option(help="Teacher sampling temperature.")] = 0.8,
+    max_new_tokens: Annotated[int, typer.Option(help="Teacher output limit.")] = 1024,
+    template: Annotated[
+        Path | None, typer.Option(help="Prompt template file with {instruction}, {response}.")
+    ] = None,
+    batch_size: Annotated[int, typer.Option(help="Problems per teacher call.")] = 16,
+    seed: Annotated[int, typer.Option(help="Sampling / mutation seed.")] = 0,
+    limit: Annotated[int | None, typer.Option(help="Only the first N problems.")] = None,
+) -> None:
+    """Stage 1: K similar-but-incorrect candidates per problem from a teacher or mutation."""
+    from fgit.generation import SamplingParams
+    from fgit.records import read_problems
+    from fgit.variants.sources import load_source
+    from fgit.variants.stage import generate_variants, summary_path
+
+    records = read_problems(problems)[:limit]
+    params = SamplingParams(temperature=temperature, max_new_tokens=max_new_tokens, seed=seed)
+    source = load_source(
+        teacher, params=params, template=template.read_text() if template else None, seed=seed
+    )
+    summary = generate_variants(records, source, out, k=k, batch_size=batch_size)
+    kinds = ", ".join(f"{kind} {n}" for kind, n in summary.extraction.most_common())
+    _print_rows(
+        f"variants -> {out}",
+        [
+            ("problems", str(summary.problems)),
+            ("resumed (already done)", str(summary.resumed)),
+            ("generated now", str(summary.generated)),
+            ("candidates", str(summary.candidates)),
+            ("usable candidates", str(summary.usable)),
+            ("extraction", kinds or "-"),
+            ("problems without a usable candidate", str(len(summary.without_candidates))),
+            ("seconds", f"{summary.seconds:.1f}"),
+        ],
+    )
+    console.print(f"summary: {summary_path(out)}")
+
+
+@app.command("select")
+@one_line_errors
+def select_command(
+    variants_file: Annotated[Path, typer.Option("--variants", help="Variants JSONL.")],
+    out: Annotated[Path, typer.Option(help="Pairs JSONL to write.")],
+    embedder: Annotated[
+        str, typer.Option(help="minilm, lexical, unixcoder, hf:NAME or lm:NAME.")
+    ] = "minilm",
+    tests: Annotated[
+        bool, typer.Option(help="Run candidates against the problem's tests in the sandbox.")
+    ] = True,
+    timeout: Annotated[
+        float, typer.Option(help="Sandbox wall-clock limit per program (s).")
+    ] = 10.0,
+    workers: Annotated[int | None, typer.Option(help="Parallel sandbox runs.")] = None,
+) -> None:
+    """Stage 2: keep the most similar candidate that really fails; write pairs."""
+    from fgit.sandbox import SandboxLimits
+    from fgit.selection.embedders import load_scorer
+    from fgit.selection.select import journal_path, select_pairs
+
+    summary = select_pairs(
+        variants_file,
+        out,
+        load_scorer(embedder),
+        run_tests=tests,
+        limits=SandboxLimits(timeout_s=timeout),
+        workers=workers,
+    )
+    share = summary.share_most_similar_failing
+    rows = [
+        ("problems", str(summary.problems)),
+        ("pairs written", str(summary.pairs)),
+        ("mean similarity of chosen", f"{summary.mean_similarity:.3f}"),
+        ("problems with tests", str(summary.with_tests)),
+        (
+            "most similar candidate fails its tests",
+            f"{share:.1%} of {summary.most_similar_checked}" if share is not None else "-",
+        ),
+    ]
+    rows += [(f"skipped: {reason}", str(n)) for reason, n in summary.skipped.most_common()]
+    rows += [
+        (f"dropped candidates: {reason}", str(n)) for reason, n in summary.dropped.most_common()
+    ]
+    rows += [
+        (f"candidate verdict: {verdict}", str(n)) for verdict, n in summary.verdicts.most_common()
+    ]
+    _print_rows(f"selection -> {out} (embedder {embedder})", rows)
+    console.print(f"every candidate with its scores: {journal_path(out)}")
 
 
 @app.command()

@@ -1,0 +1,92 @@
+"""Selection: drop reasons, similarity choice, audit journal, resume, execution check."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from fgit.records import Candidate, VariantSet, iter_records, read_pairs, write_records
+from fgit.selection.embedders import LexicalScorer, cosine_rows, load_scorer
+from fgit.selection.select import journal_path, select_pairs
+from fgit.variants.stage import build_candidate
+
+CORRECT = "def f(a):\n    return a[0] + a[1]"
+
+
+def variant_set(pid: str, texts: list[str], **fields) -> VariantSet:
+    base = VariantSet(id=pid, instruction="Add the first two.", response=CORRECT, **fields)
+    return base.model_copy(update={"candidates": [build_candidate(base, t) for t in texts]})
+
+
+def test_cosine_rows_handles_zero_vectors():
+    got = cosine_rows(np.array([1.0, 0.0]), np.array([[2.0, 0.0], [0.0, 3.0], [0.0, 0.0]]))
+    assert got.tolist() == [1.0, 0.0, 0.0]
+
+
+def test_lexical_scorer_ranks_near_copies_first():
+    scores = LexicalScorer().similarities([CORRECT], [[CORRECT.replace("+", "-"), "print(1)"]])
+    assert scores[0][0] > 0.8 > scores[0][1]
+
+
+def test_unknown_embedder_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown embedder"):
+        load_scorer("word2vec")
+
+
+def test_selection_drops_unusable_and_chooses_the_most_similar(tmp_path):
+    texts = [
+        "I would rather not.",  # prose
+        f"```python\n{CORRECT}\n```",  # identical
+        "```python\ndef f(a:\n    return a[0]\n```",  # unparsable
+        "```python\ndef f(a):\n    return a[0] - a[1]\n```",  # the closest wrong one
+        "```python\ndef f(a):\n    return a[0] - a[1]\n```",  # duplicate
+        "```python\ndef f(a):\n    total = 0\n    return total\n```",  # further away
+    ]
+    variants = tmp_path / "variants.jsonl"
+    write_records(variants, [variant_set("p1", texts)])
+    out = tmp_path / "pairs.jsonl"
+    summary = select_pairs(variants, out, LexicalScorer(), run_tests=False, quiet=True)
+    [pair] = read_pairs(out)
+    assert pair.incorrect == "def f(a):\n    return a[0] - a[1]"
+    assert pair.selection["candidate"] == 3 and pair.selection["verified_incorrect"] is False
+    assert dict(summary.dropped) == {
+        "no code": 1,
+        "identical to correct": 1,
+        "unparsable": 1,
+        "duplicate": 1,
+    }
+    [scored] = [r for _, r in iter_records(journal_path(out), VariantSet)]
+    assert [c.chosen for c in scored.candidates] == [False, False, False, True, False, False]
+    saved = json.loads(out.with_name(out.name + ".summary.json").read_text())
+    assert saved["pairs"] == 1 and saved["embedder"] == {"kind": "lexical", "ngram": 3}
+
+
+def test_problem_without_usable_candidate_is_counted_not_lost(tmp_path):
+    variants = tmp_path / "variants.jsonl"
+    write_records(variants, [variant_set("p1", ["no code here"]), variant_set("p2", ["x = 1"])])
+    out = tmp_path / "pairs.jsonl"
+    summary = select_pairs(variants, out, LexicalScorer(), run_tests=False, quiet=True)
+    assert summary.pairs == 1 and dict(summary.skipped) == {"no usable incorrect candidate": 1}
+
+
+def test_selection_resumes_from_its_journal(tmp_path):
+    variants = tmp_path / "variants.jsonl"
+    sets = [variant_set(f"p{i}", [f"def f(a):\n    return a[{i}]"]) for i in range(5)]
+    write_records(variants, sets)
+    out = tmp_path / "pairs.jsonl"
+    # A previous run journalled two problems, then died mid-line.
+    select_pairs(variants, out, LexicalScorer(), run_tests=False, quiet=True)
+    journal = journal_path(out)
+    lines = journal.read_text().splitlines(keepends=True)
+    journal.write_text("".join(lines[:2]) + lines[2][:20])
+    summary = select_pairs(variants, out, LexicalScorer(), run_tests=False, quiet=True)
+    ids = [r.id for _, r in iter_records(journal, VariantSet)]
+    assert sorted(ids) == [f"p{i}" for i in range(5)]
+    assert summary.pairs == 5 and len(read_pairs(out)) == 5
+
+
+def test_candidate_model_forbids_unknown_fields():
+    with pytest.raises(ValueError):
+        Candidate(text="x", response="x", code="x", extraction="fenced", colour="red")
