@@ -528,3 +528,11 @@ def test_real_code_alpaca_file() -> None:
     assert len(problems) == 2015
     assert len({p.id for p in problems}) == len(problems)
     assert all(p.id.startswith("sha1:") and p.source is None for p in problems)
+
+
+def test_write_records_creates_missing_folders(tmp_path):
+    path = tmp_path / "a" / "b" / "problems.jsonl"
+    record = Problem(id="x", instruction="q", response="r")
+    assert write_records(path, [record]) == 1
+    assert write_records(tmp_path / "c" / "more.jsonl", [record], append=True) == 1
+    assert read_problems(path) == [record]

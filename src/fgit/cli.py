@@ -20,7 +20,9 @@ app = typer.Typer(
 )
 models_app = typer.Typer(help="Packaged offline models and model loading.", no_args_is_help=True)
 segments_app = typer.Typer(help="Error-sensitive segments of pairs.", no_args_is_help=True)
+problems_app = typer.Typer(help="Training problems from datasets.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
+app.add_typer(problems_app, name="problems")
 app.add_typer(segments_app, name="segments")
 
 console = Console()
@@ -29,11 +31,13 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _user_errors() -> tuple[type[Exception], ...]:
+    from fgit.generation import GenerationError
     from fgit.models import ModelError
     from fgit.records import RecordError
     from fgit.segments import SegmentError
 
-    return (ModelError, RecordError, SegmentError, FileNotFoundError)
+    # DataError (fgit.problems) is a FileNotFoundError.
+    return (ModelError, RecordError, SegmentError, GenerationError, FileNotFoundError)
 
 
 def one_line_errors(func: F) -> F:
@@ -181,6 +185,50 @@ def _print_rows(title: str, rows: list[tuple[str, str]]) -> None:
     for key, value in rows:
         table.add_row(key, value)
     console.print(table)
+
+
+@problems_app.command("build")
+@one_line_errors
+def problems_build(
+    preset: Annotated[
+        str, typer.Option(help="mbpp, leetcode, leetcode-markdown, codealpaca, evol-codealpaca.")
+    ],
+    out: Annotated[Path, typer.Option(help="Problems JSONL to write.")],
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Data folder (default: $FGIT_DATA_DIR or ../shared/data).")
+    ] = None,
+    decontaminate: Annotated[
+        bool, typer.Option(help="Remove problems overlapping HumanEval(+), MBPP+, MBPP test.")
+    ] = True,
+    limit: Annotated[int | None, typer.Option(help="Keep only the first N problems.")] = None,
+) -> None:
+    """Load a dataset as problems, decontaminate it, write it (with a report beside it)."""
+    import json
+
+    from fgit.decontam import DEFAULT_BENCHMARKS, load_benchmark_texts
+    from fgit.decontam import decontaminate as run_decontamination
+    from fgit.problems import data_dir as resolve_data_dir
+    from fgit.problems import load_preset
+    from fgit.records import write_records
+
+    root = resolve_data_dir(data_dir)
+    try:
+        problems, load_report = load_preset(preset, root)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--preset") from None
+    console.print(load_report.summary(), highlight=False)
+    report: dict = {"load": load_report.to_dict()}
+    if decontaminate:
+        problems, decontam = run_decontamination(
+            problems, load_benchmark_texts(DEFAULT_BENCHMARKS, root)
+        )
+        console.print(f"decontamination: {decontam.summary()}", highlight=False)
+        report["decontamination"] = decontam.to_dict()
+    problems = problems[:limit]
+    write_records(out, problems)
+    report_path = out.with_name(out.name + ".report.json")
+    report_path.write_text(json.dumps(report, indent=2, default=str) + "\n")
+    console.print(f"{len(problems)} problems -> {out} (report: {report_path})")
 
 
 @app.command()

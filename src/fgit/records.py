@@ -565,6 +565,7 @@ def write_records(path: PathLike, records: Iterable[Problem], *, append: bool = 
     if _is_json_array(target):
         raise ValueError(f"{target}: write_records writes JSONL; use a .jsonl or .jsonl.gz path")
     compressed = target.name.lower().endswith(".gz")
+    target.parent.mkdir(parents=True, exist_ok=True)
     if append:
         if compressed:
             raise ValueError(f"{target}: append mode supports plain .jsonl files only")
