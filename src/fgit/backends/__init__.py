@@ -1,0 +1,107 @@
+"""Generation backends and ``load_backend``, which picks one from a spec string.
+
+Spec grammar::
+
+    hf:NAME_OR_PATH            local transformers (packaged name, local folder or hub id)
+    NAME_OR_PATH               same as hf: (no scheme)
+    openai:MODEL@BASE_URL      any OpenAI-compatible server, e.g.
+                               openai:Qwen/Qwen2.5-Coder-32B-Instruct@http://localhost:8000/v1
+                               (API key from $OPENAI_API_KEY, default "EMPTY")
+    vllm:NAME_OR_PATH          vLLM in-process (needs ``pip install vllm``)
+
+A scheme is only recognised before the first ``:``; Windows drive letters (``C:\\models``) and
+bare names therefore fall through to ``hf``. ``**kwargs`` go to the backend's constructor.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import TYPE_CHECKING, Any
+
+from fgit.generation import Backend, GenerationError
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+__all__ = ["SCHEMES", "Backend", "GenerationError", "load_backend", "progress_bar"]
+
+SCHEMES = ("hf", "openai", "vllm")
+VLLM_MISSING = (
+    "vllm is not installed; pip install vllm, or serve the model with `vllm serve` "
+    "and use openai:MODEL@URL"
+)
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):(.*)$", re.S)
+
+
+def _split_spec(spec: str) -> tuple[str, str]:
+    """(scheme, rest); a spec without a recognisable scheme is ``hf``."""
+    match = _SCHEME.match(spec)
+    # One letter before ':' is a Windows drive, not a scheme.
+    if not match or len(match.group(1)) == 1:
+        return "hf", spec
+    return match.group(1).lower(), match.group(2)
+
+
+def _split_openai(rest: str, spec: str) -> tuple[str, str]:
+    """``MODEL@BASE_URL`` → (model, base_url); the URL's own ``@`` (user info) is kept."""
+    model, sep, base_url = rest.partition("@")
+    if not sep or not model or not base_url:
+        raise GenerationError(f"bad backend spec {spec!r}: expected openai:MODEL@BASE_URL")
+    if not base_url.startswith(("http://", "https://")):
+        raise GenerationError(f"bad backend spec {spec!r}: base URL must start with http(s)://")
+    return model, base_url
+
+
+def load_backend(spec: str, **kwargs: Any) -> Backend:
+    """The backend named by ``spec`` (grammar in the module docstring)."""
+    scheme, rest = _split_spec(spec.strip())
+    if not rest:
+        raise GenerationError(f"bad backend spec {spec!r}: nothing after {scheme}:")
+    if scheme == "hf":
+        from fgit.backends.transformers_backend import TransformersBackend
+
+        return TransformersBackend(rest, **kwargs)
+    if scheme == "openai":
+        from fgit.backends.openai_backend import OpenAIBackend
+
+        model, base_url = _split_openai(rest, spec)
+        kwargs.setdefault("api_key", os.environ.get("OPENAI_API_KEY", "EMPTY"))
+        return OpenAIBackend(model, base_url, **kwargs)
+    if scheme == "vllm":
+        try:
+            import vllm  # noqa: F401
+        except ImportError:
+            raise GenerationError(VLLM_MISSING) from None
+        from fgit.backends.vllm_backend import VLLMBackend
+
+        return VLLMBackend(rest, **kwargs)
+    raise GenerationError(
+        f"unknown backend scheme {scheme!r} in {spec!r}; valid: {', '.join(SCHEMES)} "
+        "(hf:NAME_OR_PATH, openai:MODEL@BASE_URL, vllm:NAME_OR_PATH)"
+    )
+
+
+def progress_bar(quiet: bool, unit: str = "sequences") -> Progress:
+    """A rich progress bar on stderr: done / total ``unit``, elapsed and ETA."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(bar_width=30),
+        MofNCompleteColumn(),
+        TextColumn(unit),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        disable=quiet,
+    )

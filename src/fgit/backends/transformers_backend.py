@@ -1,0 +1,303 @@
+"""Local generation with transformers: batched, left-padded, length-sorted.
+
+Prompts are the tokenizer's chat template with ``add_generation_prompt=True``. A tokenizer
+without a chat template gets the message contents joined by blank lines, as plain text (with the
+tokenizer's usual special tokens, e.g. BOS), which suits base models.
+
+Each of the ``n`` samples of a prompt is its own row, so ``batch_size`` counts sequences and
+``n`` may exceed it. Rows are sorted by prompt length (longest first, so an out-of-memory error
+shows up in the first batch) and results are put back in input order.
+
+Sampling uses only ``temperature`` and ``top_p``: the model's own generation defaults (top_k,
+repetition penalty, ...) are neutralised so that runs are defined by ``SamplingParams`` alone
+and match what an OpenAI-compatible server is asked for. ``temperature == 0`` is greedy.
+``seed`` seeds torch once per ``generate`` call: samples are reproducible for the same inputs
+and batch size (each batch draws from the same random stream).
+
+Generation ends at the model's end-of-sequence/end-of-turn ids; stop strings cut the text
+afterwards, and a row whose new text already holds one is finished early.
+
+Left padding is safe: transformers (5.x) derives ``position_ids`` from the attention mask in
+``generate`` (cumsum - 1), so a prompt gets the same positions whatever it is padded to (and
+RoPE models only see relative positions anyway). In float32, greedy output does not depend on
+the batch size (tested); in bfloat16 on GPU, rounding may differ slightly between batch shapes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from fgit.backends import progress_bar
+from fgit.generation import Conversation, GenerationError, SamplingParams
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import (
+        GenerationConfig,
+        PreTrainedModel,
+        PreTrainedTokenizerBase,
+        StoppingCriteria,
+    )
+
+__all__ = ["TransformersBackend", "truncate_at_stop"]
+
+
+def truncate_at_stop(text: str, stop: Sequence[str]) -> str:
+    """``text`` cut before the earliest occurrence of any stop string."""
+    cut = len(text)
+    for s in stop:
+        if s and (at := text.find(s)) != -1:
+            cut = min(cut, at)
+    return text[:cut]
+
+
+def _default_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _default_dtype(device: str) -> str:
+    """bf16 on GPU (fast, what the models are trained in); float32 elsewhere (CPU bf16 is slow
+    and would make greedy output depend on batching)."""
+    return "bfloat16" if device.startswith("cuda") else "float32"
+
+
+def _eos_ids(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> list[int]:
+    """End-of-sequence / end-of-turn ids: the generation config's plus the tokenizer's."""
+    configured = getattr(model.generation_config, "eos_token_id", None)
+    if configured is None:
+        ids: list[int] = []
+    elif isinstance(configured, int):
+        ids = [configured]
+    else:
+        ids = list(configured)
+    if tokenizer.eos_token_id is not None:
+        ids.append(tokenizer.eos_token_id)
+    return list(dict.fromkeys(ids))
+
+
+def _stop_criterion(
+    tokenizer: PreTrainedTokenizerBase, stop: Sequence[str], prompt_width: int
+) -> StoppingCriteria:
+    """Finishes a row once its *new* text contains a stop string, so a batch ends early.
+
+    Not transformers' ``stop_strings``: that matches across the prompt/completion boundary, so
+    ``"\\ndef"`` would fire on a completion starting with ``def`` after a prompt ending in a
+    newline. Only a tail window is decoded per step: a stop string of b bytes spans at most
+    b tokens (+ margin for tokens that decode to nothing), so the check stays cheap.
+    """
+    import torch
+    from transformers import StoppingCriteria
+
+    window = max(len(s.encode("utf-8")) for s in stop) + 4
+
+    class StopOnNewText(StoppingCriteria):
+        def __call__(self, input_ids: torch.Tensor, scores: Any, **kwargs: Any) -> torch.Tensor:
+            start = max(prompt_width, input_ids.shape[1] - window)
+            tails = tokenizer.batch_decode(input_ids[:, start:], skip_special_tokens=True)
+            hits = [any(s in tail for s in stop) for tail in tails]
+            return torch.tensor(hits, dtype=torch.bool, device=input_ids.device)
+
+    return StopOnNewText()
+
+
+class TransformersBackend:
+    """``Backend`` running a causal LM in this process (GPU when present)."""
+
+    def __init__(
+        self,
+        model: str | os.PathLike[str],
+        *,
+        dtype: str = "auto",
+        device: str | None = None,
+        batch_size: int = 16,
+        quiet: bool = False,
+    ) -> None:
+        """Load ``model`` (packaged name, local folder or hub id) via ``fgit.models``.
+
+        ``dtype="auto"`` means bfloat16 on CUDA and float32 on CPU.
+        """
+        from fgit.models import load_model_and_tokenizer
+
+        device = str(device or _default_device())
+        dtype = _default_dtype(device) if dtype == "auto" else dtype
+        lm, tokenizer = load_model_and_tokenizer(model, dtype=dtype, device=device, quiet=quiet)
+        self._setup(lm, tokenizer, name=os.fspath(model), batch_size=batch_size, quiet=quiet)
+
+    @classmethod
+    def from_model(
+        cls,
+        model: PreTrainedModel,
+        tokenizer: PreTrainedTokenizerBase,
+        *,
+        name: str | None = None,
+        batch_size: int = 16,
+        quiet: bool = False,
+    ) -> TransformersBackend:
+        """Wrap an already loaded model (e.g. right after training) without reloading it.
+
+        The model is put in eval mode; the tokenizer gets left padding (and a pad token).
+        """
+        backend = cls.__new__(cls)
+        backend._setup(
+            model.eval(),
+            tokenizer,
+            name=name or str(getattr(model, "name_or_path", "") or type(model).__name__),
+            batch_size=batch_size,
+            quiet=quiet,
+        )
+        return backend
+
+    def _setup(
+        self,
+        model: PreTrainedModel,
+        tokenizer: PreTrainedTokenizerBase,
+        *,
+        name: str,
+        batch_size: int,
+        quiet: bool,
+    ) -> None:
+        from fgit.models import ensure_pad_token
+
+        if batch_size < 1:
+            raise GenerationError(f"batch_size must be >= 1, got {batch_size}")
+        self.model = model
+        self.tokenizer = ensure_pad_token(tokenizer)
+        # Left padding: every prompt then ends at the same column and new tokens follow it.
+        self.tokenizer.padding_side = "left"
+        self.name = name
+        self.batch_size = batch_size
+        self.quiet = quiet
+        self.eos_ids = _eos_ids(model, self.tokenizer)
+
+    # ----------------------------------------------------------------------- prompts
+
+    def render(self, conversation: Conversation) -> str:
+        """The prompt text for one conversation (chat template, or plain text without one)."""
+        if getattr(self.tokenizer, "chat_template", None):
+            return self.tokenizer.apply_chat_template(
+                conversation, add_generation_prompt=True, tokenize=False
+            )
+        return "\n\n".join(message["content"] for message in conversation)
+
+    def _encode(self, conversations: Sequence[Conversation]) -> list[list[int]]:
+        # A chat template writes its own special tokens (BOS included where the model wants it).
+        special = not getattr(self.tokenizer, "chat_template", None)
+        texts = [self.render(c) for c in conversations]
+        return self.tokenizer(texts, add_special_tokens=special)["input_ids"]
+
+    # ----------------------------------------------------------------------- generation
+
+    def _generation_config(self, params: SamplingParams) -> GenerationConfig:
+        """Explicit settings for every knob a checkpoint's defaults could otherwise turn on.
+
+        Unset fields are filled from the model's ``generation_config`` by transformers, so the
+        ones that change results (repetition penalty, top_k, ...) are set to neutral values;
+        sampling-only fields are left out for greedy runs, where transformers ignores them.
+        """
+        from transformers import GenerationConfig
+
+        settings: dict[str, Any] = {
+            "max_new_tokens": params.max_new_tokens,
+            "do_sample": params.temperature > 0,
+            "repetition_penalty": 1.0,
+            "no_repeat_ngram_size": 0,
+            "num_beams": 1,
+            "num_return_sequences": 1,
+            "eos_token_id": self.eos_ids or None,
+            "pad_token_id": self.tokenizer.pad_token_id,
+        }
+        if params.temperature > 0:
+            settings.update(
+                temperature=params.temperature,
+                top_p=params.top_p,
+                top_k=0,
+                min_p=0.0,
+                typical_p=1.0,
+            )
+        return GenerationConfig(**settings)
+
+    def _check(self, params: SamplingParams) -> None:
+        if params.n < 1:
+            raise GenerationError(f"n must be >= 1, got {params.n}")
+        if params.temperature < 0:
+            raise GenerationError(f"temperature must be >= 0, got {params.temperature}")
+        if params.temperature == 0 and params.n > 1:
+            raise GenerationError(
+                f"greedy decoding (temperature 0) gives one completion, but n={params.n}"
+            )
+        if params.max_new_tokens < 1:
+            raise GenerationError(f"max_new_tokens must be >= 1, got {params.max_new_tokens}")
+        if not 0 < params.top_p <= 1:
+            raise GenerationError(f"top_p must be in (0, 1], got {params.top_p}")
+
+    def _batch_tensors(self, prompts: list[list[int]]) -> dict[str, torch.Tensor]:
+        padded = self.tokenizer.pad({"input_ids": prompts}, padding=True, return_tensors="pt")
+        return {k: v.to(self.model.device) for k, v in padded.items()}
+
+    def _decode_new(self, tokens: torch.Tensor, stop: Sequence[str]) -> str:
+        """New tokens up to the first end-of-sequence id, decoded, cut at stop strings."""
+        ids = tokens.tolist()
+        eos = set(self.eos_ids)
+        end = next((i for i, t in enumerate(ids) if t in eos), len(ids))
+        text = self.tokenizer.decode(ids[:end], skip_special_tokens=True)
+        return truncate_at_stop(text, stop)
+
+    def _run_batch(
+        self, prompts: list[list[int]], config: GenerationConfig, stop: Sequence[str]
+    ) -> list[str]:
+        import torch
+
+        inputs = self._batch_tensors(prompts)
+        width = inputs["input_ids"].shape[1]
+        stop = [s for s in stop if s]  # an empty stop string would end every row at once
+        criteria = [_stop_criterion(self.tokenizer, stop, width)] if stop else []
+        with torch.inference_mode():
+            out = self.model.generate(
+                **inputs, generation_config=config, stopping_criteria=criteria
+            )
+        return [self._decode_new(row[width:], stop) for row in out]
+
+    def generate(
+        self, conversations: Sequence[Conversation], params: SamplingParams
+    ) -> list[list[str]]:
+        """``params.n`` completions per conversation, in input order."""
+        import torch
+
+        self._check(params)
+        if not conversations:
+            return []
+        encoded = self._encode(conversations)
+        # One row per sample; longest prompts first to fail fast on memory and pad little.
+        rows = [(i, k) for i in range(len(encoded)) for k in range(params.n)]
+        rows.sort(key=lambda row: -len(encoded[row[0]]))
+        config = self._generation_config(params)
+        if params.seed is not None:
+            torch.manual_seed(params.seed)
+        results: list[list[str]] = [[""] * params.n for _ in encoded]
+        with progress_bar(self.quiet) as progress:
+            task = progress.add_task("generate", total=len(rows))
+            for start in range(0, len(rows), self.batch_size):
+                batch = rows[start : start + self.batch_size]
+                texts = self._run_batch([encoded[i] for i, _ in batch], config, params.stop)
+                for (i, k), text in zip(batch, texts, strict=True):
+                    results[i][k] = text
+                progress.advance(task, len(batch))
+        return results
+
+    def describe(self) -> dict[str, Any]:
+        """Provenance: backend kind, model, dtype, device and library versions."""
+        import torch
+        import transformers
+
+        return {
+            "kind": "transformers",
+            "model": self.name,
+            "dtype": str(self.model.dtype).removeprefix("torch."),
+            "device": str(self.model.device),
+            "transformers": transformers.__version__,
+            "torch": torch.__version__,
+        }
