@@ -1,0 +1,520 @@
+"""The sandbox runs untrusted programs: verdicts must be right, unfakeable, and the harness safe."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from fgit import sandbox
+from fgit.sandbox import (
+    ExecutionResult,
+    SandboxLimits,
+    Verdict,
+    check_program,
+    describe_sandbox,
+    network_isolation_mode,
+    run_many,
+    run_program,
+)
+
+QUICK = SandboxLimits(timeout_s=5)
+HOSTILE = SandboxLimits(timeout_s=3)
+
+
+def run(source: str, limits: SandboxLimits = QUICK) -> ExecutionResult:
+    return run_program(textwrap.dedent(source), limits=limits)
+
+
+def protected() -> bool:
+    """Whether the program cannot signal our processes (own uid or PID namespace)."""
+    info = describe_sandbox()
+    return bool(info["uid_switch"]) or info["processes"] == "namespace"
+
+
+needs_protection = pytest.mark.skipif(
+    not protected(), reason="needs root or user namespaces: the program could kill the harness"
+)
+needs_uid_switch = pytest.mark.skipif(
+    not describe_sandbox()["uid_switch"], reason="needs root: the program runs under our uid"
+)
+
+
+@pytest.fixture
+def fallback(monkeypatch):
+    """No namespaces and no uid switch: what the sandbox does for an unprivileged user."""
+    monkeypatch.setattr(sandbox, "_USE_NAMESPACES", False)
+    monkeypatch.setattr(sandbox, "_uid_pool", lambda: ())
+
+
+def processes_with_env(marker: str) -> list[int]:
+    """Pids of live processes whose environment contains marker (a run's unique TMPDIR)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                if marker.encode() in f.read():
+                    found.append(int(entry))
+        except OSError:
+            continue
+    return found
+
+
+def assert_no_strays(marker: str) -> None:
+    deadline = time.monotonic() + 2.0  # SIGKILLed processes may take a moment to go
+    while (left := processes_with_env(marker)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert left == [], f"processes of the run survived it: {left}"
+
+
+# --- verdicts ----------------------------------------------------------------------------------
+
+
+def test_correct_program_passes():
+    result = run(
+        """
+        def add(a, b):
+            return a + b
+
+        assert add(2, 3) == 5
+        print("done")
+        """
+    )
+    assert result.verdict is Verdict.PASSED and result.passed
+    assert result.detail == "ok"
+    assert result.stdout == "done\n"
+    assert "net=" in result.isolation
+
+
+def test_failing_assert_is_failed_with_line():
+    result = run("x = 1\nassert x == 2, 'x is wrong'\n")
+    assert result.verdict is Verdict.FAILED and not result.passed
+    assert result.detail == "AssertionError: x is wrong (line 2)"
+    assert "Traceback" in result.stderr
+
+
+def test_exception_is_error_with_type():
+    result = run("def f():\n    return 1 / 0\n\nf()\n")
+    assert result.verdict is Verdict.ERROR
+    assert result.detail.startswith("ZeroDivisionError: division by zero")
+
+
+def test_syntax_error_is_error():
+    result = run("def f(:\n    pass\n")
+    assert result.verdict is Verdict.ERROR
+    assert result.detail.startswith("SyntaxError")
+
+
+def test_main_guard_does_not_run_like_the_standard_harnesses():
+    result = run("if __name__ == '__main__':\n    raise SystemExit(1)\n")
+    assert result.verdict is Verdict.PASSED
+
+
+def test_infinite_loop_times_out():
+    start = time.monotonic()
+    result = run("while True:\n    pass\n", SandboxLimits(timeout_s=1))
+    assert result.verdict is Verdict.TIMEOUT
+    assert result.detail == "timed out after 1.0 s"
+    assert time.monotonic() - start < 2.5
+
+
+def test_cpu_limit_is_timeout():
+    result = run("while True:\n    pass\n", SandboxLimits(timeout_s=10, cpu_s=1))
+    assert result.verdict is Verdict.TIMEOUT
+    assert "CPU time" in result.detail
+    assert result.duration_s < 5
+
+
+def test_cpu_limit_with_sigxcpu_ignored_is_timeout():
+    source = "import signal\nsignal.signal(signal.SIGXCPU, signal.SIG_IGN)\nwhile True:\n    pass\n"
+    result = run(source, SandboxLimits(timeout_s=10, cpu_s=1))
+    assert result.verdict is Verdict.TIMEOUT
+    assert "CPU time" in result.detail
+
+
+def test_sleeping_with_closed_descriptors_times_out():
+    source = """
+        import os, time
+        os.closerange(0, 256)
+        time.sleep(60)
+    """
+    start = time.monotonic()
+    assert run(source, SandboxLimits(timeout_s=1)).verdict is Verdict.TIMEOUT
+    assert time.monotonic() - start < 2.5
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "x = bytearray(10**10)",
+        "x = []\nwhile True:\n    x.append(' ' * 10**6)",
+    ],
+)
+def test_memory_bomb_is_memory(source):
+    result = run(source, SandboxLimits(timeout_s=10, memory_mb=256))
+    assert result.verdict is Verdict.MEMORY
+    assert "MemoryError" in result.detail
+
+
+def test_output_flood_is_truncated_and_does_not_hang():
+    limits = SandboxLimits(timeout_s=2, output_bytes=1000)
+    start = time.monotonic()
+    result = run(
+        "import sys\nfor i in range(10**7):\n    print(i)\n    sys.stderr.write('e')\n", limits
+    )
+    assert time.monotonic() - start < 4
+    assert result.verdict in (Verdict.PASSED, Verdict.TIMEOUT)
+    assert len(result.stdout.encode()) <= 1000 and result.stdout.startswith("0\n1\n2\n")
+    assert len(result.stderr.encode()) <= 1000
+
+
+def test_huge_file_is_refused():
+    result = run("with open('big', 'wb') as f:\n    f.write(b'x' * (20 * 2**20))\n")
+    assert result.verdict is Verdict.ERROR
+    assert "File too large" in result.detail
+
+
+# --- hostile programs never pass ---------------------------------------------------------------
+
+EARLY_EXITS = {
+    "sys.exit": "import sys\nsys.exit(0)\nassert False",
+    "os._exit": "import os\nos._exit(0)\nassert False",
+    "SystemExit": "raise SystemExit(0)\nassert False",
+    "exit": "exit()\nassert False",
+    "quit": "quit()\nassert False",
+    "fake marker": "import os\nprint('PASS ' + '0' * 32, flush=True)\nos._exit(0)\nassert False",
+    "kill self": "import os\nos.kill(os.getpid(), 9)\nassert False",
+    "kill self (ctypes)": "import ctypes, os\nctypes.CDLL(None).kill(os.getpid(), 9)\nassert False",
+    "abort": "import os\nos.abort()",
+    "exit in atexit": "import atexit, os\natexit.register(os._exit, 0)\nassert False",
+    "exit in __str__": (
+        "import os\nclass E(Exception):\n    def __str__(self):\n        os._exit(0)\nraise E()"
+    ),
+    "forge report pipes": (
+        "import os\nfor fd in range(3, 64):\n    try:\n        os.write(fd, b'PASS x\\n')\n"
+        "    except OSError:\n        pass"
+    ),
+    "close report pipe": "import os\nos.closerange(3, 256)",
+    "fork guarded": "import os\nif os.fork() == 0:\n    import time; time.sleep(60)",
+    "subprocess guarded": "import subprocess\nsubprocess.run(['true'])",
+    "os.system guarded": "import os\nos.system('true')",
+    "pidfd signal guarded": (
+        "import os, signal\nsignal.pidfd_send_signal(os.pidfd_open(os.getpid()), 9)\nassert False"
+    ),
+    "patched AssertionError": "import builtins\nbuiltins.AssertionError = Exception\nassert False",
+    "patched print": "import builtins\nbuiltins.print = lambda *a, **k: None\nassert 1 == 2",
+    "patched isinstance": (
+        "import builtins\nbuiltins.isinstance = lambda *a: False\n"
+        "builtins.BaseException = KeyError\nraise ValueError('x')"
+    ),
+    "patched os": "import os\nos.write = lambda *a: 0\nos._exit = lambda *a: None\nassert False",
+}
+
+
+@pytest.mark.parametrize("source", EARLY_EXITS.values(), ids=EARLY_EXITS.keys())
+def test_hostile_programs_never_pass(source):
+    result = run(source, HOSTILE)
+    assert not result.passed and result.verdict is not Verdict.PASSED, result
+    assert result.verdict is not Verdict.TIMEOUT, result  # and nothing of it hangs
+    assert run("pass").passed  # the harness is unharmed
+
+
+def test_exit_verdicts_are_exited():
+    assert run("import sys\nsys.exit(0)").verdict is Verdict.EXITED
+    assert run("import os\nos._exit(3)").detail == "exit code 3 before the end of the program"
+    assert run("import os, signal\nsignal.raise_signal(9)").detail == "killed by SIGKILL"
+
+
+def test_guard_reports_permission_error():
+    result = run("import os\nos.kill(os.getppid(), 9)")
+    assert result.verdict is Verdict.ERROR
+    assert "os.kill is disabled" in result.detail
+
+
+@needs_protection
+@pytest.mark.parametrize(
+    "source",
+    [
+        "import ctypes, os\nctypes.CDLL(None).kill(os.getppid(), 9)\nos._exit(0)",
+        "import ctypes, os\nctypes.CDLL(None).kill({harness}, 9)\nos._exit(0)",
+        "import ctypes, os\nctypes.CDLL(None).kill(-1, 9)\nos._exit(0)",
+    ],
+    ids=["parent", "harness pid", "everybody"],
+)
+def test_program_cannot_kill_the_harness(source):
+    result = run(source.format(harness=os.getpid()), HOSTILE)
+    assert not result.passed
+    os.kill(os.getpid(), 0)  # still here
+    assert run("pass").passed
+
+
+@needs_protection
+def test_forked_processes_do_not_survive_the_run():
+    source = """
+        import ctypes, os, sys, time
+        print(os.environ["TMPDIR"], flush=True)
+        libc = ctypes.CDLL(None)
+        if libc.fork() == 0:
+            libc.setsid()  # try to leave the process group, then linger
+            if libc.fork() == 0:
+                time.sleep(60)
+            time.sleep(60)
+    """
+    start = time.monotonic()
+    result = run(source, HOSTILE)
+    assert time.monotonic() - start < 2.5  # the run ends with the program, not its children
+    assert_no_strays(result.stdout.splitlines()[0])
+
+
+@needs_protection
+def test_forked_copy_cannot_report_the_pass():
+    source = """
+        import ctypes, os, time
+        if ctypes.CDLL(None).fork() != 0:
+            os._exit(0)  # the original ends early, its copy runs to the end
+        time.sleep(0.2)
+    """
+    result = run(source, HOSTILE)
+    assert result.verdict is Verdict.EXITED
+
+
+def test_fork_bomb_is_bounded():
+    source = """
+        import ctypes, os, time
+        print(os.environ["TMPDIR"], flush=True)
+        libc = ctypes.CDLL(None)
+        forked = 0
+        for _ in range(1000):
+            pid = libc.fork()
+            if pid == 0:
+                time.sleep(60)
+                os._exit(0)
+            if pid < 0:
+                break
+            forked += 1
+        print(forked)
+    """
+    result = run(source, SandboxLimits(timeout_s=10, max_processes=32))
+    marker, forked = result.stdout.split()
+    if describe_sandbox()["uid_switch"]:  # RLIMIT_NPROC counts this run's own uid only
+        assert int(forked) < 32
+    assert_no_strays(marker)
+
+
+@needs_uid_switch
+def test_program_cannot_delete_files_outside_its_directory():
+    victim_dir = Path(tempfile.mkdtemp(prefix="fgit-victim-"))
+    try:
+        victim_dir.chmod(0o755)  # visible to everybody, writable by root only
+        victim = victim_dir / "victim.txt"
+        victim.write_text("keep me")
+        victim.chmod(0o644)
+        for source in [
+            f"import os\nos.remove({str(victim)!r})",
+            f"import ctypes\nassert ctypes.CDLL(None).unlink({str(victim).encode()!r}) == 0",
+            f"import shutil\nshutil.rmtree({str(victim_dir)!r})",
+            f"open({str(victim)!r}, 'w').write('overwritten')",
+        ]:
+            assert not run(source).passed
+        assert victim.read_text() == "keep me"
+    finally:
+        shutil.rmtree(victim_dir)
+
+
+def test_destructive_os_calls_are_guarded(tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    result = run(f"import os\nos.remove({str(victim)!r})")
+    assert result.verdict is Verdict.ERROR
+    assert "PermissionError" in result.detail
+    assert victim.exists()
+
+
+def test_no_network():
+    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        result = run(f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=2)")
+        assert result.verdict is Verdict.ERROR
+        assert "OSError" in result.detail or "Error" in result.detail
+        server.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            server.accept()  # nothing ever connected
+    finally:
+        server.close()
+
+
+def test_network_mode_is_known():
+    assert network_isolation_mode() in ("namespace", "socket-guard")
+    info = describe_sandbox()
+    assert {"uid_switch", "network", "processes", "filesystem", "limits"} <= set(info)
+
+
+# --- environment and working directory ---------------------------------------------------------
+
+
+def test_environment_is_scrubbed(monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", "hf_secret")
+    monkeypatch.setenv("PYTHONPATH", "/nonexistent")
+    source = """
+        import os, sys
+        assert "HF_TOKEN" not in os.environ
+        assert "/nonexistent" not in sys.path
+        assert os.environ["HOME"] == os.environ["TMPDIR"] == os.getcwd()
+    """
+    assert run(source).passed
+
+
+def test_hash_seed_is_fixed():
+    first, second = run("print(hash('abc'))"), run("print(hash('abc'))")
+    assert first.stdout == second.stdout != ""
+
+
+def test_fresh_working_directory_is_removed():
+    source = "import os\nassert os.listdir('.') == ['program.py']\nprint(os.getcwd())"
+    first, second = run(source), run(source)
+    assert first.passed and second.passed
+    assert first.stdout != second.stdout
+    for result in (first, second):
+        assert not os.path.exists(result.stdout.strip())
+
+
+def test_program_may_write_in_its_directory():
+    result = run("open('out.txt', 'w').write('x')\nassert open('out.txt').read() == 'x'")
+    assert result.passed
+
+
+def test_imports_from_the_environment_work():
+    assert run("import heapq, json, numpy\nassert numpy.arange(3).sum() == 3").passed
+
+
+# --- fallback without privileges ---------------------------------------------------------------
+
+
+def test_fallback_isolation(fallback):
+    result = run("pass")
+    assert result.passed
+    assert "net=socket-guard" in result.isolation and "pid=process-group" in result.isolation
+    assert run("import sys\nsys.exit(0)").verdict is Verdict.EXITED
+    blocked = run("import socket\nsocket.create_connection(('127.0.0.1', 9), timeout=1)")
+    assert "network disabled in fgit sandbox" in blocked.detail
+    assert "os.fork is disabled" in run("import os\nos.fork()").detail
+
+
+def test_fallback_kills_the_process_group(fallback):
+    source = """
+        import ctypes, os, time
+        print(os.environ["TMPDIR"], flush=True)
+        if ctypes.CDLL(None).fork() == 0:
+            time.sleep(60)
+    """
+    result = run(source, HOSTILE)
+    assert result.passed  # the program itself ran to its end
+    assert_no_strays(result.stdout.splitlines()[0])
+
+
+def test_other_interpreter_compiles_the_runner():
+    other = os.path.realpath(sys.executable)  # same Python, outside the virtual environment
+    result = run_program("import sys\nprint(sys.executable)", python=other)
+    assert result.passed
+    assert result.stdout.strip() == other
+
+
+def test_unstartable_interpreter_is_sandbox_error():
+    result = run_program("pass", python="/nonexistent/python")
+    assert result.verdict is Verdict.SANDBOX_ERROR and not result.passed
+    # an interpreter that never runs the program is our failure, not the program's
+    assert run_program("pass", python="/bin/false").verdict is Verdict.SANDBOX_ERROR
+
+
+def test_vanished_runner_file_is_rewritten():
+    first = sandbox._runner_file()
+    assert first is not None
+    shutil.rmtree(os.path.dirname(first))
+    assert run("pass").passed
+    assert os.path.exists(sandbox._runner_file() or "")
+
+
+def test_limits_are_validated():
+    with pytest.raises(ValueError):
+        SandboxLimits(timeout_s=0)
+    with pytest.raises(ValueError):
+        SandboxLimits(memory_mb=1)
+    assert SandboxLimits(timeout_s=2.5).cpu_limit_s == 4
+    assert SandboxLimits(cpu_s=1.5).cpu_limit_s == 2
+
+
+# --- check_program -----------------------------------------------------------------------------
+
+MBPP_TESTS = "assert add(1, 2) == 3\nassert add(-1, 1) == 0"
+HUMANEVAL_TESTS = """
+
+METADATA = {'author': 'x'}
+
+
+def check(candidate):
+    assert candidate(1, 2) == 3
+    assert candidate(-1, 1) == 0
+"""
+GOOD = "def add(a, b):\n    return a + b\n"
+BAD = "def add(a, b):\n    return a - b\n"
+
+
+def test_check_program_mbpp_style():
+    program = check_program(GOOD, MBPP_TESTS)
+    assert program == GOOD + "\n\n" + MBPP_TESTS + "\n"
+    assert run(program).passed
+    assert run(check_program(BAD, MBPP_TESTS)).verdict is Verdict.FAILED
+
+
+def test_check_program_humaneval_style():
+    program = check_program(GOOD, HUMANEVAL_TESTS, "add")
+    assert program.rstrip().endswith("check(add)")
+    assert run(program).passed
+    assert run(check_program(BAD, HUMANEVAL_TESTS, "add")).verdict is Verdict.FAILED
+
+
+def test_check_program_leetcode_style_and_no_double_call():
+    solution = "class Solution:\n    def add(self, a, b):\n        return a + b\n"
+    program = check_program(solution, HUMANEVAL_TESTS, "Solution().add")
+    assert program.rstrip().endswith("check(Solution().add)")
+    assert run(program).passed
+    already_called = HUMANEVAL_TESTS + "\ncheck(add)\n"
+    assert check_program(GOOD, already_called, "add").count("check(add)") == 1
+    assert "check(" not in check_program(GOOD, MBPP_TESTS, "add")  # no check() to call
+
+
+# --- run_many ----------------------------------------------------------------------------------
+
+
+def test_run_many_preserves_order():
+    programs = [f"print({i})\nassert {i} % 3 != 0" for i in range(7)]
+    results = run_many(programs, limits=QUICK, workers=2)
+    assert [r.stdout for r in results] == [f"{i}\n" for i in range(7)]
+    assert [r.passed for r in results] == [i % 3 != 0 for i in range(7)]
+    assert run_many([]) == []
+
+
+def test_run_many_is_parallel():
+    programs = ["import time\ntime.sleep(1)"] * 4
+    start = time.monotonic()
+    results = run_many(programs, limits=QUICK, workers=2)
+    elapsed = time.monotonic() - start
+    assert all(r.passed for r in results)
+    assert 2.0 <= elapsed < 3.5
+
+
+def test_run_many_progress_bar():
+    results = run_many(["pass", "assert False", "1/0"], limits=QUICK, workers=2, progress=True)
+    assert [r.verdict for r in results] == [Verdict.PASSED, Verdict.FAILED, Verdict.ERROR]
