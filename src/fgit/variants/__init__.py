@@ -1,0 +1,1 @@
+"""Teacher-made and rule-based incorrect variants."""
