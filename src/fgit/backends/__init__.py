@@ -17,14 +17,11 @@ from __future__ import annotations
 
 import os
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fgit.generation import Backend, GenerationError
 
-if TYPE_CHECKING:
-    from rich.progress import Progress
-
-__all__ = ["SCHEMES", "Backend", "GenerationError", "load_backend", "progress_bar"]
+__all__ = ["SCHEMES", "Backend", "GenerationError", "load_backend"]
 
 SCHEMES = ("hf", "openai", "vllm")
 VLLM_MISSING = (
@@ -79,29 +76,4 @@ def load_backend(spec: str, **kwargs: Any) -> Backend:
     raise GenerationError(
         f"unknown backend scheme {scheme!r} in {spec!r}; valid: {', '.join(SCHEMES)} "
         "(hf:NAME_OR_PATH, openai:MODEL@BASE_URL, vllm:NAME_OR_PATH)"
-    )
-
-
-def progress_bar(quiet: bool, unit: str = "sequences") -> Progress:
-    """A rich progress bar on stderr: done / total ``unit``, elapsed and ETA."""
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(bar_width=30),
-        MofNCompleteColumn(),
-        TextColumn(unit),
-        TimeElapsedColumn(),
-        TextColumn("eta"),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        disable=quiet,
     )

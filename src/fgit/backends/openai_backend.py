@@ -32,8 +32,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from typing import Any
 
-from fgit.backends import progress_bar
 from fgit.generation import Conversation, GenerationError, SamplingParams
+from fgit.progress import progress_bar
 
 __all__ = ["OpenAIBackend"]
 

@@ -29,8 +29,8 @@ import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from fgit.backends import progress_bar
 from fgit.generation import Conversation, GenerationError, SamplingParams
+from fgit.progress import progress_bar
 
 if TYPE_CHECKING:
     import torch

@@ -24,8 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
+from fgit.progress import progress_bar
 from fgit.records import (
     Candidate,
     Pair,
@@ -225,8 +224,7 @@ def select_pairs(
     embedder = scorer.describe()
     summary = SelectionSummary(problems=len(sets), embedder=embedder)
     started = time.perf_counter()
-    columns = (TextColumn("selecting"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, disable=quiet) as progress:
+    with progress_bar(quiet, unit="problems") as progress:
         task = progress.add_task("select", total=len(sets), completed=len(sets) - len(todo))
         for start in range(0, len(todo), batch_size):
             batch = todo[start : start + batch_size]

@@ -14,15 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-
+from fgit.progress import progress_bar
 from fgit.records import (
     Candidate,
     Problem,
@@ -65,17 +57,6 @@ def build_candidate(problem: Problem, text: str) -> Candidate:
     )
 
 
-def _progress(quiet: bool) -> Progress:
-    return Progress(
-        TextColumn("variants"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        disable=quiet,
-    )
-
-
 def generate_variants(
     problems: Sequence[Problem],
     source: VariantSource,
@@ -96,7 +77,7 @@ def generate_variants(
         problems=len(problems), resumed=len(problems) - len(todo), source=source.describe()
     )
     started = time.perf_counter()
-    with _progress(quiet) as progress:
+    with progress_bar(quiet, unit="problems") as progress:
         task = progress.add_task("variants", total=len(problems), completed=summary.resumed)
         for start in range(0, len(todo), batch_size):
             batch = todo[start : start + batch_size]
