@@ -35,9 +35,10 @@ def _user_errors() -> tuple[type[Exception], ...]:
     from fgit.models import ModelError
     from fgit.records import RecordError
     from fgit.segments import SegmentError
+    from fgit.training.config import ConfigError
 
     # DataError (fgit.problems) is a FileNotFoundError.
-    return (ModelError, RecordError, SegmentError, GenerationError, FileNotFoundError)
+    return (ModelError, RecordError, SegmentError, GenerationError, ConfigError, FileNotFoundError)
 
 
 def one_line_errors(func: F) -> F:
@@ -330,6 +331,117 @@ def select_command(
     ]
     _print_rows(f"selection -> {out} (embedder {embedder})", rows)
     console.print(f"every candidate with its scores: {journal_path(out)}")
+
+
+def _parse_overrides(pairs: list[str]) -> dict[str, Any]:
+    """``--set key=value`` options; values are YAML (``--set lora.r=8``, ``--set lora=null``)."""
+    import yaml
+
+    from fgit.training.config import ConfigError
+
+    out: dict[str, Any] = {}
+    for item in pairs:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE")
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            raise ConfigError(f"--set {item!r}: the value is not valid YAML") from None
+        *parents, leaf = key.split(".")
+        target = out
+        for part in parents:
+            target = target.setdefault(part, {})
+        target[leaf] = value
+    return out
+
+
+@app.command()
+@one_line_errors
+def train(
+    config: Annotated[
+        Path | None, typer.Option(help="YAML settings (keys of fgit.training.TrainConfig).")
+    ] = None,
+    pairs: Annotated[Path | None, typer.Option(help="Pairs JSONL (fgit select's output).")] = None,
+    model: Annotated[
+        str | None, typer.Option(help="Packaged model name, local folder or hub id.")
+    ] = None,
+    output_dir: Annotated[Path | None, typer.Option(help="Run folder to write.")] = None,
+    loss: Annotated[
+        str | None, typer.Option(help="sft, fixed, fgit, dpo, dpo+sft or fault-dpo.")
+    ] = None,
+    granularity: Annotated[str | None, typer.Option(help="line, token or hybrid.")] = None,
+    alpha: Annotated[
+        float | None, typer.Option(help="FGIT α (sensitive weights in (α-1, α]).")
+    ] = None,
+    detach_weights: Annotated[
+        bool | None, typer.Option(help="Treat the FGIT weight W as a constant.")
+    ] = None,
+    learning_rate: Annotated[float | None, typer.Option("--lr", help="Learning rate.")] = None,
+    epochs: Annotated[float | None, typer.Option(help="Passes over the pairs.")] = None,
+    max_steps: Annotated[int | None, typer.Option(help="Stop after N optimizer steps.")] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(help="Pairs per device per micro-batch.")
+    ] = None,
+    grad_accum: Annotated[int | None, typer.Option(help="Micro-batches per step.")] = None,
+    lora: Annotated[
+        bool | None, typer.Option(help="Train a LoRA adapter (peft) instead of all weights.")
+    ] = None,
+    precision: Annotated[str | None, typer.Option(help="auto, bf16, fp16 or fp32.")] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Any other setting as KEY=VALUE (YAML value), repeatable."),
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option(help="Discard what output_dir holds and train from scratch.")
+    ] = False,
+) -> None:
+    """Stage 4: fine-tune on pairs with the FGIT loss or a baseline (resumes; accelerate-ready)."""
+    from fgit.training.config import load_train_config
+    from fgit.training.trainer import train as run_training
+
+    overrides = _parse_overrides(set_ or [])
+    overrides.update(
+        pairs=pairs,
+        model=model,
+        output_dir=output_dir,
+        loss=loss,
+        granularity=granularity,
+        alpha=alpha,
+        detach_weights=detach_weights,
+        learning_rate=learning_rate,
+        epochs=epochs,
+        max_steps=max_steps,
+        per_device_batch_size=batch_size,
+        gradient_accumulation_steps=grad_accum,
+        precision=precision,
+    )
+    if lora is not None:
+        overrides["lora"] = overrides.get("lora", {}) if lora else None
+    settings = load_train_config(config, overrides)
+    result = run_training(settings, overwrite=overwrite)
+    if not _is_main_process():
+        return
+    data = result.summary.get("data", {})
+    rows = [
+        ("status", "already trained (same settings and data)" if result.cached else "trained"),
+        ("loss", settings.loss),
+        ("optimizer steps", str(result.steps)),
+        ("pairs used", f"{data.get('used', '?')} of {data.get('records', '?')}"),
+    ]
+    rows += [(f"skipped: {kind}", str(n)) for kind, n in data.get("skipped", {}).items()]
+    rows += [("truncated to max_length", str(data.get("truncated", 0)))]
+    rows += [("model", str(result.model_dir))]
+    if result.adapter_dir is not None:
+        rows.append(("adapter", str(result.adapter_dir)))
+    rows.append(("log", str(result.output_dir / "train_log.jsonl")))
+    _print_rows(f"training -> {result.output_dir}", rows)
+
+
+def _is_main_process() -> bool:
+    import os
+
+    return os.environ.get("RANK", "0") == "0"
 
 
 @app.command()

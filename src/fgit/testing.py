@@ -105,3 +105,14 @@ def build_tiny_llama(tokenizer, *, hidden_size: int = 64, num_layers: int = 2, s
     )
     torch.manual_seed(seed)
     return LlamaForCausalLM(config)
+
+
+def save_tiny_model(folder, style: TokenizerStyle = "bytelevel", **llama_kwargs):
+    """Write a tiny Llama and its tokenizer to ``folder`` (a model folder fgit can load)."""
+    from pathlib import Path
+
+    folder = Path(folder)
+    tokenizer = build_tiny_tokenizer(style)
+    build_tiny_llama(tokenizer, **llama_kwargs).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder

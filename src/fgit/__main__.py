@@ -1,0 +1,5 @@
+"""``python -m fgit`` (and ``accelerate launch -m fgit train ...``)."""
+
+from fgit.cli import app
+
+app()

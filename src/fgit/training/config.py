@@ -1,0 +1,169 @@
+"""Training settings: one validated object from a YAML file and/or command-line options.
+
+Defaults follow the FGIT paper where it states them (one epoch, learning rate 5e-6, maximum
+length 1024, α = 2) and transformers' Trainer elsewhere (linear schedule, no warm-up,
+gradient clipping at 1.0).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from fgit.training.objective import LossName, Objective
+
+__all__ = ["ConfigError", "LoraSettings", "TrainConfig", "load_train_config"]
+
+Precision = Literal["auto", "bf16", "fp16", "fp32"]
+
+
+class ConfigError(ValueError):
+    """A config file or option that cannot be used; the message names the file and key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LoraSettings(_Strict):
+    """LoRA through peft. ``target_modules="all-linear"`` adapts every linear layer but the
+    output layer, as QLoRA does."""
+
+    r: int = Field(16, ge=1)
+    alpha: float = Field(32.0, gt=0)
+    dropout: float = Field(0.05, ge=0, lt=1)
+    target_modules: str | list[str] = "all-linear"
+    merge: bool = True  # also save the merged full model (model/), not only the adapter
+
+
+class TrainConfig(_Strict):
+    pairs: Path
+    model: str
+    output_dir: Path
+
+    # the objective (fgit.training.losses)
+    loss: LossName = "fgit"
+    granularity: Literal["line", "token", "hybrid"] = "hybrid"
+    alpha: float = Field(2.0, ge=1.0)
+    detach_weights: bool = False
+    fixed_weight: float = Field(2.0, ge=0.0)
+    beta: float = Field(0.1, gt=0.0)
+    label_smoothing: float = Field(0.0, ge=0.0, lt=0.5)
+    sft_weight: float = Field(1.0, ge=0.0)
+    shared_weight: float = Field(0.0, ge=0.0)
+
+    # data
+    max_length: int = Field(1024, ge=2)
+    prompt_format: Literal["auto", "chat", "plain"] = "auto"
+    system_prompt: str | None = None
+    limit: int | None = Field(None, ge=1)
+
+    # optimisation
+    epochs: float = Field(1.0, gt=0)
+    max_steps: int | None = Field(None, ge=1)
+    learning_rate: float = Field(5e-6, gt=0)
+    lr_scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup"] = "linear"
+    warmup_ratio: float = Field(0.0, ge=0, lt=1)
+    weight_decay: float = Field(0.0, ge=0)
+    max_grad_norm: float | None = Field(1.0, gt=0)
+    per_device_batch_size: int = Field(4, ge=1)
+    gradient_accumulation_steps: int = Field(1, ge=1)
+    seed: int = 42
+
+    # model and memory
+    precision: Precision = "auto"
+    lora: LoraSettings | None = None
+    quantization: Literal["4bit", "8bit"] | None = None
+    gradient_checkpointing: bool = False
+    logprob_chunk_size: int = Field(1024, ge=1)
+
+    # bookkeeping
+    logging_steps: int = Field(1, ge=1)
+    save_steps: int | None = Field(500, ge=1)
+    save_total_limit: int = Field(2, ge=1)
+    report_to: list[Literal["tensorboard", "wandb"]] = []
+    quiet: bool = False
+
+    @model_validator(mode="after")
+    def _check(self) -> TrainConfig:
+        if self.quantization and self.lora is None:
+            raise ValueError(
+                "quantization (QLoRA) needs lora settings: a quantized model "
+                "cannot be fully fine-tuned"
+            )
+        return self
+
+    @property
+    def objective(self) -> Objective:
+        return Objective(
+            loss=self.loss,
+            granularity=self.granularity,
+            alpha=self.alpha,
+            detach_weights=self.detach_weights,
+            fixed_weight=self.fixed_weight,
+            beta=self.beta,
+            label_smoothing=self.label_smoothing,
+            sft_weight=self.sft_weight,
+            shared_weight=self.shared_weight,
+        )
+
+    def fingerprint(self, data_sha256: str) -> str:
+        """What decides the trained weights: settings (not paths or logging) and the data."""
+        ignored = {
+            "output_dir",
+            "pairs",
+            "logging_steps",
+            "save_steps",
+            "save_total_limit",
+            "report_to",
+            "quiet",
+        }
+        settings = self.model_dump(mode="json", exclude=ignored)
+        blob = json.dumps({"settings": settings, "data": data_sha256}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _where(error: dict[str, Any]) -> str:
+    return ".".join(str(part) for part in error["loc"]) or "(top level)"
+
+
+def load_train_config(path: Path | None, overrides: dict[str, Any]) -> TrainConfig:
+    """Settings from ``path`` (YAML, optional) with ``overrides`` (options given on the
+    command line) on top. Relative paths in the file are relative to the file."""
+    data: dict[str, Any] = {}
+    source = "command line"
+    if path is not None:
+        source = str(path)
+        try:
+            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: no such config file") from None
+        except yaml.YAMLError as error:
+            mark = getattr(error, "problem_mark", None)
+            line = f":{mark.line + 1}" if mark is not None else ""
+            raise ConfigError(
+                f"{path}{line}: not valid YAML ({error.__class__.__name__})"
+            ) from None
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(
+                f"{path}: expected a mapping of settings, got {type(loaded).__name__}"
+            )
+        data = dict(loaded.get("train", loaded))  # a `fgit run` config keeps them under train:
+        base = Path(path).parent
+        for key in ("pairs", "output_dir"):
+            if isinstance(data.get(key), str) and not Path(data[key]).is_absolute():
+                data[key] = str(base / data[key])
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return TrainConfig.model_validate(data)
+    except ValidationError as error:
+        problems = "; ".join(f"{_where(e)}: {e['msg']}" for e in error.errors()[:3])
+        more = f" (and {error.error_count() - 3} more)" if error.error_count() > 3 else ""
+        raise ConfigError(f"{source}: {problems}{more}") from None

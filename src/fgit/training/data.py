@@ -1,0 +1,84 @@
+"""Pairs JSONL in, encoded pairs out: the training set, with every skip counted."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fgit.records import read_pairs
+from fgit.segments.encode import EncodedPair, PromptFormat, SegmentError, encode_pairs
+
+__all__ = ["TrainingData", "file_sha256", "load_training_pairs"]
+
+
+@dataclass
+class TrainingData:
+    pairs: list[EncodedPair]
+    ids: list[str]
+    records: int
+    skipped: Counter[str] = field(default_factory=Counter)
+    skip_examples: list[str] = field(default_factory=list)
+    truncated: int = 0
+    identical: int = 0
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "records": self.records,
+            "used": len(self.pairs),
+            "skipped": dict(self.skipped),
+            "skip_examples": self.skip_examples,
+            "truncated": self.truncated,
+            "without_sensitive_tokens": self.identical,
+        }
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_training_pairs(
+    path: Path,
+    tokenizer: Any,
+    *,
+    prompt_format: PromptFormat,
+    max_length: int,
+    limit: int | None = None,
+) -> TrainingData:
+    """Read and encode the pairs of ``path``. Invalid records raise (naming file and line);
+    pairs that cannot be encoded (a prompt longer than ``max_length``) are skipped, counted by
+    reason, and a few are named."""
+    records = read_pairs(path)
+    if limit is not None:
+        records = records[:limit]
+    if not records:
+        raise SegmentError(f"{path}: no pairs to train on", kind="empty")
+    triples = [(r.instruction, r.response, r.incorrect) for r in records]
+    data = TrainingData(pairs=[], ids=[], records=len(records))
+    for record, result in zip(
+        records,
+        encode_pairs(triples, tokenizer, prompt_format=prompt_format, max_length=max_length),
+        strict=True,
+    ):
+        if isinstance(result, SegmentError):
+            data.skipped[result.kind] += 1
+            if len(data.skip_examples) < 3:
+                data.skip_examples.append(f"{record.id}: {result}")
+            continue
+        data.pairs.append(result)
+        data.ids.append(record.id)
+        data.truncated += result.correct.truncated or result.incorrect.truncated
+        data.identical += result.correct.num_sensitive == 0 and result.incorrect.num_sensitive == 0
+    if not data.pairs:
+        raise SegmentError(
+            f"{path}: none of the {len(records)} pairs can be encoded "
+            f"({', '.join(f'{k}: {v}' for k, v in data.skipped.items())})",
+            kind="empty",
+        )
+    return data
