@@ -28,7 +28,8 @@ __all__ = [
 def _chunk_logprobs(
     hidden: Tensor, labels: Tensor, lm_head: nn.Module, softcap: float | None
 ) -> Tensor:
-    logits = lm_head(hidden).float()
+    logits = lm_head(hidden)
+    logits = logits.to(torch.promote_types(logits.dtype, torch.float32))  # bf16 -> fp32; fp64 stays
     if softcap is not None:
         logits = softcap * torch.tanh(logits / softcap)
     picked = logits.gather(-1, labels[:, None]).squeeze(-1)
@@ -47,7 +48,8 @@ def chunked_token_logprobs(
     """log P(labels[n, t] | ·) from ``hidden[n, t]`` where ``score_mask`` is True, 0 elsewhere.
 
     ``hidden`` is ``[N, T, H]`` (the decoder output at the position *before* each label),
-    ``labels`` and ``score_mask`` are ``[N, T]``. Returns fp32 ``[N, T]``. ``chunk_size`` is
+    ``labels`` and ``score_mask`` are ``[N, T]``. Returns ``[N, T]`` in fp32 (fp64 for an fp64
+    model). ``chunk_size`` is
     the number of scored positions per output-layer call.
     """
     if chunk_size < 1:
@@ -61,9 +63,10 @@ def chunked_token_logprobs(
             pieces.append(checkpoint(_chunk_logprobs, h, y, lm_head, softcap, use_reentrant=False))
         else:
             pieces.append(_chunk_logprobs(h, y, lm_head, softcap))
-    out = torch.zeros(score_mask.shape, dtype=torch.float32, device=hidden.device)
+    dtype = torch.promote_types(hidden.dtype, torch.float32)
+    out = torch.zeros(score_mask.shape, dtype=dtype, device=hidden.device)
     if pieces:
-        out = out.masked_scatter(score_mask, torch.cat(pieces))
+        out = out.masked_scatter(score_mask, torch.cat(pieces).to(dtype))
     return out
 
 

@@ -71,7 +71,8 @@ def fixed_weight_loss(
 
     k = 1 is SFT exactly; k = 0 trains on shared tokens only.
     """
-    weights = torch.where(sensitive > 0, weight, 1.0).to(logp.dtype) * loss_mask
+    k = torch.tensor(weight, dtype=logp.dtype, device=logp.device)  # exact in float64 too
+    weights = torch.where(sensitive > 0, k, torch.ones_like(k)) * loss_mask
     return weighted_nll(logp, weights, _count(loss_mask, num_tokens))
 
 

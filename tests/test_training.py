@@ -1,0 +1,628 @@
+"""Stage 4 end to end: the trainer on a tiny Llama saved to a folder (CPU, seconds per run)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from fgit.cli import app
+from fgit.records import Pair, RecordError, write_records
+from fgit.segments.encode import IGNORE_INDEX, PromptFormat
+from fgit.testing import save_tiny_model
+from fgit.training import ConfigError, LoraSettings, TrainConfig, load_train_config
+from fgit.training import trainer as trainer_module
+from fgit.training.data import load_training_pairs
+from fgit.training.reference import load_reference
+from fgit.training.schedule import StepPlan
+from fgit.training.trainer import train
+
+runner = CliRunner()
+
+# (name, correct body, incorrect body): a small edit apart, like a mutation pair.
+FUNCTIONS = [
+    ("less", "def less(x, y):\n    return x < y\n", "def less(x, y):\n    return x <= y\n"),
+    ("inc", "def inc(n):\n    return n + 1\n", "def inc(n):\n    return n + 2\n"),
+    ("last", "def last(items):\n    return items[-1]\n", "def last(items):\n    return items[0]\n"),
+    (
+        "count",
+        "def count(n):\n    return len(range(n + 1))\n",
+        "def count(n):\n    return len(range(n))\n",
+    ),
+    (
+        "is_even",
+        "def is_even(n):\n    return n % 2 == 0\n",
+        "def is_even(n):\n    return n % 2 == 1\n",
+    ),
+    (
+        "biggest",
+        "def biggest(a, b):\n    return a if a > b else b\n",
+        "def biggest(a, b):\n    return a if a < b else b\n",
+    ),
+    (
+        "total",
+        "def total(xs):\n    s = 0\n    for x in xs:\n        s += x\n    return s\n",
+        "def total(xs):\n    s = 1\n    for x in xs:\n        s += x\n    return s\n",
+    ),
+    ("square", "def square(x):\n    return x * x\n", "def square(x):\n    return x + x\n"),
+    ("first", "def first(s):\n    return s[0]\n", "def first(s):\n    return s[1]\n"),
+    ("halve", "def halve(n):\n    return n // 2\n", "def halve(n):\n    return n / 2\n"),
+    (
+        "clamp",
+        "def clamp(x, lo, hi):\n    return max(lo, min(x, hi))\n",
+        "def clamp(x, lo, hi):\n    return min(lo, max(x, hi))\n",
+    ),
+    (
+        "absolute",
+        "def absolute(x):\n    return -x if x < 0 else x\n",
+        "def absolute(x):\n    return -x if x <= 0 else x\n",
+    ),
+]
+
+
+def make_pairs() -> list[Pair]:
+    return [
+        Pair(
+            id=f"p{k:02d}",
+            instruction=f"Write a Python function `{name}`.",
+            response=correct,
+            incorrect=incorrect,
+        )
+        for k, (name, correct, incorrect) in enumerate(FUNCTIONS)
+    ]
+
+
+# ---------------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("training")
+
+
+@pytest.fixture(scope="module")
+def model_dir(workspace) -> Path:
+    return save_tiny_model(workspace / "tiny")
+
+
+@pytest.fixture(scope="module")
+def pairs_file(workspace) -> Path:
+    path = workspace / "pairs.jsonl"
+    write_records(path, make_pairs())
+    return path
+
+
+@pytest.fixture(scope="module")
+def start_model(model_dir):
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_pretrained(model_dir).eval()
+
+
+@pytest.fixture(scope="module")
+def encoded(model_dir, pairs_file):
+    """The trainer's own encodings of the pairs (same tokenizer set-up, same settings)."""
+    from fgit.models import ensure_pad_token, load_tokenizer
+
+    tokenizer = ensure_pad_token(load_tokenizer(str(model_dir), quiet=True))
+    return load_training_pairs(
+        pairs_file, tokenizer, prompt_format=PromptFormat(), max_length=128
+    ).pairs
+
+
+def make_config(pairs: Path, model: Path, out: Path, /, **overrides: Any) -> TrainConfig:
+    settings: dict[str, Any] = {
+        "pairs": pairs,
+        "model": str(model),
+        "output_dir": out,
+        "max_length": 128,
+        "per_device_batch_size": 2,
+        "max_steps": 2,
+        "learning_rate": 1e-3,
+        "quiet": True,
+        "save_steps": None,
+    }
+    return TrainConfig(**(settings | overrides))
+
+
+@pytest.fixture()
+def config_for(pairs_file, model_dir, tmp_path):
+    def make(name: str = "run", **overrides: Any) -> TrainConfig:
+        return make_config(pairs_file, model_dir, tmp_path / name, **overrides)
+
+    return make
+
+
+def read_log(out: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+
+
+def response_logprobs(model, input_ids: list[int], labels: list[int]) -> torch.Tensor:
+    """log P of each response token from the model's full logits (the textbook way)."""
+    with torch.no_grad():
+        logits = model(input_ids=torch.tensor([input_ids])).logits[0, :-1].double()
+    targets = torch.tensor(labels[1:])
+    keep = targets != IGNORE_INDEX
+    logp = torch.log_softmax(logits, dim=-1)
+    return logp[keep].gather(-1, targets[keep][:, None]).squeeze(-1)
+
+
+def load_weights(folder: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    files = sorted(folder.glob("*.safetensors"))
+    assert files, f"no weights in {folder}"
+    out: dict[str, torch.Tensor] = {}
+    for file in files:
+        out.update(load_file(str(file)))
+    return out
+
+
+# ------------------------------------------------------------------------------ every loss
+
+
+LOSS_CASES = [
+    ("sft", {}),
+    ("fixed", {}),
+    ("fgit", {}),
+    ("fgit", {"detach_weights": True}),
+    ("fgit", {"granularity": "line"}),
+    ("fgit", {"granularity": "token"}),
+    ("dpo", {}),
+    ("dpo+sft", {}),
+    ("fault-dpo", {}),
+]
+
+
+@pytest.mark.parametrize(
+    ("loss", "extra"),
+    LOSS_CASES,
+    ids=[loss + "".join(f"-{k}={v}" for k, v in extra.items()) for loss, extra in LOSS_CASES],
+)
+def test_every_loss_trains(config_for, start_model, model_dir, loss, extra):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    config = config_for(loss=loss, max_steps=3, **extra)
+    result = train(config)
+    assert not result.cached and result.steps == 3
+    log = read_log(config.output_dir)
+    assert [line["step"] for line in log] == [1, 2, 3]
+    for line in log:
+        assert math.isfinite(line["loss"]), line
+        assert line["pairs"] == 2 and line["tokens"] > 0
+        assert math.isfinite(line["grad_norm"]) and line["grad_norm"] > 0
+        if loss == "fgit":
+            alpha = config.alpha
+            assert alpha - 1 <= line["mean_weight"] <= alpha
+            assert 0 <= line["h_correct"] <= 1 and 0 <= line["h_incorrect"] <= 1
+        else:
+            assert "mean_weight" not in line
+        if loss in ("dpo", "dpo+sft", "fault-dpo"):
+            assert math.isfinite(line["margin"])
+            assert 0 <= line["preference_accuracy"] <= 1
+        else:
+            assert "margin" not in line and "preference_accuracy" not in line
+    if loss == "dpo":  # policy == reference at the first step: DPO's loss is log 2
+        assert log[0]["loss"] == pytest.approx(math.log(2), abs=1e-5)
+        assert log[0]["margin"] == pytest.approx(0.0, abs=1e-5)
+
+    summary = json.loads((config.output_dir / "training.json").read_text())
+    assert summary["steps"] == 3 and summary["data"]["used"] == 12
+    assert summary["data"]["without_sensitive_tokens"] == 0
+    assert (config.output_dir / "reference_logps.safetensors").is_file() == (
+        loss in ("dpo", "dpo+sft", "fault-dpo")
+    )
+    assert not (config.output_dir / "checkpoints").exists()
+
+    trained = AutoModelForCausalLM.from_pretrained(result.model_dir)
+    start = start_model.state_dict()
+    changed = [
+        name
+        for name, tensor in trained.state_dict().items()
+        if not torch.equal(tensor, start[name])
+    ]
+    assert len(changed) > len(start) // 2, changed
+    tokenizer = AutoTokenizer.from_pretrained(result.model_dir)
+    original = AutoTokenizer.from_pretrained(model_dir)
+    text = "def f(x):\n    return x + 1\n"
+    assert tokenizer(text).input_ids == original(text).input_ids
+
+
+def test_sft_first_step_loss_is_the_starting_models_mean_nll(config_for, start_model, encoded):
+    config = config_for(loss="sft", max_steps=2)
+    train(config)
+    plan = StepPlan(
+        num_pairs=len(encoded),
+        per_device_batch_size=2,
+        gradient_accumulation_steps=1,
+        world_size=1,
+        seed=config.seed,
+        max_steps=2,
+    )
+    first = plan.global_batch(0)
+    assert len(first) == 2
+    logps = [
+        response_logprobs(start_model, encoded[i].correct.input_ids, encoded[i].correct.labels)
+        for i in first
+    ]
+    nll = -torch.cat(logps)
+    log = read_log(config.output_dir)
+    assert log[0]["tokens"] == nll.numel()
+    assert log[0]["loss"] == pytest.approx(nll.mean().item(), abs=1e-4)
+
+
+def test_accumulation_gives_the_same_steps_as_one_big_batch(config_for):
+    big = config_for("big", loss="fgit", per_device_batch_size=4, max_steps=3)
+    accumulated = config_for(
+        "accumulated", loss="fgit", per_device_batch_size=2, gradient_accumulation_steps=2,
+        max_steps=3,
+    )  # fmt: skip
+    train(big)
+    train(accumulated)
+    for one, two in zip(read_log(big.output_dir), read_log(accumulated.output_dir), strict=True):
+        assert one["tokens"] == two["tokens"] and one["pairs"] == two["pairs"] == 4
+        assert two["loss"] == pytest.approx(one["loss"], rel=1e-4)
+
+
+# -------------------------------------------------------------------------------------- LoRA
+
+
+def test_lora_adapter_and_merged_model(config_for, model_dir, encoded):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    config = config_for(loss="fgit", lora=LoraSettings(r=4))
+    result = train(config)
+    assert result.adapter_dir == config.output_dir / "adapter"
+    assert (result.adapter_dir / "adapter_config.json").is_file()
+    assert [line["step"] for line in read_log(config.output_dir)] == [1, 2]
+
+    ids = torch.tensor([encoded[0].correct.input_ids])
+    base = AutoModelForCausalLM.from_pretrained(model_dir).eval()
+    with torch.no_grad():
+        base_logits = base(input_ids=ids).logits
+    adapted = PeftModel.from_pretrained(base, result.adapter_dir).eval()
+    merged = AutoModelForCausalLM.from_pretrained(result.model_dir).eval()
+    with torch.no_grad():
+        adapted_logits = adapted(input_ids=ids).logits
+        merged_logits = merged(input_ids=ids).logits
+    assert not torch.allclose(adapted_logits, base_logits, atol=1e-4), "the adapter learned nothing"
+    torch.testing.assert_close(merged_logits, adapted_logits, atol=1e-4, rtol=0)
+    # only adapter weights were trained: the merged model's non-adapted layers equal the base
+    merged_state, base_state = merged.state_dict(), load_weights(model_dir)
+    assert torch.equal(merged_state["lm_head.weight"], base_state["lm_head.weight"])
+
+
+# ---------------------------------------------------------------------------- reference cache
+
+
+def test_reference_cache_holds_the_starting_models_logprobs(config_for, start_model, encoded):
+    config = config_for(loss="dpo", max_steps=2)
+    result = train(config)
+    path = config.output_dir / "reference_logps.safetensors"
+    assert path.is_file()
+    fingerprint = result.summary["fingerprint"]
+    assert load_reference(path, "0" * 16) is None
+    assert load_reference(config.output_dir / "missing.safetensors", fingerprint) is None
+    reference = load_reference(path, fingerprint)
+    assert reference is not None and sorted(reference) == list(range(12))
+    for i in (0, 5, 11):
+        for side, values in zip(
+            (encoded[i].correct, encoded[i].incorrect), reference[i], strict=True
+        ):
+            expected = response_logprobs(start_model, side.input_ids, side.labels)
+            assert values.shape == expected.shape
+            torch.testing.assert_close(
+                torch.from_numpy(values).double(), expected, atol=1e-4, rtol=0
+            )
+
+
+# ------------------------------------------------------------------------------------ caching
+
+
+def test_finished_run_is_cached_other_settings_refused_overwrite_retrains(config_for, monkeypatch):
+    config = config_for(loss="sft")
+    first = train(config)
+    assert not first.cached
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a cached run must not train")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(trainer_module, "micro_batch_loss", no_training)
+        again = train(config)
+        assert again.cached and again.steps == 2
+        assert again.model_dir == first.model_dir and again.summary == first.summary
+        # logging settings are not part of the run: still the same finished run
+        assert train(config.model_copy(update={"logging_steps": 5})).cached
+
+    changed = config.model_copy(update={"alpha": 3.0})
+    with pytest.raises(ConfigError, match="other settings"):
+        train(changed)
+    redone = train(changed, overwrite=True)
+    assert not redone.cached
+    assert redone.summary["config"]["alpha"] == 3.0
+    assert redone.summary["fingerprint"] != first.summary["fingerprint"]
+    assert len(read_log(config.output_dir)) == 2  # the old log was cleared, not appended to
+
+
+# ------------------------------------------------------------------------------------- resume
+
+
+def _crash_on_call(monkeypatch, number: int) -> None:
+    original = trainer_module.micro_batch_loss
+    calls = {"n": 0}
+
+    def crashing(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == number:
+            raise RuntimeError("simulated crash")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(trainer_module, "micro_batch_loss", crashing)
+
+
+def test_resume_after_a_crash_matches_an_uninterrupted_run(config_for, monkeypatch):
+    # sft, one micro-batch per step: the 3rd call of micro_batch_loss is step 3
+    config = config_for("resumed", loss="sft", max_steps=4, save_steps=2)
+    with monkeypatch.context() as patch:
+        _crash_on_call(patch, 3)
+        with pytest.raises(RuntimeError, match="simulated crash"):
+            train(config)
+    out = config.output_dir
+    checkpoint = out / "checkpoints" / "step-0000002"
+    assert (checkpoint / "fgit_state.json").is_file()
+    assert [line["step"] for line in read_log(out)] == [1, 2]
+    assert not (out / "training.json").exists()
+
+    original = trainer_module.micro_batch_loss
+    calls = []
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(trainer_module, "micro_batch_loss", counting)
+        result = train(config)
+    assert not result.cached and result.steps == 4
+    assert len(calls) == 2, "the resumed run must start after step 2"
+    resumed = read_log(out)
+    assert [line["step"] for line in resumed] == [1, 2, 3, 4]
+    assert not (out / "checkpoints").exists()
+
+    straight = config_for("straight", loss="sft", max_steps=4, save_steps=2)
+    train(straight)
+    reference = read_log(straight.output_dir)
+    for got, want in zip(resumed, reference, strict=True):
+        assert got["loss"] == pytest.approx(want["loss"], rel=1e-5, abs=1e-5)
+        assert got["learning_rate"] == pytest.approx(want["learning_rate"])
+    final, expected = load_weights(result.model_dir), load_weights(straight.output_dir / "model")
+    assert final.keys() == expected.keys()
+    for name in expected:
+        torch.testing.assert_close(final[name], expected[name], atol=1e-5, rtol=0)
+
+
+def test_resume_of_a_preference_run_needs_its_reference(config_for, monkeypatch):
+    config = config_for("dpo", loss="dpo", max_steps=4, save_steps=2)
+    with monkeypatch.context() as patch:
+        _crash_on_call(patch, 3)
+        with pytest.raises(RuntimeError, match="simulated crash"):
+            train(config)
+    out = config.output_dir
+    (out / "reference_logps.safetensors").unlink()
+    with pytest.raises(ConfigError, match="reference"):
+        train(config)
+    with pytest.raises(ConfigError, match="checkpoints of a run with other settings"):
+        train(config.model_copy(update={"beta": 0.5}))
+
+
+# --------------------------------------------------------------------------------- bad input
+
+
+def test_malformed_pairs_line_names_file_and_line(config_for, tmp_path):
+    pairs = tmp_path / "broken.jsonl"
+    good = make_pairs()[0].model_dump_json()
+    pairs.write_text(good + "\n{not json\n", encoding="utf-8")
+    config = config_for(pairs=pairs)
+    with pytest.raises(RecordError) as info:
+        train(config)
+    assert info.value.line == 2
+    assert f"{pairs}:2:" in str(info.value)
+
+
+def test_config_file_with_unknown_key(tmp_path):
+    path = tmp_path / "train.yaml"
+    path.write_text("pairs: p.jsonl\nmodel: m\noutput_dir: out\nbogus_key: 1\n")
+    with pytest.raises(ConfigError) as info:
+        load_train_config(path, {})
+    assert str(path) in str(info.value) and "bogus_key" in str(info.value)
+
+
+def test_config_file_with_yaml_syntax_error(tmp_path):
+    path = tmp_path / "train.yaml"
+    path.write_text("pairs: p.jsonl\nmodel: m\noutput_dir: out\nalpha: 2\n  bad: : x\n")
+    with pytest.raises(ConfigError, match="not valid YAML") as info:
+        load_train_config(path, {})
+    assert f"{path}:5:" in str(info.value)
+
+
+def test_config_file_paths_are_relative_to_the_file(tmp_path):
+    path = tmp_path / "conf" / "train.yaml"
+    path.parent.mkdir()
+    path.write_text("train:\n  pairs: p.jsonl\n  model: m\n  output_dir: out\n  alpha: 3\n")
+    config = load_train_config(path, {"alpha": None, "loss": "sft"})
+    assert config.pairs == path.parent / "p.jsonl"
+    assert config.output_dir == path.parent / "out"
+    assert config.alpha == 3 and config.loss == "sft"
+
+
+def test_missing_pairs_file(config_for, tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such pairs file"):
+        train(config_for(pairs=tmp_path / "nowhere.jsonl"))
+
+
+def test_quantization_needs_lora():
+    settings = {"pairs": "p.jsonl", "model": "m", "output_dir": "out", "quantization": "4bit"}
+    with pytest.raises(ConfigError, match="lora"):
+        load_train_config(None, settings)
+
+
+def test_quantization_without_bitsandbytes(config_for):
+    try:
+        import bitsandbytes  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.skip("bitsandbytes is installed")
+    config = config_for(lora=LoraSettings(r=4), quantization="4bit")
+    with pytest.raises(ConfigError, match="bitsandbytes"):
+        train(config)
+
+
+# --------------------------------------------------------------------------------------- CLI
+
+
+def test_cli_train(pairs_file, model_dir, tmp_path):
+    out = tmp_path / "cli-run"
+    args = ["train", "--pairs", str(pairs_file), "--model", str(model_dir),
+            "--output-dir", str(out), "--loss", "fgit", "--max-steps", "2", "--batch-size", "2",
+            "--lr", "1e-3", "--set", "max_length=128", "--set", "quiet=true"]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    compact = "".join(result.output.split())
+    assert f"training->{out}" in compact
+    assert "trained" in result.output
+    assert [line["step"] for line in read_log(out)] == [1, 2]
+    summary = json.loads((out / "training.json").read_text())
+    assert summary["config"]["loss"] == "fgit" and summary["config"]["max_length"] == 128
+    assert summary["config"]["learning_rate"] == 1e-3
+
+    again = runner.invoke(app, args)
+    assert again.exit_code == 0, again.output
+    assert "already trained" in again.output
+
+
+def test_cli_unknown_loss_is_a_one_line_error(pairs_file, model_dir, tmp_path):
+    result = runner.invoke(
+        app,
+        ["train", "--pairs", str(pairs_file), "--model", str(model_dir),
+         "--output-dir", str(tmp_path / "out"), "--loss", "nonsense"],
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "loss" in lines[0], result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_set_without_equals_sign(pairs_file, model_dir, tmp_path):
+    result = runner.invoke(
+        app,
+        ["train", "--pairs", str(pairs_file), "--model", str(model_dir),
+         "--output-dir", str(tmp_path / "out"), "--set", "foo"],
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert "KEY=VALUE" in result.output and "foo" in result.output
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="cli.py train(): overrides.update(learning_rate=None, max_steps=None, ...) replaces "
+    "every --set value of a setting that has its own option with None, and load_train_config "
+    "then drops Nones, so `--set learning_rate=1e-3` is silently ignored (5e-06 is used)",
+)
+def test_cli_set_applies_to_settings_that_have_their_own_option(pairs_file, model_dir, tmp_path):
+    out = tmp_path / "set-run"
+    result = runner.invoke(
+        app,
+        ["train", "--pairs", str(pairs_file), "--model", str(model_dir),
+         "--output-dir", str(out), "--batch-size", "4", "--set", "max_length=128",
+         "--set", "quiet=true", "--set", "learning_rate=0.001", "--set", "max_steps=1"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    config = json.loads((out / "training.json").read_text())["config"]
+    assert config["learning_rate"] == 0.001
+    assert config["max_steps"] == 1
+
+
+# ------------------------------------------------------------------------------- tensorboard
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=ValueError,
+    reason="trainer.py:383 passes config.model_dump(mode='json') to init_trackers; its None "
+    "values (limit, lora, max_steps, ...) and the report_to list are not int/float/str/bool, so "
+    "tensorboard's add_hparams raises ValueError and report_to=['tensorboard'] always fails",
+)
+def test_tensorboard_events_are_written(config_for):
+    pytest.importorskip("tensorboard")
+    config = config_for(loss="fgit", report_to=["tensorboard"])
+    train(config)
+    events = list(config.output_dir.rglob("events.out.tfevents*"))
+    assert events, sorted(str(p) for p in config.output_dir.rglob("*"))
+    assert all(p.stat().st_size > 0 for p in events)
+
+
+# ------------------------------------------------------------------------------- distributed
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("limit", [None, 9], ids=["full-batches", "short-last-batch"])
+def test_two_processes_train_like_one_with_accumulation(pairs_file, model_dir, tmp_path, limit):
+    """DDP on CPU (gloo) with 2 × 2 pairs per step equals one process accumulating 2 × 2.
+
+    With ``limit=9`` the third step has a single pair, so the second process only syncs.
+    """
+    ddp_out = tmp_path / "ddp"
+    extra = [] if limit is None else ["--set", f"limit={limit}"]
+    command = [
+        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu",
+        "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
+        "--dynamo_backend", "no", "-m", "fgit", "train", "--pairs", str(pairs_file),
+        "--model", str(model_dir), "--output-dir", str(ddp_out), "--loss", "fgit",
+        "--max-steps", "4", "--batch-size", "2", "--grad-accum", "1", "--lr", "1e-3",
+        "--set", "max_length=128", "--set", "quiet=true", *extra,
+    ]  # fmt: skip
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1"}
+    try:
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path
+        )
+    except subprocess.TimeoutExpired as error:
+        pytest.fail(f"accelerate launch timed out; stderr:\n{error.stderr}")
+    assert done.returncode == 0, f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}"
+    summary = json.loads((ddp_out / "training.json").read_text())
+    assert summary["processes"] == 2 and summary["global_batch_size"] == 4
+
+    single = make_config(
+        pairs_file, model_dir, tmp_path / "single", loss="fgit", max_steps=4,
+        per_device_batch_size=2, gradient_accumulation_steps=2, limit=limit,
+    )  # fmt: skip
+    train(single)
+    assert json.loads((single.output_dir / "training.json").read_text())["processes"] == 1
+
+    ddp_log, single_log = read_log(ddp_out), read_log(single.output_dir)
+    assert [line["step"] for line in ddp_log] == [1, 2, 3, 4]
+    if limit == 9:
+        assert ddp_log[2]["pairs"] == 1
+    for got, want in zip(ddp_log, single_log, strict=True):
+        assert got["pairs"] == want["pairs"] and got["tokens"] == want["tokens"]
+        assert got["loss"] == pytest.approx(want["loss"], rel=1e-4)
+        assert got["mean_weight"] == pytest.approx(want["mean_weight"], rel=1e-4)
+    ddp_weights, single_weights = (
+        load_weights(ddp_out / "model"),
+        load_weights(single.output_dir / "model"),
+    )
+    assert ddp_weights.keys() == single_weights.keys()
+    for name, tensor in single_weights.items():
+        torch.testing.assert_close(ddp_weights[name], tensor, atol=1e-5, rtol=0)
