@@ -534,12 +534,6 @@ def test_cli_set_without_equals_sign(pairs_file, model_dir, tmp_path):
     assert "KEY=VALUE" in result.output and "foo" in result.output
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cli.py train(): overrides.update(learning_rate=None, max_steps=None, ...) replaces "
-    "every --set value of a setting that has its own option with None, and load_train_config "
-    "then drops Nones, so `--set learning_rate=1e-3` is silently ignored (5e-06 is used)",
-)
 def test_cli_set_applies_to_settings_that_have_their_own_option(pairs_file, model_dir, tmp_path):
     out = tmp_path / "set-run"
     result = runner.invoke(
@@ -557,13 +551,6 @@ def test_cli_set_applies_to_settings_that_have_their_own_option(pairs_file, mode
 # ------------------------------------------------------------------------------- tensorboard
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="trainer.py:383 passes config.model_dump(mode='json') to init_trackers; its None "
-    "values (limit, lora, max_steps, ...) and the report_to list are not int/float/str/bool, so "
-    "tensorboard's add_hparams raises ValueError and report_to=['tensorboard'] always fails",
-)
 def test_tensorboard_events_are_written(config_for):
     pytest.importorskip("tensorboard")
     config = config_for(loss="fgit", report_to=["tensorboard"])

@@ -401,7 +401,7 @@ def train(
     from fgit.training.trainer import train as run_training
 
     overrides = _parse_overrides(set_ or [])
-    overrides.update(
+    options = dict(
         pairs=pairs,
         model=model,
         output_dir=output_dir,
@@ -416,6 +416,8 @@ def train(
         gradient_accumulation_steps=grad_accum,
         precision=precision,
     )
+    # Options given on the command line win over --set; options not given leave --set alone.
+    overrides.update({key: value for key, value in options.items() if value is not None})
     if lora is not None:
         overrides["lora"] = overrides.get("lora", {}) if lora else None
     settings = load_train_config(config, overrides)

@@ -216,6 +216,15 @@ def _summarise(sums: dict[str, float], steps: int) -> dict[str, float]:
     return {k: v for k, v in out.items() if v is not None}
 
 
+def _tracker_config(config: TrainConfig) -> dict[str, int | float | str | bool]:
+    # TensorBoard's hparams take scalars only: nested settings, lists and None become JSON text.
+    flat = {}
+    for key, value in config.model_dump(mode="json").items():
+        scalar = isinstance(value, (int, float, str, bool))
+        flat[key] = value if scalar else json.dumps(value)
+    return flat
+
+
 def _versions() -> dict[str, str]:
     import accelerate
     import transformers
@@ -380,7 +389,7 @@ def train(config: TrainConfig, *, overwrite: bool = False) -> TrainResult:
 
     if main:
         _truncate_log(out / LOG_FILE, start_step)
-        accelerator.init_trackers("fgit", config=config.model_dump(mode="json"))
+        accelerator.init_trackers("fgit", config=_tracker_config(config))
     if start_step == 0:
         first = collator([(0, data.pairs[0])]).to(accelerator.device)
         with accelerator.autocast():
