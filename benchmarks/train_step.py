@@ -4,8 +4,8 @@ One optimizer step (forward, backward, AdamW) on the same batch of B pairs × L 
 sft, fgit (differentiable W), fgit with detached W, dpo (reference log-probs precomputed, as the
 trainer caches them), and sft with naive log-probabilities (full fp32 logits, the textbook
 path) to show what chunking saves. Pairs are synthetic but shaped like real ones: a prompt, a
-response, and an incorrect response that differs in ~8% of tokens, whose masks mark changed
-tokens 2 and their surrounding "line" 1.
+response, and an incorrect response with ``--faults`` small edits (1-3 tokens each) at random
+positions, whose masks mark changed tokens 2 and their surrounding "line" 1.
 
 Each (loss, batch) runs in a freshly spawned process, so peak memory is that configuration's
 own: CUDA max_memory_allocated on a GPU, else peak RSS above the process's resident size
@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import os
 import statistics
 import sys
 import time
@@ -79,10 +80,16 @@ def _synthetic_batch(args: argparse.Namespace, vocab: int):
     b, length, prompt = args.batch, args.length, args.prompt
     correct = torch.randint(10, vocab, (b, length), generator=g)
     incorrect = correct.clone()
-    changed = torch.rand((b, length), generator=g) < 0.08
-    changed[:, :prompt] = False
-    incorrect[changed] = torch.randint(10, vocab, (int(changed.sum()),), generator=g)
-    # Each changed token gets 2, a window of +-4 tokens around it 1 (its "line").
+    # `faults` edit sites per pair at uniform random response positions, 1-3 tokens each: the
+    # shape of teacher-written variants (a few small edits). Each changed token gets 2, a
+    # window of +-4 tokens around it 1 (its "line").
+    changed = torch.zeros((b, length), dtype=torch.bool)
+    for row in range(b):
+        for _ in range(args.faults):
+            start = int(torch.randint(prompt, length - 3, (1,), generator=g))
+            width = int(torch.randint(1, 4, (1,), generator=g))
+            changed[row, start : start + width] = True
+    incorrect[changed] = (incorrect[changed] + 1) % vocab
     window = torch.nn.functional.max_pool1d(changed[:, None].float(), 9, 1, 4)[:, 0] > 0
     sensitive = (window.to(torch.int8) + changed.to(torch.int8)) * (torch.arange(length) >= prompt)
     input_ids = torch.cat([correct, incorrect])
@@ -229,6 +236,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch", type=int, default=8, help="pairs per step")
     parser.add_argument("--length", type=int, default=512, help="tokens per sequence")
     parser.add_argument("--prompt", type=int, default=128, help="prompt tokens per sequence")
+    parser.add_argument("--faults", type=int, default=2, help="edit sites per pair")
     parser.add_argument("--chunk", type=int, default=1024, help="log-prob chunk (tokens)")
     parser.add_argument("--steps", type=int, default=5, help="timed steps (after 1 warm-up)")
     parser.add_argument("--modes", default="sft,fgit,fgit-detached,dpo,sft-naive")
@@ -242,13 +250,17 @@ def main(argv: list[str] | None = None) -> None:
     if unknown:
         parser.error(f"unknown modes {sorted(unknown)}; choose from {ALL_MODES}")
 
+    # glibc would otherwise keep freed large blocks (its mmap threshold adapts upwards), so the
+    # resident size after warm-up would hide what a step allocates. Fixed: large blocks are
+    # mapped and returned to the system on free, and RSS tracks live tensors.
+    os.environ.setdefault("MALLOC_MMAP_THRESHOLD_", str(1 << 17))
     results = [run(args, mode) for mode in modes]
     by_mode = {r["mode"]: r for r in results}
     sft = by_mode.get("sft")
     print(
         f"model={args.model} vocab={args.vocab if args.model == 'tiny' else '-'} "
         f"batch={args.batch} pairs x {args.length} tokens (prompt {args.prompt}), "
-        f"chunk={args.chunk}, {args.steps} timed steps"
+        f"{args.faults} fault sites per pair, chunk={args.chunk}, {args.steps} timed steps"
     )
     print(f"{'mode':<14} {'step (median)':>14} {'x sft':>7} {'step memory':>12} {'x sft':>7}")
     for r in results:

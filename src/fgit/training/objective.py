@@ -7,10 +7,12 @@ normalisers, and returns the sums the trainer logs.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Literal
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from fgit.segments.encode import IGNORE_INDEX
@@ -86,33 +88,54 @@ def _score_mask(batch: PairBatch, incorrect_only_sensitive: bool) -> Tensor:
     return mask
 
 
-def _forward(module: nn.Module, batch: PairBatch, rows: slice, score_mask: Tensor) -> Tensor:
-    return module(
-        input_ids=batch.input_ids[rows],
-        attention_mask=batch.attention_mask[rows],
-        labels=batch.labels[rows],
-        score_mask=score_mask[rows],
+def _needed_length(mask: Tensor) -> int:
+    """Columns up to and including the last True of any row (0 when none is True)."""
+    columns = mask.any(dim=0).nonzero()
+    return int(columns[-1]) + 1 if len(columns) else 0
+
+
+def _forward(
+    module: nn.Module, batch: PairBatch, rows: slice, score_mask: Tensor, length: int
+) -> Tensor:
+    """Log-probabilities of ``rows`` using only their first ``length`` columns (a causal model
+    scores a position from what precedes it, so later columns change nothing), zero-padded
+    back to ``[rows, T-1]``."""
+    width = batch.input_ids.shape[1] - 1
+    if length < 2:  # nothing to score in these rows
+        return torch.zeros((batch.input_ids[rows].shape[0], width), device=batch.input_ids.device)
+    logp = module(
+        input_ids=batch.input_ids[rows, :length],
+        attention_mask=batch.attention_mask[rows, :length],
+        labels=batch.labels[rows, :length],
+        score_mask=score_mask[rows, :length],
     )
+    return F.pad(logp, (0, width - logp.shape[1]))
 
 
 def _logprobs(module: nn.Module, batch: PairBatch, objective: Objective) -> Tensor:
     """``[R, T-1]`` log-probabilities of every row, scoring only what the loss reads."""
+    everything = slice(None)
     if not batch.has_incorrect:
-        return _forward(module, batch, slice(None), _score_mask(batch, False))
+        mask = _score_mask(batch, False)
+        return _forward(module, batch, everything, mask, _needed_length(mask))
     # fgit reads the incorrect side only at its sensitive tokens (H^a), and so does fault-dpo
-    # when shared tokens weigh 0: the output layer is skipped everywhere else.
+    # when shared tokens weigh 0: the output layer is skipped everywhere else, and the incorrect
+    # rows run only up to their last sensitive token.
     sparse = objective.loss == "fgit" or (
         objective.loss == "fault-dpo" and objective.shared_weight == 0
     )
     mask = _score_mask(batch, sparse)
-    if objective.loss == "fgit" and objective.detach_weights:
-        # W is a constant: the incorrect side needs no activations kept for backward.
-        b = batch.num_pairs
-        correct = _forward(module, batch, slice(0, b), mask)
-        with torch.no_grad():
-            incorrect = _forward(module, batch, slice(b, None), mask)
-        return torch.cat([correct, incorrect])
-    return _forward(module, batch, slice(None), mask)
+    if not sparse:  # one forward over the concatenated [2B, T] batch
+        return _forward(module, batch, everything, mask, _needed_length(mask))
+    b = batch.num_pairs
+    correct_rows, incorrect_rows = slice(0, b), slice(b, None)
+    correct = _forward(module, batch, correct_rows, mask, _needed_length(mask[correct_rows]))
+    incorrect_length = _needed_length(mask[incorrect_rows])
+    # W as a constant needs no activations of the incorrect side kept for backward.
+    detached = objective.loss == "fgit" and objective.detach_weights
+    with torch.no_grad() if detached else contextlib.nullcontext():
+        incorrect = _forward(module, batch, incorrect_rows, mask, incorrect_length)
+    return torch.cat([correct, incorrect])
 
 
 def _correct_side_metrics(logp: Tensor, loss_mask: Tensor, sensitive: Tensor) -> dict[str, Tensor]:
