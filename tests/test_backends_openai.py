@@ -82,7 +82,17 @@ def make_handler(state: FakeServer) -> type[BaseHTTPRequestHandler]:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
+        begun = False
+
+        def finish(self) -> None:
+            # Before the reply is sent: once the client has it, it may send its next request,
+            # which must not find this one still counted as active.
+            if self.begun:
+                self.begun = False
+                state.end()
+
         def reply(self, status: int, payload: Any, headers: dict[str, str]) -> None:
+            self.finish()
             data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
             try:
                 self.send_response(status)
@@ -102,6 +112,7 @@ def make_handler(state: FakeServer) -> type[BaseHTTPRequestHandler]:
                 return
             body = json.loads(raw)
             action = state.begin(body, dict(self.headers))
+            self.begun = True
             try:
                 time.sleep(state.delay_s)
                 if action is not None and (action.status != 200 or action.body is not None):
@@ -111,7 +122,7 @@ def make_handler(state: FakeServer) -> type[BaseHTTPRequestHandler]:
                     time.sleep(action.sleep_s)
                 self.reply(200, answer(body, state.max_choices), {})
             finally:
-                state.end()
+                self.finish()
 
     return Handler
 
