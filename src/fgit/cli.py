@@ -31,6 +31,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _user_errors() -> tuple[type[Exception], ...]:
+    from fgit.evaluation.results import RunFileError
+    from fgit.evaluation.samples import SamplesError
     from fgit.generation import GenerationError
     from fgit.models import ModelError
     from fgit.records import RecordError
@@ -38,7 +40,16 @@ def _user_errors() -> tuple[type[Exception], ...]:
     from fgit.training.config import ConfigError
 
     # DataError (fgit.problems) is a FileNotFoundError.
-    return (ModelError, RecordError, SegmentError, GenerationError, ConfigError, FileNotFoundError)
+    return (
+        ModelError,
+        RecordError,
+        SegmentError,
+        GenerationError,
+        ConfigError,
+        SamplesError,
+        RunFileError,
+        FileNotFoundError,
+    )
 
 
 def one_line_errors(func: F) -> F:
@@ -438,6 +449,102 @@ def train(
         rows.append(("adapter", str(result.adapter_dir)))
     rows.append(("log", str(result.output_dir / "train_log.jsonl")))
     _print_rows(f"training -> {result.output_dir}", rows)
+
+
+def _default_eval_out(model: str | None, samples: Path | None, benchmark: str) -> Path:
+    import re
+
+    source = samples.stem if samples is not None else Path(str(model)).name or str(model)
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", source).strip("-") or "model"
+    return Path("runs") / "eval" / f"{slug}-{benchmark.replace('+', 'plus')}.json"
+
+
+@app.command()
+@one_line_errors
+def evaluate(
+    benchmark: Annotated[str, typer.Option(help="humaneval, humaneval+, mbpp or mbpp+.")],
+    model: Annotated[
+        str | None, typer.Option(help="Model to generate with: packaged name, folder or hub id.")
+    ] = None,
+    samples: Annotated[
+        Path | None,
+        typer.Option(help="Score this EvalPlus samples file instead (task_id, solution)."),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Results JSON (default runs/eval/NAME-BENCHMARK.json).")
+    ] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder with evalplus data files (default $FGIT_DATA_DIR, else download)."
+        ),
+    ] = None,
+    prompt: Annotated[
+        str, typer.Option(help="auto, chat (evalplus instruction) or plain.")
+    ] = "auto",
+    max_new_tokens: Annotated[int, typer.Option(help="Generation limit per task.")] = 512,
+    batch_size: Annotated[int, typer.Option(help="Prompts per generation batch.")] = 16,
+    dtype: Annotated[str, typer.Option(help="auto, float32, bfloat16 or float16.")] = "auto",
+    sanitize: Annotated[
+        bool,
+        typer.Option(help="Sanitise answers with evalplus.sanitize (drops the model's own tests)."),
+    ] = True,
+    limit: Annotated[int | None, typer.Option(help="Only the first N tasks (a smoke run).")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Parallel sandbox runs (default: all cores).")
+    ] = None,
+    quiet: Annotated[bool, typer.Option(help="No progress output.")] = False,
+) -> None:
+    """Stage 5: greedy pass@1, scored in the sandbox the way evalplus scores."""
+    from fgit.evaluation.results import summary_rows
+    from fgit.evaluation.scoring import ScoreSettings
+    from fgit.evaluation.stage import GenerationSettings, evaluate_model, evaluate_samples
+
+    if (model is None) == (samples is None):
+        raise typer.BadParameter("give exactly one of --model and --samples")
+    if prompt not in ("auto", "chat", "plain"):
+        raise typer.BadParameter(f"--prompt must be auto, chat or plain, not {prompt!r}")
+    target = out or _default_eval_out(model, samples, benchmark)
+    scoring = ScoreSettings(workers=workers)
+    if samples is not None:
+        run = evaluate_samples(
+            samples, benchmark, target, data_dir=data_dir, scoring=scoring, quiet=quiet
+        )
+    else:
+        settings = GenerationSettings(
+            prompt_kind=prompt,  # type: ignore[arg-type]
+            max_new_tokens=max_new_tokens,
+            batch_size=batch_size,
+            dtype=dtype,
+            sanitize=sanitize,
+        )
+        run = evaluate_model(
+            str(model), benchmark, target, data_dir=data_dir, generation=settings,
+            scoring=scoring, limit=limit, quiet=quiet,
+        )  # fmt: skip
+    _print_rows(f"evaluation -> {target}", summary_rows(run))
+
+
+@app.command()
+@one_line_errors
+def compare(
+    runs: Annotated[list[Path], typer.Argument(help="Results JSON files of `fgit evaluate`.")],
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Also write the comparison as JSON.")
+    ] = None,
+) -> None:
+    """Runs side by side: pass@1, paired differences (McNemar, bootstrap CI), flipped tasks."""
+    import json
+
+    from fgit.evaluation.compare import compare_runs, comparison_to_dict, render_comparison
+    from fgit.evaluation.results import read_run
+
+    loaded = [read_run(path) for path in runs]
+    comparison = compare_runs(loaded, names=[path.stem for path in runs])
+    for renderable in render_comparison(comparison):
+        console.print(renderable)
+    if json_out is not None:
+        json_out.write_text(json.dumps(comparison_to_dict(comparison), indent=2) + "\n")
 
 
 def _is_main_process() -> bool:

