@@ -25,7 +25,6 @@ from fgit.evaluation.scoring import (
     job_verdict,
     program_timeout,
     score_solutions,
-    split_future_imports,
     time_limits,
 )
 from fgit.evaluation.tasks import (
@@ -155,15 +154,6 @@ def test_time_limits_follow_evalplus():
     assert program_timeout([1.0] * 100, settings) == 62.0  # capped at 60 s, +2
 
 
-def test_future_imports_are_hoisted_keeping_line_numbers():
-    source = '"""doc"""\nfrom __future__ import annotations\nimport os\n\ndef f():\n    pass\n'
-    future, rest = split_future_imports(source)
-    assert future == "from __future__ import annotations\n"
-    assert rest.splitlines() == ['"""doc"""', "pass", "import os", "", "def f():", "    pass"]
-    assert split_future_imports("x = 1\n") == ("", "x = 1\n")
-    assert split_future_imports("def (:\n") == ("", "def (:\n")
-
-
 def test_details_name_solution_lines_and_input_timeouts():
     def result(verdict: Verdict, detail: str) -> ExecutionResult:
         return ExecutionResult(verdict, verdict is Verdict.PASSED, detail, 0.1, "", "")
@@ -241,6 +231,17 @@ HOSTILE = {
     "prints a lot, wrong": (ADD + "    print('x' * 10**6)\n    return 0\n", "failed"),
     "syntax error": (ADD + "    return x +\n", "error"),
     "no entry point": ("def plus(x, y):\n    return x + y\n", "failed"),
+    # The harness runs the solution inside its check, in globals of the solution's own: the
+    # running check cannot be replaced, neither by name nor through the __main__ module.
+    "rebinds the harness's check": (
+        ADD + "    return 0\n__fgit_check__ = lambda *a: None\nimport sys\n"
+        "vars(sys.modules['__main__'])['__fgit_check__'] = lambda *a: None\n",
+        "failed",
+    ),
+    "clears the __main__ module": (
+        ADD + "    return 0\nimport sys\nvars(sys.modules['__main__']).clear()\n",
+        "failed",
+    ),
 }
 
 
@@ -388,6 +389,21 @@ def mutate(solution: str, kind: int) -> str | None:
     return None
 
 
+def memorizer(task) -> str:
+    """The canonical solution for the base inputs, None for anything else."""
+    import pickle
+
+    ep = task.entry_point
+    return (
+        f"{task.canonical_solution}\n\nimport pickle as _p\n"
+        f"_BASE = _p.loads({pickle.dumps(task.base_inputs)!r})\n_real = {ep}\n\n"
+        f"def {ep}(*args):\n"
+        "    if any(list(args) == list(b) for b in _BASE):\n"
+        "        return _real(*args)\n"
+        "    return None\n"
+    )
+
+
 def equivalence_samples(bench: Benchmark, n: int) -> tuple[dict[str, str], dict[str, str]]:
     """(samples for evalplus: every task, the rest with `pass`; the same ~n for fgit)."""
     chosen: dict[str, str] = {}
@@ -399,7 +415,7 @@ def equivalence_samples(bench: Benchmark, n: int) -> tuple[dict[str, str], dict[
         chosen[task.task_id] = solution if solution is not None else task.canonical_solution
     # Odd solutions on the next tasks: an object equal to anything (passes in evalplus where
     # `out == exp` decides), an exception, an exit at top level, output on stdout.
-    rest = [t for t in bench.tasks if t.task_id not in chosen][:4]
+    rest = [t for t in bench.tasks if t.task_id not in chosen][:6]
     odd = [
         "    class Any:\n        def __eq__(self, other):\n            return True\n"
         "    return Any()\n",
@@ -409,6 +425,8 @@ def equivalence_samples(bench: Benchmark, n: int) -> tuple[dict[str, str], dict[
     for task, body in zip(rest[:3], odd, strict=True):
         chosen[task.task_id] = f"def {task.entry_point}(*args):\n{body}"
     chosen[rest[3].task_id] = "print('noise')\n" + rest[3].canonical_solution
+    for task in rest[4:]:  # right on the base inputs only: passes base, fails plus
+        chosen[task.task_id] = memorizer(task)
     everything = {t.task_id: chosen.get(t.task_id, "pass\n") for t in bench.tasks}
     return everything, chosen
 
@@ -448,7 +466,7 @@ def test_verdicts_equal_evalplus(benchmarks, tmp_path, name):
     outcomes = [(ours[t].base_passed, ours[t].plus_passed) for t in chosen]
     print(f"\n{name}: {len(chosen)} tasks compared with evalplus, (base, plus) passed:", end=" ")
     print({str(k): outcomes.count(k) for k in set(outcomes)})
-    assert (True, True) in outcomes and (False, False) in outcomes  # a real mix was compared
+    assert {(True, True), (True, False), (False, False)} <= set(outcomes)  # a real mix
 
 
 @pytest.mark.slow

@@ -499,9 +499,14 @@ def evaluate(
     from fgit.evaluation.results import summary_rows
     from fgit.evaluation.scoring import ScoreSettings
     from fgit.evaluation.stage import GenerationSettings, evaluate_model, evaluate_samples
+    from fgit.evaluation.tasks import BENCHMARKS
 
     if (model is None) == (samples is None):
         raise typer.BadParameter("give exactly one of --model and --samples")
+    if benchmark not in BENCHMARKS:
+        raise typer.BadParameter(
+            f"unknown benchmark {benchmark!r}; choose from {', '.join(BENCHMARKS)}"
+        )
     if prompt not in ("auto", "chat", "plain"):
         raise typer.BadParameter(f"--prompt must be auto, chat or plain, not {prompt!r}")
     target = out or _default_eval_out(model, samples, benchmark)
@@ -540,9 +545,12 @@ def compare(
     from fgit.evaluation.results import read_run
 
     loaded = [read_run(path) for path in runs]
-    comparison = compare_runs(loaded, names=[path.stem for path in runs])
-    for renderable in render_comparison(comparison):
-        console.print(renderable)
+    try:
+        comparison = compare_runs(loaded, names=[path.stem for path in runs])
+    except ValueError as error:  # runs on different benchmarks or tasks
+        err_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+        raise typer.Exit(code=2) from None
+    console.print(render_comparison(comparison))
     if json_out is not None:
         json_out.write_text(json.dumps(comparison_to_dict(comparison), indent=2) + "\n")
 

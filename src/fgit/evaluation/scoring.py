@@ -29,12 +29,10 @@ reproduce evalplus 0.3.1 exactly.
 
 from __future__ import annotations
 
-import ast
 import base64
 import os
 import pickle
 import re
-import warnings
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -49,6 +47,7 @@ __all__ = [
     "ScoreSettings",
     "evalplus_program",
     "humaneval_program",
+    "job_verdict",
     "program_timeout",
     "score_solutions",
     "time_limits",
@@ -117,8 +116,7 @@ def __fgit_make__(payload):
     inputs, expected, limits = cfg["inputs"], cfg["expected"], cfg["time_limits"]
     dataset, entry_point, first_atol = cfg["dataset"], cfg["entry_point"], cfg["atol"]
     fix_find_zero, line_offset = cfg["fix_find_zero"], cfg["line_offset"]
-    namespace = globals()
-    program_file = namespace.get("__file__")
+    program_file = globals().get("__file__") or "<solution>"
     safe_builtins = dict(vars(builtins))
 
     def private(fn, **names):
@@ -229,7 +227,12 @@ def __fgit_make__(payload):
         except BaseException:
             return "an exception"
 
-    def check():
+    def check(source):
+        # The solution runs here, in globals of its own (evalplus: exec(code, {})), so it cannot
+        # rebind this function or anything it captured: the program's last statement is the
+        # call that is already running.
+        namespace = {}
+        exec(compile(source, program_file, "exec"), namespace)
         if entry_point not in namespace:
             raise AssertionError(entry_point + " is not defined")
         fn = namespace[entry_point]
@@ -277,45 +280,6 @@ def _pack(value: Any) -> str:
     return base64.b64encode(zlib.compress(pickle.dumps(value, protocol=5), 1)).decode("ascii")
 
 
-def split_future_imports(solution: str) -> tuple[str, str]:
-    """(the solution's leading ``from __future__`` imports, the rest with them replaced by
-    ``pass`` on the same lines): they must stay the first statements of the program."""
-    if "__future__" not in solution:
-        return "", solution
-    try:
-        with warnings.catch_warnings():  # e.g. invalid escapes: the sandbox's concern
-            warnings.simplefilter("ignore")
-            tree = ast.parse(solution)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):  # UnicodeError included
-        return "", solution  # the sandbox reports the error
-    body = tree.body
-    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
-        body = body[1:]  # a docstring may come first
-    futures = []
-    for node in body:
-        if not (isinstance(node, ast.ImportFrom) and node.module == "__future__"):
-            break
-        futures.append(node)
-    if not futures:
-        return "", solution
-    # ast offsets are in UTF-8 bytes, and bytes split lines where Python does (\n, \r\n, \r).
-    lines = solution.encode("utf-8", "surrogatepass").splitlines(keepends=True)
-    hoisted: list[str] = []
-    for node in reversed(futures):  # from the end, so earlier positions stay valid
-        assert node.end_lineno is not None and node.end_col_offset is not None
-        first, last = node.lineno - 1, node.end_lineno - 1
-        segment = b"".join(lines[first : last + 1])
-        start = node.col_offset
-        end = len(b"".join(lines[first:last])) + node.end_col_offset
-        hoisted.append(" ".join(segment[start:end].decode("utf-8", "surrogatepass").split()))
-        tail = segment[end:]
-        newline = tail[-1:] in (b"\n", b"\r")
-        # `pass` keeps any statement after a `;`; blank lines keep the line count.
-        kept = segment[:start] + b"pass" + tail.rstrip(b"\r\n") + b"\n" * (last - first)
-        lines[first : last + 1] = [kept + (b"\n" if newline else b"")]
-    return "\n".join(reversed(hoisted)) + "\n", b"".join(lines).decode("utf-8", "surrogatepass")
-
-
 def evalplus_program(
     solution: str,
     task: EvalTask,
@@ -325,8 +289,7 @@ def evalplus_program(
     settings: ScoreSettings,
 ) -> tuple[str, int]:
     """The sandboxed program for one test set, and the line offset of the solution in it."""
-    futures, body = split_future_imports(solution)
-    offset = futures.count("\n") + 1  # the prelude is one line
+    offset = 0  # the solution is compiled on its own, so its line numbers are its own
     payload = _pack(
         {
             "inputs": list(inputs),
@@ -344,8 +307,7 @@ def evalplus_program(
         f"exec(compile({_PRELUDE!r}, {HARNESS_FILE!r}, 'exec'), globals()); "
         f"__fgit_check__ = __fgit_make__({payload!r}); del __fgit_make__\n"
     )
-    trailer = "\n\n__fgit_check__()\n"
-    return futures + prelude + body.rstrip() + trailer, offset
+    return prelude + f"__fgit_check__({solution!r})\n", offset
 
 
 def humaneval_program(solution: str, task: EvalTask) -> str:

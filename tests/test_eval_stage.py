@@ -1,0 +1,114 @@
+"""`fgit evaluate` / `fgit compare` end to end: a tiny model generates for a few HumanEval
+tasks, solutions are scored in the sandbox, runs are written, resumed and compared."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from fgit.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory) -> Path:
+    from fgit.testing import save_tiny_model
+
+    return save_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
+
+
+def test_evaluate_model_writes_samples_results_and_resumes(model_dir, tmp_path, monkeypatch):
+    from fgit.evaluation import stage
+    from fgit.evaluation.results import read_run
+    from fgit.evaluation.stage import GenerationSettings, evaluate_model, sibling
+
+    out = tmp_path / "run.json"
+    settings = GenerationSettings(max_new_tokens=8, batch_size=4, chunk_tasks=2)
+    run = evaluate_model(str(model_dir), "humaneval", out, generation=settings, limit=5, quiet=True)
+    assert [t.task_id for t in run.tasks] == [f"HumanEval/{i}" for i in range(5)]
+    assert run.pass_at_1_base == 0.0  # a random model does not solve HumanEval
+    assert all(t.base != "missing" for t in run.tasks)
+    assert run.prompt_format["kind"] == "chat" and run.sanitizer.startswith("evalplus.sanitize")
+    assert run.generation["greedy"] is True and run.timings["tokens_per_s"] > 0
+    assert read_run(out) == run
+    samples = sibling(out, ".samples.jsonl").read_text().splitlines()
+    assert [json.loads(line)["task_id"] for line in samples] == [f"HumanEval/{i}" for i in range(5)]
+    assert len(sibling(out, ".raw.jsonl").read_text().splitlines()) == 5
+
+    # A killed run left a partial line: it is repaired, and only missing tasks are generated.
+    with open(sibling(out, ".samples.jsonl"), "a") as handle:
+        handle.write('{"task_id": "HumanEval/5", "solu')
+    asked: list[int] = []
+    real = stage._generate
+
+    def counting(backend, benchmark, settings, out, quiet):
+        original = backend.complete
+
+        def complete(prompts, params, **kwargs):
+            asked.append(len(prompts))
+            return original(prompts, params, **kwargs)
+
+        backend.complete = complete
+        return real(backend, benchmark, settings, out, quiet)
+
+    monkeypatch.setattr(stage, "_generate", counting)
+    again = evaluate_model(
+        str(model_dir), "humaneval", out, generation=settings, limit=7, quiet=True
+    )
+    assert sum(asked) == 2  # HumanEval/5 and /6
+    assert len(again.tasks) == 7
+
+
+def test_cli_evaluate_samples_and_compare(tmp_path, shared_data):
+    from fgit.evaluation.tasks import load_benchmark
+
+    tasks = load_benchmark("humaneval").tasks[:3]
+    good = tmp_path / "good.jsonl"
+    good.write_text(
+        "".join(json.dumps({"task_id": t.task_id, "solution": t.canonical_solution}) + "\n"
+                for t in tasks)
+    )  # fmt: skip
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(
+        "".join(json.dumps({"task_id": t.task_id, "solution": "def nothing():\n    pass\n"}) + "\n"
+                for t in tasks)
+    )  # fmt: skip
+    outs = []
+    for name, samples in (("good", good), ("bad", bad)):
+        out = tmp_path / f"{name}.json"
+        result = runner.invoke(
+            app,
+            ["evaluate", "--samples", str(samples), "--benchmark", "humaneval", "--out", str(out),
+             "--quiet"],
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        assert "pass@1 base" in result.output
+        outs.append(out)
+    good_run = json.loads(outs[0].read_text())
+    assert [t["base"] for t in good_run["tasks"][:3]] == ["passed"] * 3
+    result = runner.invoke(app, ["compare", str(outs[0]), str(outs[1])])
+    assert result.exit_code == 0, result.output
+    assert "McNemar" in result.output or "p" in result.output
+    assert "HumanEval/0" in result.output
+
+
+def test_cli_evaluate_errors_are_one_line(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("{oops\n")
+    result = runner.invoke(
+        app, ["evaluate", "--samples", str(bad), "--benchmark", "humaneval", "--quiet"]
+    )
+    assert result.exit_code == 2
+    assert "bad.jsonl:1" in result.output and "Traceback" not in result.output
+    result = runner.invoke(app, ["evaluate", "--benchmark", "humaneval"])
+    assert result.exit_code == 2 and "exactly one of --model and --samples" in result.output
+    result = runner.invoke(
+        app, ["evaluate", "--samples", str(bad), "--benchmark", "nope", "--quiet"]
+    )
+    assert result.exit_code == 2 and "nope" in result.output
+    result = runner.invoke(app, ["compare", str(tmp_path / "missing.json"), str(bad)])
+    assert result.exit_code == 2 and "missing.json" in result.output
