@@ -112,3 +112,50 @@ def test_cli_evaluate_errors_are_one_line(tmp_path):
     assert result.exit_code == 2 and "nope" in result.output
     result = runner.invoke(app, ["compare", str(tmp_path / "missing.json"), str(bad)])
     assert result.exit_code == 2 and "missing.json" in result.output
+
+
+class ChatOnlyBackend:
+    """Like an OpenAI-compatible server: conversations in, whole markdown answers out."""
+
+    def __init__(self, answers: dict[str, str]) -> None:
+        self.answers = answers
+        self.seen: list[list[dict[str, str]]] = []
+
+    def generate(self, conversations, params):
+        self.seen.extend(conversations)
+        out = []
+        for conversation in conversations:
+            text = conversation[-1]["content"]
+            name = next(k for k in self.answers if f"def {k}(" in text)
+            out.append([self.answers[name]])
+        return out
+
+    def describe(self):
+        return {"kind": "fake-server"}
+
+
+def test_chat_only_backends_answer_in_markdown(tmp_path, monkeypatch):
+    from fgit.evaluation import stage
+    from fgit.evaluation.prompts import INSTRUCTION_PREFIX
+    from fgit.evaluation.tasks import load_benchmark
+
+    tasks = load_benchmark("humaneval").tasks[:2]
+    body = tasks[0].canonical_solution
+    answers = {
+        tasks[0].entry_point: f"Sure! Here it is:\n```python\n{body}\n\nprint('demo')\n```\nDone.",
+        tasks[1].entry_point: "I cannot help with that.",
+    }
+    backend = ChatOnlyBackend(answers)
+    monkeypatch.setattr(stage, "_load_backend", lambda model, generation, quiet: backend)
+    run = stage.evaluate_model(
+        "openai:fake@http://127.0.0.1:9/v1", "humaneval", tmp_path / "r.json", limit=2, quiet=True
+    )
+    assert backend.seen[0][0]["content"].startswith(INSTRUCTION_PREFIX)
+    assert [t.base for t in run.tasks] == ["passed", "error"]  # prose is not Python
+    assert "print(" not in run.tasks[0].solution
+    assert run.prompt_format["kind"] == "chat"
+    with pytest.raises(Exception, match="plain needs a local model"):
+        stage.evaluate_model(
+            "openai:fake@http://127.0.0.1:9/v1", "humaneval", tmp_path / "p.json", limit=1,
+            generation=stage.GenerationSettings(prompt_kind="plain"), quiet=True,
+        )  # fmt: skip

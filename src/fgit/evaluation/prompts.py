@@ -21,6 +21,7 @@ __all__ = [
     "EvalPrompt",
     "PromptKind",
     "build_prompt",
+    "instruction_message",
     "prompt_format_record",
     "solution_from_completion",
 ]
@@ -76,13 +77,20 @@ def build_prompt(
     if resolved == "plain":
         stops = BASE_STOPS + DIRECT_STOPS[dataset]
         return EvalPrompt("plain", prompt, stops, solution_prefix=prompt)
-    user = f"{INSTRUCTION_PREFIX}\n```\n{prompt.strip()}\n```\n"
+    user = instruction_message(prompt)
     assistant = f"{RESPONSE_PREFIX}\n```python\n{_SPLITTER}\n```\n"
     rendered = tokenizer.apply_chat_template(
         [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}],
         tokenize=False,
     )
     return EvalPrompt("chat", rendered.split(_SPLITTER)[0], BASE_STOPS + CHAT_STOPS, "")
+
+
+def instruction_message(task_prompt: str) -> str:
+    """evalplus's user message, for backends that only take conversations (OpenAI-compatible
+    servers, vLLM chat): the answer cannot be pre-filled there, so the model writes it whole
+    and the sanitizer pulls the code out of its markdown."""
+    return f"{INSTRUCTION_PREFIX}\n```\n{task_prompt.strip()}\n```\n"
 
 
 def solution_from_completion(

@@ -8,16 +8,22 @@ tasks at a time, so a killed run resumes with the tasks it has not finished.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from fgit.evaluation.prompts import PromptKind, build_prompt, prompt_format_record
+from fgit.evaluation.prompts import (
+    EvalPrompt,
+    PromptKind,
+    build_prompt,
+    instruction_message,
+    prompt_format_record,
+)
 from fgit.evaluation.prompts import solution_from_completion as to_solution
 from fgit.evaluation.samples import append_samples, read_samples
 from fgit.evaluation.scoring import ScoreSettings, score_solutions
 from fgit.evaluation.tasks import Benchmark, load_benchmark
-from fgit.generation import SamplingParams
+from fgit.generation import GenerationError, SamplingParams
 
 __all__ = ["GenerationSettings", "evaluate_model", "evaluate_samples", "sibling"]
 
@@ -41,8 +47,6 @@ def sibling(out: Path, suffix: str) -> Path:
 def _limit(benchmark: Benchmark, limit: int | None) -> Benchmark:
     if limit is None:
         return benchmark
-    from dataclasses import replace
-
     return replace(benchmark, tasks=benchmark.tasks[:limit])
 
 
@@ -63,23 +67,16 @@ def _generate(
             repair_truncated_tail(path)  # a kill -9 mid-line leaves a partial last line
     done = read_samples(samples_path) if samples_path.exists() else {}
     todo = [task for task in benchmark.tasks if task.task_id not in done]
-    tokenizer = backend.tokenizer
     params = SamplingParams(
         n=1, temperature=0.0, max_new_tokens=settings.max_new_tokens, seed=settings.seed
     )
     started, tokens = time.perf_counter(), 0
     for start in range(0, len(todo), settings.chunk_tasks):
         chunk = todo[start : start + settings.chunk_tasks]
-        prompts = [
-            build_prompt(t.prompt, tokenizer, t.dataset, settings.prompt_kind) for t in chunk
-        ]
-        completions = backend.complete(
-            [p.text for p in prompts],
-            SamplingParams(**{**vars(params), "stop": prompts[0].stop}),
-        )
+        prompts, completions = _complete(backend, chunk, settings, params)
         raw_rows, rows = [], []
         for task, prompt, [completion] in zip(chunk, prompts, completions, strict=True):
-            tokens += len(tokenizer(completion, add_special_tokens=False)["input_ids"])
+            tokens += _count_tokens(backend, completion)
             raw, solution = to_solution(
                 prompt, completion, task.entry_point, sanitize=settings.sanitize
             )
@@ -95,6 +92,54 @@ def _generate(
     return wanted, time.perf_counter() - started, tokens
 
 
+def _complete(
+    backend: Any, chunk: list[Any], settings: GenerationSettings, params: SamplingParams
+) -> tuple[list[EvalPrompt], list[list[str]]]:
+    """Prompts and greedy completions for a chunk of tasks.
+
+    A local model continues evalplus's prompt with the answer begun. A backend that only takes
+    conversations (an OpenAI-compatible server, vLLM's chat) gets evalplus's user message and
+    answers in full; the sanitizer then takes the code out of the markdown.
+    """
+    if hasattr(backend, "complete"):
+        tokenizer = backend.tokenizer
+        prompts = [
+            build_prompt(t.prompt, tokenizer, t.dataset, settings.prompt_kind) for t in chunk
+        ]
+        params = replace(params, stop=prompts[0].stop)
+        return prompts, backend.complete([p.text for p in prompts], params)
+    if settings.prompt_kind == "plain":
+        raise GenerationError("--prompt plain needs a local model; this backend only chats")
+    prompts = [EvalPrompt("chat", instruction_message(t.prompt), (), "") for t in chunk]
+    conversations = [[{"role": "user", "content": p.text}] for p in prompts]
+    return prompts, backend.generate(conversations, params)
+
+
+def _count_tokens(backend: Any, text: str) -> int:
+    tokenizer = getattr(backend, "tokenizer", None)
+    if tokenizer is None:  # a remote server: whitespace words, a rough count for tokens/s
+        return len(text.split())
+    return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def _load_backend(model: str, generation: GenerationSettings, quiet: bool) -> Any:
+    """``hf:``/a packaged name/a folder/a hub id -> transformers; ``openai:MODEL@URL`` and
+    ``vllm:NAME`` -> those backends (fgit.backends)."""
+    if model.startswith(("openai:", "vllm:")):
+        from fgit.backends import load_backend
+
+        return load_backend(model)
+    from fgit.backends.transformers_backend import TransformersBackend
+
+    return TransformersBackend(
+        model.removeprefix("hf:"),
+        dtype=generation.dtype,
+        device=generation.device,
+        batch_size=generation.batch_size,
+        quiet=quiet,
+    )
+
+
 def evaluate_model(
     model: str,
     benchmark_name: str,
@@ -108,20 +153,13 @@ def evaluate_model(
 ) -> Any:
     """Greedy solutions from ``model`` for ``benchmark_name``, scored; writes and returns the
     run (:class:`fgit.evaluation.results.EvalRun`)."""
-    from fgit.backends.transformers_backend import TransformersBackend
     from fgit.evaluation.results import build_run, write_run
 
     scoring = scoring or ScoreSettings()
     benchmark = _limit(load_benchmark(benchmark_name, data_dir), limit)
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    backend = TransformersBackend(
-        model,
-        dtype=generation.dtype,
-        device=generation.device,
-        batch_size=generation.batch_size,
-        quiet=quiet,
-    )
+    backend = _load_backend(model, generation, quiet)
     timings["load_s"] = time.perf_counter() - started
     solutions, seconds, tokens = _generate(backend, benchmark, generation, out, quiet)
     timings["generate_s"] = seconds
@@ -129,7 +167,10 @@ def evaluate_model(
     started = time.perf_counter()
     scores = score_solutions(benchmark, solutions, scoring, progress=not quiet)
     timings["score_s"] = time.perf_counter() - started
-    fmt = prompt_format_record(generation.prompt_kind, backend.tokenizer)
+    if hasattr(backend, "complete"):
+        fmt = prompt_format_record(generation.prompt_kind, backend.tokenizer)
+    else:
+        fmt = {"kind": "chat", "style": "evalplus 0.3.1 instruction, answer not pre-filled"}
     gen = {**backend.describe(), **vars(generation), "greedy": True}
     run = build_run(
         model=model,
