@@ -125,3 +125,23 @@ def test_greedy_answers_do_not_depend_on_batch_size(bytelevel_tokenizer, tiny_ll
         answers[size] = backend.complete(prompts, params)
     assert answers[1] == answers[8]
     assert len({a[0] for a in answers[1]}) > 1  # not one degenerate answer for every prompt
+
+
+def test_static_kv_cache_gives_the_same_greedy_answers(bytelevel_tokenizer, tiny_llama):
+    from fgit.backends.transformers_backend import TransformersBackend
+    from fgit.generation import SamplingParams
+
+    prompts = [
+        build_prompt(f"def g{i}(x):\n    " + "x = x * 2\n    " * i, bytelevel_tokenizer,
+                     "humaneval").text
+        for i in range(6)
+    ]  # fmt: skip
+    params = SamplingParams(temperature=0.0, max_new_tokens=16)
+    backend = TransformersBackend.from_model(
+        tiny_llama.float().eval(), bytelevel_tokenizer, batch_size=3, quiet=True
+    )
+    dynamic = backend.complete(prompts, params)
+    backend.cache_implementation = "static"
+    assert backend._generation_config(params).cache_implementation == "static"
+    assert backend.complete(prompts, params) == dynamic
+    assert backend.describe()["cache_implementation"] == "static"

@@ -490,6 +490,9 @@ def evaluate(
         typer.Option(help="Sanitise answers with evalplus.sanitize (drops the model's own tests)."),
     ] = True,
     limit: Annotated[int | None, typer.Option(help="Only the first N tasks (a smoke run).")] = None,
+    cache: Annotated[
+        str | None, typer.Option(help="KV cache for local generation: dynamic (default) or static.")
+    ] = None,
     workers: Annotated[
         int | None, typer.Option(help="Parallel sandbox runs (default: all cores).")
     ] = None,
@@ -522,6 +525,7 @@ def evaluate(
             batch_size=batch_size,
             dtype=dtype,
             sanitize=sanitize,
+            cache_implementation=None if cache in (None, "dynamic") else cache,
         )
         run = evaluate_model(
             str(model), benchmark, target, data_dir=data_dir, generation=settings,

@@ -172,6 +172,9 @@ class TransformersBackend:
         self.batch_size = batch_size
         self.quiet = quiet
         self.eos_ids = _eos_ids(model, self.tokenizer)
+        # transformers' KV cache kind for generate(): None (dynamic) or e.g. "static", which
+        # lets torch.compile reuse one graph on GPUs; greedy answers are the same either way.
+        self.cache_implementation: str | None = None
 
     # ----------------------------------------------------------------------- prompts
 
@@ -210,6 +213,8 @@ class TransformersBackend:
             "eos_token_id": self.eos_ids or None,
             "pad_token_id": self.tokenizer.pad_token_id,
         }
+        if self.cache_implementation is not None:
+            settings["cache_implementation"] = self.cache_implementation
         if params.temperature > 0:
             settings.update(
                 temperature=params.temperature,
@@ -312,6 +317,7 @@ class TransformersBackend:
             "kind": "transformers",
             "model": self.name,
             "dtype": str(self.model.dtype).removeprefix("torch."),
+            "cache_implementation": self.cache_implementation or "dynamic",
             "device": str(self.model.device),
             "transformers": transformers.__version__,
             "torch": torch.__version__,

@@ -38,6 +38,7 @@ class GenerationSettings:
     sanitize: bool = True
     chunk_tasks: int = 64  # tasks generated between two appends to the samples file
     seed: int = 0
+    cache_implementation: str | None = None  # e.g. "static" (transformers backend only)
 
 
 def sibling(out: Path, suffix: str) -> Path:
@@ -131,13 +132,15 @@ def _load_backend(model: str, generation: GenerationSettings, quiet: bool) -> An
         return load_backend(model)
     from fgit.backends.transformers_backend import TransformersBackend
 
-    return TransformersBackend(
+    backend = TransformersBackend(
         model.removeprefix("hf:"),
         dtype=generation.dtype,
         device=generation.device,
         batch_size=generation.batch_size,
         quiet=quiet,
     )
+    backend.cache_implementation = generation.cache_implementation
+    return backend
 
 
 def evaluate_model(
