@@ -404,18 +404,27 @@ def memorizer(task) -> str:
     )
 
 
+# Tasks whose largest inputs take seconds or produce hundreds of MB: whether evalplus itself
+# passes their canonical solutions depends on machine load (a CI run saw evalplus fail
+# HumanEval/15's plus tests with the canonical solution while fgit passed it). Both tools get
+# `pass` for them, so the comparison tests the rules, not the load.
+LOAD_SENSITIVE = {"HumanEval/15", "HumanEval/130", "Mbpp/255", "Mbpp/392", "Mbpp/599"}
+
+
 def equivalence_samples(bench: Benchmark, n: int) -> tuple[dict[str, str], dict[str, str]]:
     """(samples for evalplus: every task, the rest with `pass`; the same ~n for fgit)."""
     chosen: dict[str, str] = {}
     for i, task in enumerate(bench.tasks[: n * 2]):
         if len(chosen) >= n:
             break
+        if task.task_id in LOAD_SENSITIVE:
+            continue
         kind = i % 4
         solution = task.canonical_solution if kind == 3 else mutate(task.canonical_solution, kind)
         chosen[task.task_id] = solution if solution is not None else task.canonical_solution
     # Odd solutions on the next tasks: an object equal to anything (passes in evalplus where
     # `out == exp` decides), an exception, an exit at top level, output on stdout.
-    rest = [t for t in bench.tasks if t.task_id not in chosen][:6]
+    rest = [t for t in bench.tasks if t.task_id not in chosen.keys() | LOAD_SENSITIVE][:6]
     odd = [
         "    class Any:\n        def __eq__(self, other):\n            return True\n"
         "    return Any()\n",
