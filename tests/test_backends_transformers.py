@@ -60,6 +60,7 @@ def test_is_a_backend_and_describes_itself(backend: TransformersBackend, tiny_fo
         "kind": "transformers",
         "model": str(tiny_folder),
         "dtype": "float32",
+        "cache_implementation": "dynamic",
         "device": "cpu",
         "transformers": transformers.__version__,
         "torch": torch.__version__,
