@@ -225,6 +225,8 @@ def test_presets(shared_data: Path) -> None:
         "leetcode-markdown",
         "codealpaca",
         "evol-codealpaca",
+        "humaneval-train",
+        "humaneval-heldout",
     }
     problems, report = P.load_preset("leetcode-markdown", shared_data)
     assert report.source == "leetcode-markdown" and len(problems) == 1890

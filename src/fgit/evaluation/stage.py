@@ -3,11 +3,16 @@
 Files next to the results JSON ``OUT``: ``OUT.samples.jsonl`` (sanitised solutions, EvalPlus
 format, what is scored) and ``OUT.raw.jsonl`` (raw solutions). Generation appends a chunk of
 tasks at a time, so a killed run resumes with the tasks it has not finished.
+
+``task_ids`` evaluates a chosen subset of the benchmark (e.g. the held-out half of a HumanEval
+split, :func:`fgit.problems.humaneval_task_ids`): those tasks in benchmark order, recorded in the
+run's ``task_subset`` (count and sha256 of the sorted ids) so runs on one subset compare.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -20,12 +25,24 @@ from fgit.evaluation.prompts import (
     prompt_format_record,
 )
 from fgit.evaluation.prompts import solution_from_completion as to_solution
-from fgit.evaluation.samples import append_samples, read_samples
+from fgit.evaluation.samples import SamplesError, append_samples, read_samples
 from fgit.evaluation.scoring import ScoreSettings, score_solutions
 from fgit.evaluation.tasks import Benchmark, load_benchmark
 from fgit.generation import GenerationError, SamplingParams
 
-__all__ = ["GenerationSettings", "evaluate_model", "evaluate_samples", "sibling"]
+__all__ = [
+    "GenerationSettings",
+    "TaskSubsetError",
+    "evaluate_model",
+    "evaluate_samples",
+    "select_tasks",
+    "sibling",
+]
+
+
+class TaskSubsetError(SamplesError):
+    """Task ids asked for that the benchmark does not have (a SamplesError, so the command line
+    reports it in one line)."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +66,39 @@ def _limit(benchmark: Benchmark, limit: int | None) -> Benchmark:
     if limit is None:
         return benchmark
     return replace(benchmark, tasks=benchmark.tasks[:limit])
+
+
+def select_tasks(benchmark: Benchmark, task_ids: Sequence[str] | None) -> Benchmark:
+    """Only the tasks of ``task_ids``, in the benchmark's order (``None``: all of them).
+
+    Raises :class:`TaskSubsetError` naming the ids the benchmark lacks (or for an empty list).
+    """
+    if task_ids is None:
+        return benchmark
+    if isinstance(task_ids, str):
+        raise TypeError("task_ids must be a sequence of task ids, not one string")
+    wanted = set(task_ids)
+    if not wanted:
+        raise TaskSubsetError(f"{benchmark.name}: the task subset is empty")
+    unknown = wanted - {task.task_id for task in benchmark.tasks}
+    if unknown:
+        shown = sorted(unknown)
+        more = f" … ({len(shown)} in all)" if len(shown) > 10 else ""
+        example = f"; its ids look like {benchmark.tasks[0].task_id!r}" if benchmark.tasks else ""
+        raise TaskSubsetError(
+            f"{benchmark.name} has no task(s) {', '.join(shown[:10])}{more}{example}"
+        )
+    return replace(benchmark, tasks=[t for t in benchmark.tasks if t.task_id in wanted])
+
+
+def _subset_record(
+    benchmark: Benchmark, task_ids: Sequence[str] | None, note: str | None
+) -> dict[str, Any] | None:
+    from fgit.evaluation.results import task_subset_record
+
+    if task_ids is None:
+        return None
+    return task_subset_record((t.task_id for t in benchmark.tasks), note)
 
 
 def _generate(
@@ -153,13 +203,21 @@ def evaluate_model(
     scoring: ScoreSettings | None = None,
     limit: int | None = None,
     quiet: bool = False,
+    task_ids: Sequence[str] | None = None,
+    task_subset_note: str | None = None,
 ) -> Any:
     """Greedy solutions from ``model`` for ``benchmark_name``, scored; writes and returns the
-    run (:class:`fgit.evaluation.results.EvalRun`)."""
+    run (:class:`fgit.evaluation.results.EvalRun`).
+
+    ``task_ids``: only those tasks (in benchmark order; unknown ids raise
+    :class:`TaskSubsetError`), recorded as the run's ``task_subset`` with ``task_subset_note``;
+    ``limit`` then takes the first ``limit`` of them.
+    """
     from fgit.evaluation.results import build_run, write_run
 
     scoring = scoring or ScoreSettings()
-    benchmark = _limit(load_benchmark(benchmark_name, data_dir), limit)
+    benchmark = select_tasks(load_benchmark(benchmark_name, data_dir), task_ids)
+    benchmark = _limit(benchmark, limit)
     timings: dict[str, float] = {}
     started = time.perf_counter()
     backend = _load_backend(model, generation, quiet)
@@ -186,6 +244,7 @@ def evaluate_model(
         scoring=scoring,
         seed=generation.seed,
         timings=timings,
+        task_subset=_subset_record(benchmark, task_ids, task_subset_note),
     )
     write_run(out, run)
     return run
@@ -199,14 +258,23 @@ def evaluate_samples(
     data_dir: Path | None = None,
     scoring: ScoreSettings | None = None,
     quiet: bool = False,
+    task_ids: Sequence[str] | None = None,
+    task_subset_note: str | None = None,
 ) -> Any:
-    """Score an existing EvalPlus-format samples file; writes and returns the run."""
+    """Score an existing EvalPlus-format samples file; writes and returns the run.
+
+    ``task_ids``: score only those tasks, as in :func:`evaluate_model`; samples of other tasks
+    in the file are ignored, subset tasks without a sample are ``missing``.
+    """
     from fgit.evaluation.results import build_run, write_run
 
     scoring = scoring or ScoreSettings()
-    benchmark = load_benchmark(benchmark_name, data_dir)
-    prompts = {t.task_id: t.prompt for t in benchmark.tasks}
-    solutions = read_samples(samples, prompts)
+    full = load_benchmark(benchmark_name, data_dir)
+    benchmark = select_tasks(full, task_ids)
+    solutions = read_samples(samples, {t.task_id: t.prompt for t in full.tasks})
+    if task_ids is not None:
+        kept = {t.task_id for t in benchmark.tasks}
+        solutions = {tid: code for tid, code in solutions.items() if tid in kept}
     started = time.perf_counter()
     scores = score_solutions(benchmark, solutions, scoring, progress=not quiet)
     run = build_run(
@@ -220,6 +288,7 @@ def evaluate_samples(
         scoring=scoring,
         seed=None,
         timings={"score_s": time.perf_counter() - started},
+        task_subset=_subset_record(benchmark, task_ids, task_subset_note),
     )
     write_run(out, run)
     return run

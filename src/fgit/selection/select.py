@@ -3,7 +3,8 @@
 Per problem:
 
 1. Drop candidates that cannot be used: no code or response (``prose``), identical to the
-   correct response after normalisation, code that does not parse, duplicates.
+   correct response after normalisation, code that does not parse (after the problem's
+   ``metadata["prelude"]`` when it has one, as it is run), duplicates.
 2. Score the rest by cosine similarity of their code to the correct code (pluggable embedder).
 3. Where the problem has tests: run the correct code first (a reference that fails means the
    tests cannot tell right from wrong: the problem is skipped), then every candidate, in the
@@ -89,6 +90,9 @@ def test_program(problem: VariantSet, code: str) -> str:
 def _drop_unusable(problem: VariantSet) -> list[Candidate]:
     """Candidates with a drop reason where they cannot be used at all."""
     correct = normalize_response(problem.response)
+    # Code runs after the prelude (test_program), so it must parse there: a completion-style
+    # body (HumanEval) only parses after its prompt; LeetCode code after its imports.
+    prelude = problem.metadata.get("prelude") or None
     seen: set[str] = set()
     out = []
     for cand in problem.candidates:
@@ -97,7 +101,7 @@ def _drop_unusable(problem: VariantSet) -> list[Candidate]:
             reason = "no code" if cand.extraction == "prose" else "empty"
         elif normalize_response(cand.response) == correct:
             reason = "identical to correct"
-        elif not parses(cand.code):
+        elif not parses(cand.code, prelude):
             reason = "unparsable"
         elif normalize_response(cand.response) in seen:
             reason = "duplicate"
@@ -125,7 +129,10 @@ def _execute(
     sets: list[VariantSet], candidates: list[list[Candidate]], limits: Any, workers: int | None
 ) -> dict[int, str]:
     """Run references and usable candidates; returns problem index -> skip reason."""
-    from fgit.sandbox import Verdict, run_many
+    from fgit.sandbox import SandboxLimits, Verdict, run_many
+
+    if limits is None:  # select_pairs' default: the sandbox's default limits
+        limits = SandboxLimits()
 
     jobs: list[tuple[int, int | None, str]] = []  # (problem, candidate or None=reference, code)
     for k, (problem, cands) in enumerate(zip(sets, candidates, strict=True)):

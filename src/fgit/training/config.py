@@ -13,17 +13,58 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from fgit.segments.encode import PromptFormat
 from fgit.training.objective import LossName, Objective
 
-__all__ = ["ConfigError", "LoraSettings", "TrainConfig", "load_train_config"]
+__all__ = [
+    "ConfigError",
+    "LoraSettings",
+    "TrainConfig",
+    "check_prompt_template",
+    "load_train_config",
+]
 
 Precision = Literal["auto", "bf16", "fp16", "fp32"]
+DEFAULT_PROMPT_TEMPLATE = "{instruction}\n"  # fgit.segments.PromptFormat's default
 
 
 class ConfigError(ValueError):
     """A config file or option that cannot be used; the message names the file and key."""
+
+
+def check_prompt_template(template: str) -> str:
+    """``template`` if it is a format string whose only field is ``{instruction}``, used once
+    (literal braces doubled: ``{{``); ValueError saying what is wrong otherwise."""
+    import string
+
+    try:
+        fields = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
+    except ValueError as error:
+        raise ValueError(
+            f"prompt_template is not a valid format string ({error}); write literal braces "
+            "as {{ and }}"
+        ) from None
+    others = sorted({name for name in fields if name != "instruction"})
+    if others:
+        raise ValueError(
+            f"prompt_template may only use the field {{instruction}}, not "
+            f"{', '.join('{' + name + '}' for name in others)} (write literal braces as {{{{ }}}})"
+        )
+    if fields.count("instruction") != 1:
+        raise ValueError(
+            "prompt_template must contain {instruction} exactly once, "
+            f"found it {fields.count('instruction')} times"
+        )
+    return template
 
 
 class _Strict(BaseModel):
@@ -60,6 +101,9 @@ class TrainConfig(_Strict):
     # data
     max_length: int = Field(1024, ge=2)
     prompt_format: Literal["auto", "chat", "plain"] = "auto"
+    # The plain prompt (prompt_format plain, or auto with a tokenizer without chat template):
+    # "{instruction}" alone makes a completion-style problem's prompt exactly its code prefix.
+    prompt_template: str = DEFAULT_PROMPT_TEMPLATE
     system_prompt: str | None = None
     limit: int | None = Field(None, ge=1)
 
@@ -89,6 +133,11 @@ class TrainConfig(_Strict):
     report_to: list[Literal["tensorboard", "wandb"]] = []
     quiet: bool = False
 
+    @field_validator("prompt_template")
+    @classmethod
+    def _one_instruction_field(cls, template: str) -> str:
+        return check_prompt_template(template)
+
     @model_validator(mode="after")
     def _check(self) -> TrainConfig:
         if self.quantization and self.lora is None:
@@ -112,6 +161,12 @@ class TrainConfig(_Strict):
             shared_weight=self.shared_weight,
         )
 
+    def build_prompt_format(self) -> PromptFormat:
+        """How instructions become prompts for encoding the pairs (fgit.segments)."""
+        return PromptFormat(
+            kind=self.prompt_format, template=self.prompt_template, system=self.system_prompt
+        )
+
     def fingerprint(self, data_sha256: str) -> str:
         """What decides the trained weights: settings (not paths or logging) and the data."""
         ignored = {
@@ -123,6 +178,10 @@ class TrainConfig(_Strict):
             "report_to",
             "quiet",
         }
+        if self.prompt_template == DEFAULT_PROMPT_TEMPLATE:
+            # The template every run used before it was a setting: fingerprints (and so the
+            # finished runs and checkpoints they identify) stay valid.
+            ignored.add("prompt_template")
         settings = self.model_dump(mode="json", exclude=ignored)
         blob = json.dumps({"settings": settings, "data": data_sha256}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]

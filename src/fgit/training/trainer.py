@@ -30,7 +30,6 @@ import torch
 
 from fgit.models import ModelError, ensure_pad_token, load_model, load_tokenizer, resolve
 from fgit.progress import progress_bar
-from fgit.segments.encode import PromptFormat
 from fgit.training.collator import PairCollator
 from fgit.training.config import ConfigError, TrainConfig
 from fgit.training.data import TrainingData, file_sha256, load_training_pairs
@@ -324,7 +323,7 @@ def train(config: TrainConfig, *, overwrite: bool = False) -> TrainResult:
     set_seed(config.seed)
 
     tokenizer = ensure_pad_token(load_tokenizer(config.model, quiet=quiet))
-    prompt_format = PromptFormat(kind=config.prompt_format, system=config.system_prompt)
+    prompt_format = config.build_prompt_format()
     data = load_training_pairs(
         config.pairs,
         tokenizer,

@@ -8,6 +8,9 @@ recorded, so nothing is silently dropped:
 * ``unclosed_fence``: an opening fence with no closing one (output cut off at the token
   limit): the text after the fence;
 * ``unfenced``: no fence, but the whole answer parses as Python;
+* ``continuation``: no fence, and the answer parses only after the problem's prelude (the code
+  of a completion-style problem, e.g. HumanEval's prompt, that the answer continues): the text
+  verbatim (an indented function body must keep its indentation and leading blank lines);
 * ``prose``: no code found: unusable, counted.
 """
 
@@ -31,16 +34,26 @@ PYTHON_LANGS = {"", "python", "py", "python3", "py3"}
 @dataclass(frozen=True)
 class Extraction:
     code: str | None
-    kind: str  # fenced | fenced_multi | unclosed_fence | unfenced | prose
+    kind: str  # fenced | fenced_multi | unclosed_fence | unfenced | continuation | prose
     blocks: int = 0
 
 
-def parses(code: str) -> bool:
+def parses(code: str, prelude: str | None = None) -> bool:
+    """Whether ``code`` parses as Python; with a ``prelude``, whether ``prelude + "\n" + code``
+    does (the program a completion-style answer is run as)."""
+    if prelude:
+        code = f"{prelude}\n{code}"
     try:
         ast.parse(code)
     except (SyntaxError, ValueError):
         return False
     return True
+
+
+def is_continuation(code: str, prelude: str | None) -> bool:
+    """Whether ``code`` is a continuation of ``prelude``: it does not parse alone but does after
+    the prelude (a HumanEval body after its prompt). False without a prelude."""
+    return bool(prelude) and not parses(code) and parses(code, prelude)
 
 
 def _python_blocks(text: str) -> list[str]:
@@ -49,8 +62,14 @@ def _python_blocks(text: str) -> list[str]:
     return python or [body for _, body in blocks]
 
 
-def extract_code(text: str, reference: str | None = None) -> Extraction:
-    """The code in ``text``; with several blocks, the one most like ``reference``."""
+def extract_code(
+    text: str, reference: str | None = None, *, prelude: str | None = None
+) -> Extraction:
+    """The code in ``text``; with several blocks, the one most like ``reference``.
+
+    ``prelude``: the code an unfenced answer may continue (completion-style problems); an answer
+    that parses only after it is a ``continuation``, returned verbatim (CRLF aside).
+    """
     text = text.replace("\r\n", "\n")
     blocks = _python_blocks(text)
     if len(blocks) == 1:
@@ -63,6 +82,8 @@ def extract_code(text: str, reference: str | None = None) -> Extraction:
         return Extraction(text[opening.end() :].rstrip("\n"), "unclosed_fence", 0)
     if text.strip() and parses(text):
         return Extraction(text.strip("\n"), "unfenced", 0)
+    if text.strip() and is_continuation(text, prelude):
+        return Extraction(text, "continuation", 0)
     return Extraction(None, "prose", 0)
 
 

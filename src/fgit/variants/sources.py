@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 from fgit.generation import Backend, SamplingParams
 from fgit.records import Problem
-from fgit.variants.extract import FENCE, extract_code
+from fgit.variants.extract import FENCE, extract_code, is_continuation
 from fgit.variants.prompt import PAPER_TEMPLATE, teacher_conversation
 
 
@@ -61,6 +61,11 @@ class MutationSource:
 
     For a markdown response, its first Python code block is mutated and spliced back, so the
     candidate keeps the response's prose and form.
+
+    A completion-style response (a continuation such as a HumanEval function body, which does
+    not parse alone; ``metadata["prelude"]`` holds the code it continues) is mutated in context:
+    ``prelude + "\n" + response`` is mutated, mutants that touch the prelude are discarded, and
+    what follows the untouched prelude (the mutated body) is returned.
     """
 
     seed: int = 0
@@ -72,6 +77,9 @@ class MutationSource:
         from fgit.variants.mutation import mutate
 
         response = problem.response
+        prelude = problem.metadata.get("prelude")
+        if isinstance(prelude, str) and prelude and is_continuation(response, prelude):
+            return self._continuation_mutants(prelude, response, k)
         match = FENCE.search(response)
         if match is None:
             return [m.code for m in mutate(response, k, seed=self.seed)]
@@ -79,6 +87,28 @@ class MutationSource:
         start = response.index(code, match.start()) if code in response else match.start("body")
         end = start + len(code)
         return [response[:start] + m.code + response[end:] for m in mutate(code, k, seed=self.seed)]
+
+    def _continuation_mutants(self, prelude: str, body: str, k: int) -> list[str]:
+        """Up to ``k`` mutants of ``body`` in the context of ``prelude`` (deterministic).
+
+        ``mutate`` is asked for as many mutants as the whole program has sites, so every valid
+        mutant comes back (in its seeded round-robin order) and the first ``k`` that leave the
+        prelude untouched are kept: ``k`` whenever the body offers ``k`` valid sites.
+        """
+        from fgit.variants.mutation import mutate, mutation_sites
+
+        if k <= 0:
+            return []
+        head = prelude + "\n"
+        program = head + body
+        wanted = max(k, len(mutation_sites(program)))
+        out = []
+        for mutant in mutate(program, wanted, seed=self.seed):
+            if mutant.code.startswith(head) and mutant.code[len(head) :] != body:
+                out.append(mutant.code[len(head) :])
+                if len(out) == k:
+                    break
+        return out
 
     def describe(self) -> dict[str, Any]:
         return {"kind": "mutation", "seed": self.seed}

@@ -23,7 +23,12 @@ from fgit.records import (
     repair_truncated_tail,
     write_records,
 )
-from fgit.variants.extract import extract_code, incorrect_response, is_markdown
+from fgit.variants.extract import (
+    extract_code,
+    incorrect_response,
+    is_continuation,
+    is_markdown,
+)
 from fgit.variants.sources import VariantSource
 
 
@@ -46,9 +51,16 @@ class VariantsSummary:
 
 
 def build_candidate(problem: Problem, text: str) -> Candidate:
-    """Extract code from ``text`` and shape the incorrect response like the correct one."""
+    """Extract code from ``text`` and shape the incorrect response like the correct one.
+
+    For a completion-style problem (the correct response continues ``metadata["prelude"]``,
+    e.g. a HumanEval body), an unfenced candidate that continues the prelude is kept verbatim.
+    """
     reference = extract_code(problem.response).code if is_markdown(problem.response) else None
-    extraction = extract_code(text, reference=reference or problem.response)
+    prelude = problem.metadata.get("prelude")
+    if not (isinstance(prelude, str) and is_continuation(problem.response, prelude)):
+        prelude = None
+    extraction = extract_code(text, reference=reference or problem.response, prelude=prelude)
     return Candidate(
         text=text,
         response=incorrect_response(text, problem.response, extraction),

@@ -1,0 +1,243 @@
+"""The settings of `fgit run`: one YAML file describes every stage of a pipeline run.
+
+Each section is one stage's settings; the training runs reuse :class:`TrainConfig`'s keys
+(``training.defaults`` shared by every run, ``training.runs.NAME`` on top). Paths in the file
+are relative to the file. The pipeline fills in what links the stages (pairs, model, folders).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from fgit.training.config import ConfigError, TrainConfig
+
+__all__ = ["RunConfig", "load_run_config", "train_config"]
+
+# Keys of TrainConfig that the pipeline sets: the stage links, not a user's choice.
+PIPELINE_TRAIN_KEYS = ("pairs", "model", "output_dir")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ProblemsSettings(_Strict):
+    """Stage 0: where the problems (instruction + correct response + tests) come from."""
+
+    preset: str | None = None  # fgit.problems.PRESETS: mbpp, leetcode, evol-codealpaca, ...
+    path: Path | None = None  # or a JSONL/JSON file (native, Alpaca or TRL records)
+    decontaminate: bool = True  # drop problems overlapping HumanEval(+), MBPP+ and MBPP test
+    limit: int | None = Field(None, ge=1)  # keep the first N problems
+    seed: int = 0  # the HumanEval split's seed (humaneval-train)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ProblemsSettings:
+        if (self.preset is None) == (self.path is None):
+            raise ValueError("give exactly one of preset and path")
+        return self
+
+
+class VariantsSettings(_Strict):
+    """Stage 1: K similar-but-incorrect candidates per problem."""
+
+    teacher: str = "mutation"  # mutation, a packaged name/folder (hf:), openai:MODEL@URL, vllm:
+    k: int = Field(3, ge=1)
+    temperature: float = Field(0.8, ge=0)
+    max_new_tokens: int = Field(1024, ge=1)
+    batch_size: int = Field(16, ge=1)
+    seed: int = 0
+    template: Path | None = None  # a prompt template file with {instruction} and {response}
+
+
+class SelectionSettings(_Strict):
+    """Stage 2: keep the most similar candidate that really fails its tests."""
+
+    embedder: str = "minilm"  # minilm, lexical, unixcoder, hf:NAME, lm:NAME
+    tests: bool = True
+    timeout: float = Field(10.0, gt=0)  # sandbox wall-clock limit per program (s)
+    workers: int | None = Field(None, ge=1)
+
+
+class SegmentsSettings(_Strict):
+    """Stage 3: error-sensitive token statistics, and the pairs the report shows."""
+
+    examples: int = Field(12, ge=0)
+
+
+class TrainingSettings(_Strict):
+    """Stage 4: one fine-tuning run per entry of ``runs`` (TrainConfig keys)."""
+
+    defaults: dict[str, Any] = Field(default_factory=dict)
+    runs: dict[str, dict[str, Any]] = Field(default_factory=lambda: {"fgit": {"loss": "fgit"}})
+    # inline: in this process. accelerate: `accelerate launch` with accelerate_config (multi-GPU).
+    launcher: Literal["inline", "accelerate"] = "inline"
+    accelerate_config: Path | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> TrainingSettings:
+        for name in self.runs:
+            if not name or name == "base" or not name.replace("-", "").replace("_", "").isalnum():
+                raise ValueError(
+                    f"run name {name!r}: use letters, digits, - and _ ('base' is the untrained "
+                    "model)"
+                )
+        if self.launcher == "accelerate" and self.accelerate_config is None:
+            raise ValueError("launcher accelerate needs accelerate_config (a YAML of accelerate)")
+        return self
+
+
+class EvaluationSettings(_Strict):
+    """Stage 5: greedy pass@1 of the base model and of every trained model."""
+
+    benchmarks: list[Literal["humaneval", "humaneval+", "mbpp", "mbpp+"]] = Field(
+        default_factory=lambda: ["humaneval+", "mbpp+"]
+    )
+    models: list[str] | None = None  # "base" and training run names; default: all of them
+    # all: the whole benchmark. heldout-half: HumanEval's half that humaneval-train left out.
+    tasks: Literal["all", "heldout-half"] = "all"
+    prompt: Literal["auto", "chat", "plain"] = "auto"
+    max_new_tokens: int = Field(512, ge=1)
+    batch_size: int = Field(16, ge=1)
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    cache: Literal["dynamic", "static"] = "dynamic"
+    engine: Literal["transformers", "vllm"] = "transformers"
+    limit: int | None = Field(None, ge=1)  # only the first N tasks (a smoke run)
+    workers: int | None = Field(None, ge=1)
+
+
+class RunConfig(_Strict):
+    name: str = Field(min_length=1)
+    # Shown as a banner in the report and in the summary (e.g. "smoke demonstration").
+    label: str | None = None
+    output_dir: Path
+    model: str  # the student: packaged name, local folder or hub id
+    data_dir: Path | None = None  # default: $FGIT_DATA_DIR, else ../shared/data
+    problems: ProblemsSettings
+    variants: VariantsSettings = VariantsSettings()
+    selection: SelectionSettings = SelectionSettings()
+    segments: SegmentsSettings = SegmentsSettings()
+    training: TrainingSettings = TrainingSettings()
+    evaluation: EvaluationSettings = EvaluationSettings()
+    report: bool = True
+
+    @model_validator(mode="after")
+    def _check(self) -> RunConfig:
+        names = set(self.training.runs) | {"base"}
+        unknown = [m for m in self.evaluation.models or [] if m not in names]
+        if unknown:
+            raise ValueError(
+                f"evaluation.models: {', '.join(unknown)} is not 'base' or a training run "
+                f"({', '.join(sorted(names))})"
+            )
+        if self.evaluation.tasks == "heldout-half":
+            if self.problems.preset != "humaneval-train":
+                raise ValueError(
+                    "evaluation.tasks heldout-half needs problems.preset humaneval-train (the "
+                    "half it leaves out is what is evaluated)"
+                )
+            if any(b not in ("humaneval", "humaneval+") for b in self.evaluation.benchmarks):
+                raise ValueError("evaluation.tasks heldout-half applies to humaneval(+) only")
+        elif self.problems.preset in ("humaneval-train", "humaneval-heldout"):
+            bad = [b for b in self.evaluation.benchmarks if b.startswith("humaneval")]
+            if bad:
+                raise ValueError(
+                    f"training on HumanEval problems and evaluating on all of {bad[0]} would "
+                    "score the training data; set evaluation.tasks: heldout-half"
+                )
+        for name in self.training.runs:
+            train_config(self, name)  # every run's settings are checked before anything runs
+        return self
+
+    @property
+    def eval_models(self) -> list[str]:
+        return list(self.evaluation.models or ["base", *self.training.runs])
+
+
+def train_config(config: RunConfig, name: str, **links: Any) -> TrainConfig:
+    """The :class:`TrainConfig` of training run ``name``: defaults, the run's keys, the links."""
+    settings = {**config.training.defaults, **config.training.runs[name]}
+    given = [key for key in PIPELINE_TRAIN_KEYS if key in settings]
+    if given:
+        raise ValueError(
+            f"training.runs.{name}: {', '.join(given)} is set by the pipeline (the selected "
+            "pairs, the run's model and its folder); remove it"
+        )
+    links = {
+        "pairs": Path("pairs.jsonl"),
+        "model": config.model,
+        "output_dir": config.output_dir / "train" / name,
+        **links,
+    }
+    try:
+        return TrainConfig.model_validate({**settings, **links})
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise ValueError(f"training.runs.{name}: {where}: {first['msg']}") from None
+
+
+def _where(error: dict[str, Any]) -> str:
+    return ".".join(str(part) for part in error["loc"]) or "config"
+
+
+def _resolve_paths(data: dict[str, Any], base: Path) -> None:
+    """Relative paths in the file are relative to the file, as in `fgit train`'s configs."""
+
+    def fix(section: dict[str, Any] | None, key: str) -> None:
+        if isinstance(section, dict) and isinstance(section.get(key), str):
+            path = Path(section[key]).expanduser()
+            section[key] = str(path if path.is_absolute() else base / path)
+
+    fix(data, "output_dir")
+    fix(data, "data_dir")
+    fix(data.get("problems"), "path")
+    fix(data.get("variants"), "template")
+    fix(data.get("training"), "accelerate_config")
+
+
+def _merge(target: dict[str, Any], overrides: dict[str, Any]) -> None:
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(target.get(key), dict):
+            _merge(target[key], value)
+        else:
+            target[key] = value
+
+
+def parse_run_config(
+    data: Any, source: str, base: Path, overrides: dict[str, Any] | None = None
+) -> RunConfig:
+    """Validate a config mapping (``source`` names it in errors; paths relative to ``base``)."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping of settings, got {type(data).__name__}")
+    data = dict(data)
+    _resolve_paths(data, base)
+    _merge(data, overrides or {})
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as error:
+        problems = "; ".join(f"{_where(e)}: {e['msg']}" for e in error.errors()[:3])
+        more = f" (and {error.error_count() - 3} more)" if error.error_count() > 3 else ""
+        raise ConfigError(f"{source}: {problems}{more}") from None
+
+
+def load_run_config(path: Path, overrides: dict[str, Any] | None = None) -> RunConfig:
+    """A run config from a YAML file, with ``--set`` overrides (nested dicts) on top."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a folder, not a config file") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}{line}: not valid YAML ({error.__class__.__name__})") from None
+    return parse_run_config(data, str(path), Path(path).resolve().parent, overrides)

@@ -1,0 +1,480 @@
+"""The stages of `fgit run` and what links them: each reads its inputs' files, writes its own.
+
+A :class:`Stage` names its settings (what its key hashes), the stages it reads, the files it
+writes, and which of those are its product (their digest feeds the keys downstream). The work
+itself is done by the library's stage functions, which resume on their own after a crash.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from fgit.pipeline.config import RunConfig, train_config
+from fgit.pipeline.state import PipelineError
+
+__all__ = ["Context", "Stage", "build_plan", "eval_path"]
+
+
+@dataclass(frozen=True)
+class Context:
+    config: RunConfig
+    root: Path
+    quiet: bool = False
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    title: str
+    settings: dict[str, Any]
+    outputs: dict[str, str]  # output name -> path relative to the run folder
+    product: tuple[str, ...]  # the outputs whose content downstream stages depend on
+    run: Callable[[Context], dict[str, Any]]  # does the work; returns facts for the manifest
+    inputs: tuple[str, ...] = ()
+    owned: tuple[str, ...] = ()  # removed before the stage reruns with another key
+    always: bool = False  # cheap: runs every time, its digest decides what reruns downstream
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def _write_json(path: Path, value: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(value, indent=2, default=str) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+# ---------------------------------------------------------------------------------- problems
+
+PROBLEMS = "problems/problems.jsonl"
+
+
+def _problems(ctx: Context) -> dict[str, Any]:
+    from fgit.decontam import DEFAULT_BENCHMARKS, decontaminate, load_benchmark_texts
+    from fgit.problems import jsonl, load_preset
+    from fgit.records import write_records
+
+    settings = ctx.config.problems
+    if settings.preset is not None:
+        options = {"seed": settings.seed} if settings.preset.startswith("humaneval") else {}
+        try:
+            problems, load_report = load_preset(settings.preset, ctx.config.data_dir, **options)
+        except ValueError as error:  # an unknown preset name
+            raise PipelineError(f"problems.preset: {error}") from None
+    else:
+        assert settings.path is not None
+        problems, load_report = jsonl(settings.path)
+    report: dict[str, Any] = {"load": load_report.to_dict()}
+    removed = 0
+    if settings.decontaminate:
+        from fgit.problems import data_dir
+
+        texts = load_benchmark_texts(DEFAULT_BENCHMARKS, data_dir(ctx.config.data_dir))
+        kept, decontam = decontaminate(problems, texts)
+        removed = len(problems) - len(kept)
+        problems = kept
+        report["decontamination"] = decontam.to_dict()
+    problems = problems[: settings.limit]
+    if not problems:
+        raise PipelineError(f"no problems left ({load_report.summary()}; {removed} overlapped)")
+    out = ctx.root / PROBLEMS
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_records(out, problems)
+    _write_json(out.with_name(out.name + ".report.json"), report)
+    return {"problems": len(problems), "skipped": load_report.n_skipped, "decontaminated": removed}
+
+
+def _problems_stage(config: RunConfig) -> Stage:
+    settings = config.problems.model_dump(mode="json")
+    if config.problems.path is not None:
+        settings["path"] = str(config.problems.path)
+    return Stage(
+        "problems",
+        f"problems from {config.problems.preset or config.problems.path}",
+        settings,
+        {"problems": PROBLEMS, "report": PROBLEMS + ".report.json"},
+        ("problems",),
+        _problems,
+        owned=("problems",),
+        always=True,  # a few seconds; re-reading notices a changed data file
+    )
+
+
+# ---------------------------------------------------------------------------------- variants
+
+VARIANTS = "variants/variants.jsonl"
+
+
+def _variants(ctx: Context) -> dict[str, Any]:
+    from fgit.generation import SamplingParams
+    from fgit.records import read_problems
+    from fgit.variants.sources import load_source
+    from fgit.variants.stage import generate_variants
+
+    settings = ctx.config.variants
+    problems = read_problems(ctx.root / PROBLEMS)
+    params = SamplingParams(
+        temperature=settings.temperature,
+        max_new_tokens=settings.max_new_tokens,
+        seed=settings.seed,
+    )
+    template = settings.template.read_text(encoding="utf-8") if settings.template else None
+    source = load_source(settings.teacher, params=params, template=template, seed=settings.seed)
+    summary = generate_variants(
+        problems, source, ctx.root / VARIANTS, k=settings.k, batch_size=settings.batch_size,
+        quiet=ctx.quiet,
+    )  # fmt: skip
+    if summary.usable == 0:
+        kinds = ", ".join(f"{kind} {n}" for kind, n in summary.extraction.most_common())
+        raise PipelineError(
+            f"the teacher {settings.teacher} gave no usable candidate for any of "
+            f"{summary.problems} problems (what came back: {kinds or 'nothing'}); check the "
+            f"teacher and its prompt (samples in {ctx.root / VARIANTS})"
+        )
+    return {
+        "problems": summary.problems,
+        "candidates": summary.candidates,
+        "usable": summary.usable,
+        "without_candidates": len(summary.without_candidates),
+    }
+
+
+def _variants_stage(config: RunConfig) -> Stage:
+    settings = config.variants.model_dump(mode="json")
+    if config.variants.template is not None:  # the text decides, not where it lies
+        settings["template"] = config.variants.template.read_text(encoding="utf-8")
+    return Stage(
+        "variants",
+        f"variants from {config.variants.teacher} (k={config.variants.k})",
+        settings,
+        {"variants": VARIANTS, "summary": VARIANTS + ".summary.json"},
+        ("variants",),
+        _variants,
+        inputs=("problems",),
+        owned=("variants",),
+    )
+
+
+# ---------------------------------------------------------------------------------- selection
+
+PAIRS = "selection/pairs.jsonl"
+
+
+def _selection(ctx: Context) -> dict[str, Any]:
+    from fgit.sandbox import SandboxLimits
+    from fgit.selection.embedders import load_scorer
+    from fgit.selection.select import select_pairs
+
+    settings = ctx.config.selection
+    summary = select_pairs(
+        ctx.root / VARIANTS,
+        ctx.root / PAIRS,
+        load_scorer(settings.embedder),
+        run_tests=settings.tests,
+        limits=SandboxLimits(timeout_s=settings.timeout),
+        workers=settings.workers,
+        quiet=ctx.quiet,
+    )
+    if summary.pairs == 0:
+        reasons = ", ".join(f"{why} {n}" for why, n in summary.skipped.most_common()) or "-"
+        raise PipelineError(
+            f"selection kept no pair of {summary.problems} problems (skipped: {reasons}); "
+            f"every candidate is in {ctx.root / PAIRS}.candidates.jsonl"
+        )
+    return {
+        "pairs": summary.pairs,
+        "problems": summary.problems,
+        "skipped": dict(summary.skipped),
+        "mean_similarity": summary.mean_similarity,
+    }
+
+
+def _selection_stage(config: RunConfig) -> Stage:
+    return Stage(
+        "selection",
+        f"selection (embedder {config.selection.embedder}, tests "
+        f"{'on' if config.selection.tests else 'off'})",
+        config.selection.model_dump(mode="json", exclude={"workers"}),
+        {
+            "pairs": PAIRS,
+            "summary": PAIRS + ".summary.json",
+            "candidates": PAIRS + ".candidates.jsonl",
+        },
+        ("pairs",),
+        _selection,
+        inputs=("variants",),
+        owned=("selection",),
+    )
+
+
+# ---------------------------------------------------------------------------------- segments
+
+SEGMENTS = "segments"
+
+
+def _prompt_settings(config: RunConfig) -> dict[str, Any]:
+    """How training renders prompts (the first run's settings), so the report shows its masks."""
+    first = next(iter(config.training.runs), None)
+    if first is None:
+        return {"prompt_format": "auto", "system_prompt": None, "max_length": 1024,
+                "prompt_template": "{instruction}\n"}  # fmt: skip
+    train = train_config(config, first)
+    return {
+        "prompt_format": train.prompt_format,
+        "system_prompt": train.system_prompt,
+        "max_length": train.max_length,
+        "prompt_template": getattr(train, "prompt_template", "{instruction}\n"),
+    }
+
+
+def _segments(ctx: Context) -> dict[str, Any]:
+    from fgit.models import load_tokenizer
+    from fgit.records import read_pairs
+    from fgit.report import pair_views
+    from fgit.segments import PromptFormat
+    from fgit.segments.stats import summarise_pairs
+
+    settings = _prompt_settings(ctx.config)
+    fmt = PromptFormat(
+        kind=settings["prompt_format"],
+        template=settings["prompt_template"],
+        system=settings["system_prompt"],
+    )
+    pairs = read_pairs(ctx.root / PAIRS)
+    tokenizer = load_tokenizer(ctx.config.model, quiet=ctx.quiet)
+    stats = summarise_pairs(
+        pairs, tokenizer, prompt_format=fmt, max_length=settings["max_length"],
+        show_progress=not ctx.quiet,
+    )  # fmt: skip
+    views, skipped = pair_views(
+        pairs, tokenizer, prompt_format=fmt, max_length=settings["max_length"],
+        limit=ctx.config.segments.examples,
+    )  # fmt: skip
+    folder = ctx.root / SEGMENTS
+    folder.mkdir(parents=True, exist_ok=True)
+    _write_json(
+        folder / "stats.json",
+        {"rows": stats.rows(), "skips": stats.skip_summary(), "prompt": settings},
+    )
+    _write_json(
+        folder / "examples.json",
+        {"model": ctx.config.model, "pairs": views, "skipped": skipped},
+    )
+    return {"encoded": stats.encoded, "skipped": len(stats.skipped), "shown": len(views)}
+
+
+def _segments_stage(config: RunConfig) -> Stage:
+    return Stage(
+        "segments",
+        "error-sensitive segments",
+        {"model": config.model, "examples": config.segments.examples, **_prompt_settings(config)},
+        {"stats": f"{SEGMENTS}/stats.json", "examples": f"{SEGMENTS}/examples.json"},
+        ("stats", "examples"),
+        _segments,
+        inputs=("selection",),
+        owned=(SEGMENTS,),
+    )
+
+
+# ---------------------------------------------------------------------------------- training
+
+# Settings that change neither the weights nor the log the report reads.
+_TRAIN_IGNORED = {"output_dir", "pairs", "save_steps", "save_total_limit", "report_to", "quiet"}
+
+
+def _launch_accelerate(ctx: Context, name: str, config_path: Path) -> None:
+    """`accelerate launch` of `fgit train` (one process per GPU); its output streams through."""
+    accelerate_config = ctx.config.training.accelerate_config
+    assert accelerate_config is not None
+    if not accelerate_config.is_file():
+        raise PipelineError(f"training.accelerate_config {accelerate_config}: no such file")
+    command = [
+        sys.executable, "-m", "accelerate.commands.launch", "--config_file",
+        str(accelerate_config), "-m", "fgit", "train", "--config", str(config_path),
+    ]  # fmt: skip
+    done = subprocess.run(command, env={**os.environ, "PYTHONUNBUFFERED": "1"}, check=False)
+    if done.returncode != 0:
+        raise PipelineError(
+            f"training run {name}: `accelerate launch` exited with code {done.returncode} "
+            f"(command: {' '.join(command)})"
+        )
+
+
+def _training(name: str) -> Callable[[Context], dict[str, Any]]:
+    def run(ctx: Context) -> dict[str, Any]:
+        from fgit.training.trainer import SUMMARY_FILE
+        from fgit.training.trainer import train as run_training
+
+        out = ctx.root / "train" / name
+        config = train_config(
+            ctx.config, name, pairs=ctx.root / PAIRS, output_dir=out, quiet=ctx.quiet
+        )
+        if ctx.config.training.launcher == "accelerate":
+            out.mkdir(parents=True, exist_ok=True)
+            config_path = out / "train_config.yaml"
+            config_path.write_text(yaml.safe_dump(config.model_dump(mode="json")))
+            _launch_accelerate(ctx, name, config_path)
+            summary = json.loads((out / SUMMARY_FILE).read_text())
+            steps = summary["steps"]
+        else:
+            result = run_training(config)
+            summary, steps = result.summary, result.steps
+        if not (out / "model").is_dir():
+            raise PipelineError(
+                f"training run {name} wrote no merged model ({out / 'model'}); evaluation needs "
+                "one: keep lora.merge true"
+            )
+        data = summary.get("data", {})
+        return {"loss": config.loss, "steps": steps, "pairs_used": data.get("used")}
+
+    return run
+
+
+def _training_stage(config: RunConfig, name: str) -> Stage:
+    train = train_config(config, name)
+    out = f"train/{name}"
+    return Stage(
+        f"train:{name}",
+        f"fine-tune {name} (loss {train.loss})",
+        train.model_dump(mode="json", exclude=_TRAIN_IGNORED),
+        {"run": out, "log": f"{out}/train_log.jsonl", "model": f"{out}/model"},
+        ("model",),
+        _training(name),
+        inputs=("selection",),
+        owned=(out,),
+        info={"loss": train.loss},
+    )
+
+
+# ---------------------------------------------------------------------------------- evaluation
+
+
+def eval_path(model: str, benchmark: str) -> str:
+    return f"eval/{model}/{benchmark.replace('+', 'plus')}.json"
+
+
+def _task_ids(config: RunConfig) -> list[str] | None:
+    if config.evaluation.tasks != "heldout-half":
+        return None
+    from fgit.problems import humaneval_task_ids
+
+    return humaneval_task_ids("heldout", config.data_dir, seed=config.problems.seed)
+
+
+def _model_ref(config: RunConfig, root: Path, model: str) -> str:
+    path = config.model if model == "base" else str(root / "train" / model / "model")
+    return f"vllm:{path}" if config.evaluation.engine == "vllm" else path
+
+
+def _evaluation(model: str, benchmark: str) -> Callable[[Context], dict[str, Any]]:
+    def run(ctx: Context) -> dict[str, Any]:
+        from fgit.evaluation.scoring import ScoreSettings
+        from fgit.evaluation.stage import GenerationSettings, evaluate_model
+
+        settings = ctx.config.evaluation
+        generation = GenerationSettings(
+            prompt_kind=settings.prompt,
+            max_new_tokens=settings.max_new_tokens,
+            batch_size=settings.batch_size,
+            dtype=settings.dtype,
+            cache_implementation=None if settings.cache == "dynamic" else settings.cache,
+        )
+        result = evaluate_model(
+            _model_ref(ctx.config, ctx.root, model),
+            benchmark,
+            ctx.root / eval_path(model, benchmark),
+            data_dir=ctx.config.data_dir,
+            generation=generation,
+            scoring=ScoreSettings(workers=settings.workers),
+            limit=settings.limit,
+            task_ids=_task_ids(ctx.config),
+            quiet=ctx.quiet,
+        )
+        return {"model": model, "benchmark": benchmark, **_pass_rates(result)}
+
+    return run
+
+
+def _pass_rates(run: Any) -> dict[str, Any]:
+    from fgit.evaluation.results import run_scores
+
+    scores = run_scores(run)
+    info: dict[str, Any] = {"tasks": len(scores), "passed_base": sum(s.base_passed for s in scores)}
+    if run.pass_at_1_plus is not None:
+        info["passed_plus"] = sum(s.plus_passed for s in scores)
+    return info
+
+
+def _evaluation_stage(config: RunConfig, model: str, benchmark: str) -> Stage:
+    settings = config.evaluation.model_dump(
+        mode="json", exclude={"benchmarks", "models", "workers", "tasks"}
+    )
+    ids = _task_ids(config)
+    settings |= {"benchmark": benchmark, "tasks": ids if ids is not None else "all"}
+    inputs: tuple[str, ...] = ()
+    if model == "base":
+        settings["model"] = config.model
+    else:
+        inputs = (f"train:{model}",)
+    path = eval_path(model, benchmark)
+    stem = path.removesuffix(".json")
+    return Stage(
+        f"eval:{model}:{benchmark}",
+        f"evaluate {model} on {benchmark}",
+        settings,
+        {"results": path, "samples": stem + ".samples.jsonl", "raw": stem + ".raw.jsonl"},
+        ("results",),
+        _evaluation(model, benchmark),
+        inputs=inputs,
+        owned=(path, stem + ".samples.jsonl", stem + ".raw.jsonl"),
+        info={"model": model, "benchmark": benchmark},
+    )
+
+
+# ---------------------------------------------------------------------------------- report
+
+
+def _report(ctx: Context) -> dict[str, Any]:
+    from fgit.report import write_report
+
+    index = write_report(ctx.root)
+    return {"index": str(index.relative_to(ctx.root))}
+
+
+def _report_stage() -> Stage:
+    return Stage(
+        "report",
+        "report (HTML + PNG)",
+        {},
+        {"index": "report/index.html"},
+        ("index",),
+        _report,
+        owned=("report",),
+        always=True,  # reads the manifest itself, so it is redone whenever anything ran
+    )
+
+
+def build_plan(config: RunConfig) -> list[Stage]:
+    """Every stage of a run, in an order where each comes after the stages it reads."""
+    plan = [
+        _problems_stage(config),
+        _variants_stage(config),
+        _selection_stage(config),
+        _segments_stage(config),
+    ]
+    plan += [_training_stage(config, name) for name in config.training.runs]
+    plan += [
+        _evaluation_stage(config, model, benchmark)
+        for model in config.eval_models
+        for benchmark in config.evaluation.benchmarks
+    ]
+    if config.report:
+        plan.append(_report_stage())
+    return plan

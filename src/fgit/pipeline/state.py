@@ -1,0 +1,164 @@
+"""A run folder's state: the manifest (what ran, with which key, what it wrote), stage keys and
+output digests, and a lock so that two `fgit run` never write one folder at once.
+
+A stage's key is the hash of its settings and of the digests of the stages it reads, so a
+changed setting reruns that stage and, through the digests, only what depends on it. Every
+manifest write replaces the file atomically: a kill at any moment leaves the old or the new one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import hashlib
+import json
+import os
+import platform
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "MANIFEST",
+    "Manifest",
+    "PipelineError",
+    "digest_paths",
+    "run_lock",
+    "stage_key",
+    "versions",
+]
+
+MANIFEST = "manifest.json"
+LOCK = ".lock"
+
+
+class PipelineError(RuntimeError):
+    """A stage that cannot run or failed; the message names the stage and what to do."""
+
+
+def now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def stage_key(name: str, settings: dict[str, Any], inputs: dict[str, str]) -> str:
+    """sha256 of what decides a stage's outputs: its settings and its inputs' digests."""
+    blob = canonical_json({"stage": name, "settings": settings, "inputs": inputs})
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def digest_paths(root: Path, paths: list[str]) -> str:
+    """sha256 over the contents of files and folders (relative to ``root``), names included."""
+    digest = hashlib.sha256()
+    for relative in paths:
+        path = root / relative
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        for file in files:
+            if not file.is_file():
+                raise PipelineError(f"expected output {file} is missing")
+            digest.update(f"{file.relative_to(root).as_posix()}\0{_file_sha256(file)}\n".encode())
+    return digest.hexdigest()
+
+
+def versions() -> dict[str, str]:
+    """The versions that decide results, for the manifest."""
+    import importlib.metadata as metadata
+
+    out = {"python": platform.python_version(), "platform": platform.platform()}
+    for package in ("fgit", "torch", "transformers", "tokenizers", "accelerate", "peft",
+                    "evalplus"):  # fmt: skip
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            out[package] = metadata.version(package)
+    return out
+
+
+class Manifest:
+    """``RUN/manifest.json``: the config, versions, and one record per stage."""
+
+    def __init__(self, root: Path, data: dict[str, Any]) -> None:
+        self.root = root
+        self.data = data
+
+    @classmethod
+    def open(cls, root: Path, header: dict[str, Any]) -> Manifest:
+        """The folder's manifest (created if new); ``header`` fields are refreshed."""
+        path = root / MANIFEST
+        data: dict[str, Any] = {"created": now(), "stages": {}}
+        if path.is_file():
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+            except json.JSONDecodeError as error:
+                raise PipelineError(
+                    f"{path}: not valid JSON ({error.msg} at line {error.lineno}); it is not a "
+                    "manifest fgit wrote — move it away or pick another output_dir"
+                ) from None
+            if not isinstance(data, dict) or not isinstance(data.get("stages"), dict):
+                raise PipelineError(f"{path}: not a manifest of `fgit run`")
+        data.update(header)
+        manifest = cls(root, data)
+        manifest.save()
+        return manifest
+
+    @property
+    def stages(self) -> dict[str, dict[str, Any]]:
+        return self.data["stages"]
+
+    def record(self, name: str) -> dict[str, Any] | None:
+        return self.stages.get(name)
+
+    def set_stage(self, name: str, **fields: Any) -> None:
+        self.stages[name] = {**self.stages.get(name, {}), **fields}
+        self.save()
+
+    def replace_stage(self, name: str, record: dict[str, Any]) -> None:
+        self.stages[name] = record
+        self.save()
+
+    def save(self) -> None:
+        self.data["updated"] = now()
+        path = self.root / MANIFEST
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(json.dumps(self.data, indent=2, default=str) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        tmp.replace(path)
+
+
+@contextlib.contextmanager
+def run_lock(root: Path) -> Iterator[None]:
+    """Hold ``RUN/.lock``; a second `fgit run` on the same folder stops with a clear error.
+
+    An flock dies with its process, so a kill -9 never leaves a stale lock behind.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    handle = open(root / LOCK, "a+", encoding="utf-8")  # noqa: SIM115 (held for the block)
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            owner = handle.read().strip() or "another process"
+            raise PipelineError(
+                f"{root} is in use by another `fgit run` ({owner}); wait for it or use another "
+                "output_dir"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}")
+        handle.flush()
+        yield
+    finally:
+        handle.close()

@@ -1,0 +1,585 @@
+"""The run report as one self-contained HTML file (inline CSS, plots as data URIs, no script).
+
+Everything that comes from data (code, ids, instructions, model names, error details) goes
+through :func:`_e` (``html.escape``): generated code is untrusted text, not markup.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import html
+import json
+import os
+import tempfile
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from fgit.evaluation.compare import Comparison, PairedStats, compare_runs
+from fgit.evaluation.results import EvalRun
+from fgit.report.load import ReportInputs, load_report_inputs, section_state
+from fgit.report.plots import evaluation_plot, selection_plot, training_plot
+
+__all__ = ["PLOT_FILES", "make_plots", "render_report", "write_report"]
+
+PLOT_FILES = {
+    "selection": "selection.png",
+    "training": "training.png",
+    "evaluation": "evaluation.png",
+}
+MAX_TASK_ROWS = 200  # per-task differences shown per benchmark
+
+CSS = """
+:root { --m1: #fff1a8; --m2: #ff9f8f; --line: #d0d4da; --muted: #5f6b7a; }
+body { font: 15px/1.5 -apple-system, "Segoe UI", "DejaVu Sans", Helvetica, Arial, sans-serif;
+       color: #1d2330; max-width: 1400px; margin: 0 auto; padding: 1.5em 2em 4em; }
+h1 { font-size: 1.7em; margin-bottom: 0.2em; }
+h2 { font-size: 1.3em; border-bottom: 2px solid var(--line); padding-bottom: 0.2em;
+     margin-top: 2.2em; }
+h3 { font-size: 1.05em; margin: 1.4em 0 0.4em; }
+nav a { margin-right: 1em; color: #2456a6; text-decoration: none; }
+.label { background: #fff4d6; border: 2px solid #e0a800; border-radius: 6px;
+         padding: 0.7em 1em; font-size: 1.1em; font-weight: 600; margin: 0.8em 0; }
+.muted, .note { color: var(--muted); }
+.missing { color: #8a5a00; font-style: italic; }
+table { border-collapse: collapse; margin: 0.5em 0 1em; font-size: 0.92em; }
+th, td { border: 1px solid var(--line); padding: 0.25em 0.6em; text-align: left;
+         vertical-align: top; }
+th { background: #f3f5f8; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.pass { color: #1c7c2c; } td.fail { color: #b3261e; }
+.status-done { color: #1c7c2c; } .status-failed { color: #b3261e; font-weight: 600; }
+.status-running { color: #8a5a00; }
+code, pre { font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: 0.88em; }
+pre { background: #f7f8fa; border: 1px solid var(--line); border-radius: 4px; padding: 0.6em;
+      overflow-x: auto; white-space: pre-wrap; word-break: break-word; margin: 0.3em 0; }
+.pair { border: 1px solid var(--line); border-radius: 6px; padding: 0.6em 1em;
+        margin: 1em 0; }
+.sides { display: grid; grid-template-columns: 1fr 1fr; gap: 1em; }
+.sides h4 { margin: 0.4em 0 0.1em; font-size: 0.95em; }
+.m1 { background: var(--m1); }
+.m2 { background: var(--m2); font-weight: 600; }
+.nl { color: #9a8f70; user-select: none; }
+.legend span { padding: 0 0.3em; border-radius: 3px; }
+.legend code { background: #f7f8fa; }
+img.plot { max-width: 100%; height: auto; border: 1px solid var(--line); margin: 0.5em 0; }
+details > summary { cursor: pointer; color: #2456a6; }
+"""
+
+LEGEND = (
+    '<p class="legend">Error-sensitive tokens (hybrid mask): '
+    '<span class="m2">2 = changed token</span> a token that is itself edited between the '
+    "two responses; "
+    '<span class="m1">1 = in a changed line</span> a token on a line that differs; '
+    "plain text = 0, shared. "
+    '<span class="nl">↵</span> marks a newline inside a marked token; '
+    "<code>⟨eos⟩</code> is the end-of-text token when it is marked.</p>"
+)
+
+
+def _e(value: Any) -> str:
+    """Escaped text of any value (``None`` as a dash)."""
+    return "–" if value is None else html.escape(str(value), quote=True)
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if isinstance(value, bool) or value is None:
+        return _e(value)
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return _e(value)
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.1f}%"
+
+
+def _table(
+    header: Sequence[str], rows: Iterable[Sequence[str]], numeric: Collection[int] = ()
+) -> str:
+    """A table of already-escaped cells (header cells are escaped here)."""
+    head = "".join(f"<th>{_e(h)}</th>" for h in header)
+    body = "".join(
+        "<tr>"
+        + "".join(f'<td class="num">{c}</td>' if k in numeric else f"<td>{c}</td>"
+                  for k, c in enumerate(row))
+        + "</tr>"
+        for row in rows
+    )  # fmt: skip
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _img(png: bytes | None, alt: str) -> str:
+    if not png:
+        return ""
+    data = base64.b64encode(png).decode("ascii")
+    return f'<img class="plot" alt="{_e(alt)}" src="data:image/png;base64,{data}">'
+
+
+def _missing(state: str, what: str) -> str:
+    return f'<p class="missing">{_e(what)}: {_e(state)}.</p>'
+
+
+def _json_block(value: Any) -> str:
+    return f"<pre>{_e(json.dumps(value, indent=2, sort_keys=True, default=str))}</pre>"
+
+
+# ---------------------------------------------------------------------------------------------
+# Summary
+# ---------------------------------------------------------------------------------------------
+
+
+def _stage_rows(stages: Mapping[str, Mapping[str, Any]]) -> list[list[str]]:
+    rows = []
+    for name, stage in stages.items():
+        status = str(stage.get("status", "?"))
+        key = str(stage.get("key") or "")[:12]
+        info = stage.get("info")
+        rows.append([
+            f"<code>{_e(name)}</code>",
+            f'<span class="status-{_e(status)}">{_e(status)}</span>',
+            _fmt(stage.get("seconds"), 1),
+            f"<code>{_e(key)}</code>",
+            _e(json.dumps(info, sort_keys=True, default=str)) if info else "",
+        ])  # fmt: skip
+    return rows
+
+
+def _summary_section(inputs: ReportInputs) -> str:
+    m = inputs.manifest
+    parts = [f"<h1>fgit run: {_e(inputs.name)}</h1>"]
+    if inputs.label:
+        parts.append(f'<div class="label">{_e(inputs.label)}</div>')
+    facts = [
+        f"folder <code>{_e(inputs.run_dir)}</code>",
+        f"created {_e(m.get('created'))}",
+        f"updated {_e(m.get('updated'))}",
+        f"fgit {_e(m.get('fgit_version'))}",
+    ]
+    parts.append(f'<p class="muted">{" · ".join(facts)}</p>')
+    if inputs.stages:
+        header = ["stage", "status", "seconds", "key", "info"]
+        parts.append(_table(header, _stage_rows(inputs.stages), numeric={2}))
+    else:
+        parts.append('<p class="missing">The manifest lists no stages.</p>')
+    versions = m.get("versions") or {}
+    if versions:
+        parts.append("<h3>Versions</h3>")
+        parts.append(_table(["package", "version"], [[_e(k), _e(v)] for k, v in versions.items()]))
+    if m.get("config") is not None:
+        sha = str(m.get("config_sha256") or "")[:12]
+        parts.append(
+            f"<details><summary>resolved config (sha256 {_e(sha)}…)</summary>"
+            f"{_json_block(m['config'])}</details>"
+        )
+    return f'<section id="summary">{"".join(parts)}</section>'
+
+
+# ---------------------------------------------------------------------------------------------
+# Pairs
+# ---------------------------------------------------------------------------------------------
+
+
+def _piece(text: str, mark: int) -> str:
+    escaped = _e(text)
+    if not mark:
+        return escaped
+    # A newline has no visible background: show where a marked one is.
+    escaped = escaped.replace("\n", '<span class="nl">↵</span>\n')
+    return f'<span class="m{2 if mark >= 2 else 1}">{escaped}</span>'
+
+
+def _side_html(title: str, side: Mapping[str, Any], tokens: Any, sensitive: Any) -> str:
+    pieces = side.get("pieces") or []
+    code = "".join(_piece(str(p.get("text", "")), int(p.get("mark") or 0)) for p in pieces)
+    eos = side.get("eos")
+    if eos:
+        code += _piece("⟨eos⟩", int(eos))
+    cut = " · truncated" if side.get("truncated") else ""
+    return (
+        f'<div><h4>{_e(title)} <span class="muted">({_e(tokens)} tokens, {_e(sensitive)}'
+        f" sensitive{cut})</span></h4><pre>{code}</pre></div>"
+    )
+
+
+def _pair_html(view: Mapping[str, Any]) -> str:
+    counts = view.get("counts") or {}
+    meta = [f"similarity {_fmt(view.get('similarity'))}", f"verdict {_e(view.get('verdict'))}"]
+    detail = f'<p class="note">{_e(view["detail"])}</p>' if view.get("detail") else ""
+    return (
+        f'<div class="pair"><h3><code>{_e(view.get("id"))}</code></h3>'
+        f'<p class="muted">{" · ".join(meta)}</p>{detail}'
+        f"<details><summary>instruction</summary><pre>{_e(view.get('instruction'))}</pre>"
+        "</details>"
+        '<div class="sides">'
+        + _side_html("correct (after)", view.get("correct") or {},
+                     counts.get("tokens_correct"), counts.get("sensitive_correct"))
+        + _side_html("incorrect (before)", view.get("incorrect") or {},
+                     counts.get("tokens_incorrect"), counts.get("sensitive_incorrect"))
+        + "</div></div>"
+    )  # fmt: skip
+
+
+def _pairs_section(inputs: ReportInputs) -> str:
+    parts = ["<h2>Pairs and error-sensitive tokens</h2>"]
+    examples = inputs.examples
+    if examples is None:
+        parts.append(_missing(section_state(inputs, "pairs"), "Segments"))
+    elif not examples.get("pairs"):
+        parts.append('<p class="missing">No example pairs (no pair could be encoded).</p>')
+    else:
+        views = examples["pairs"]
+        parts.append(
+            f'<p class="muted">{len(views)} example pairs, tokenized for '
+            f"<code>{_e(examples.get('model'))}</code>.</p>"
+        )
+        parts.append(LEGEND)
+        parts += [_pair_html(view) for view in views]
+    return f'<section id="pairs">{"".join(parts)}</section>'
+
+
+# ---------------------------------------------------------------------------------------------
+# Selection
+# ---------------------------------------------------------------------------------------------
+
+
+def _counter_table(title: str, counts: Any) -> str:
+    if not isinstance(counts, Mapping) or not counts:
+        return ""
+    ranked = sorted(counts.items(), key=lambda item: (-_int(item[1]), str(item[0])))
+    rows = [[_e(k), _e(v)] for k, v in ranked]
+    return f"<h3>{_e(title)}</h3>" + _table(["reason", "count"], rows, numeric={1})
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) else 0
+
+
+def _selection_numbers(summary: Mapping[str, Any]) -> str:
+    share = summary.get("share_most_similar_failing")
+    rows = [
+        ("problems", _e(summary.get("problems"))),
+        ("pairs chosen", _e(summary.get("pairs"))),
+        ("mean similarity of chosen candidates", _fmt(summary.get("mean_similarity"))),
+        ("problems with tests (candidates executed)", _e(summary.get("with_tests"))),
+        (
+            "most similar candidate really fails (paper: ~94%)",
+            f"{_pct(share)} ({_e(summary.get('most_similar_failing'))}/"
+            f"{_e(summary.get('most_similar_checked'))})"
+            if share is not None
+            else "–",
+        ),
+        ("embedder", _e(json.dumps(summary.get("embedder") or {}, sort_keys=True))),
+        ("seconds", _fmt(summary.get("seconds"), 1)),
+    ]
+    return "<h3>Selection</h3>" + _table(["measure", "value"], rows)
+
+
+def _variants_numbers(summary: Mapping[str, Any]) -> str:
+    without = summary.get("without_candidates") or []
+    rows = [
+        (name, _e(summary.get(key)))
+        for name, key in (
+            ("problems", "problems"),
+            ("resumed from an earlier run", "resumed"),
+            ("generated", "generated"),
+            ("candidates", "candidates"),
+            ("usable candidates", "usable"),
+        )
+    ]
+    rows.append(("problems without a usable candidate", _e(len(without))))
+    rows.append(("source", _e(json.dumps(summary.get("source") or {}, sort_keys=True))))
+    rows.append(("seconds", _fmt(summary.get("seconds"), 1)))
+    return (
+        "<h3>Variants</h3>"
+        + _table(["measure", "value"], rows)
+        + _counter_table("Code extraction of candidates", summary.get("extraction"))
+    )
+
+
+def _selection_section(inputs: ReportInputs, plot: bytes | None) -> str:
+    parts = ["<h2>Variants, selection and segments</h2>"]
+    if inputs.variants_summary is not None:
+        parts.append(_variants_numbers(inputs.variants_summary))
+    else:
+        parts.append(_missing(_stage_state(inputs, "variants"), "Variants"))
+    sel = inputs.selection_summary
+    if sel is not None:
+        parts.append(_selection_numbers(sel))
+        parts.append(_counter_table("Problems skipped", sel.get("skipped")))
+        parts.append(_counter_table("Candidates dropped", sel.get("dropped")))
+        parts.append(_counter_table("Sandbox verdicts of candidates", sel.get("verdicts")))
+    else:
+        parts.append(_missing(_stage_state(inputs, "selection"), "Selection"))
+    if inputs.segment_stats is not None:
+        rows = [[_e(a), _e(b)] for a, b in inputs.segment_stats]
+        parts.append("<h3>Error-sensitive segments</h3>" + _table(["measure", "value"], rows, {1}))
+    else:
+        parts.append(_missing(_stage_state(inputs, "segments"), "Segments"))
+    parts.append(_img(plot, "selection verdicts and sensitive-token shares"))
+    return f'<section id="selection">{"".join(parts)}</section>'
+
+
+def _stage_state(inputs: ReportInputs, stage: str) -> str:
+    entry = inputs.stages.get(stage)
+    if entry is None:
+        return "not run"
+    status = entry.get("status")
+    return "failed" if status == "failed" else "not finished"
+
+
+# ---------------------------------------------------------------------------------------------
+# Training
+# ---------------------------------------------------------------------------------------------
+
+
+def _last(rows: Sequence[Mapping[str, Any]], key: str) -> Any:
+    return next((row[key] for row in reversed(rows) if row.get(key) is not None), None)
+
+
+def _first(rows: Sequence[Mapping[str, Any]], key: str) -> Any:
+    return next((row[key] for row in rows if row.get(key) is not None), None)
+
+
+def _training_row(name: str, rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    return [
+        f"<code>{_e(name)}</code>",
+        _e(_last(rows, "step")),
+        _fmt(_first(rows, "loss"), 4),
+        _fmt(_last(rows, "loss"), 4),
+        _fmt(_last(rows, "nll_sensitive"), 4),
+        _fmt(_last(rows, "nll_shared"), 4),
+        _fmt(_last(rows, "mean_weight"), 4),
+    ]
+
+
+def _unfinished(inputs: ReportInputs, prefix: str) -> list[str]:
+    return [
+        f"<code>{_e(name)}</code>: {_e(stage.get('status'))}"
+        for name, stage in inputs.stages.items()
+        if name.startswith(prefix) and stage.get("status") != "done"
+    ]
+
+
+def _training_section(inputs: ReportInputs, plot: bytes | None) -> str:
+    parts = ["<h2>Training</h2>"]
+    if not inputs.training:
+        parts.append(_missing(section_state(inputs, "training"), "Training"))
+    else:
+        header = ["run", "steps", "first loss", "last loss", "last NLL sensitive",
+                  "last NLL shared", "last mean W"]  # fmt: skip
+        rows = [_training_row(name, rows) for name, rows in inputs.training.items()]
+        parts.append(_table(header, rows, numeric={1, 2, 3, 4, 5, 6}))
+        parts.append(
+            '<p class="note">Values are means over each logging window; NLL per token in nats. '
+            "W is FGIT's per-pair weight of sensitive tokens (runs without it show –).</p>"
+        )
+        parts.append(_img(plot, "training curves"))
+    if pending := _unfinished(inputs, "train:"):
+        parts.append(f'<p class="missing">Not finished: {", ".join(pending)}.</p>')
+    return f'<section id="training">{"".join(parts)}</section>'
+
+
+# ---------------------------------------------------------------------------------------------
+# Evaluation
+# ---------------------------------------------------------------------------------------------
+
+
+def _delta(stats: PairedStats | None) -> str:
+    if stats is None:
+        return "–"
+    return f"{stats.delta_pp:+.1f} [{stats.ci_low_pp:+.1f}, {stats.ci_high_pp:+.1f}]"
+
+
+def _p(stats: PairedStats | None) -> str:
+    if stats is None:
+        return "–"
+    p = stats.mcnemar.p_value
+    return f"{p:.3f}" if p >= 0.001 else f"{p:.1e}"
+
+
+def _verdict_cell(verdict: str, detail: str) -> str:
+    ok = all(part == "passed" for part in verdict.split("/"))
+    cls = "pass" if ok else "fail"
+    title = f' title="{_e(detail)}"' if detail else ""
+    return f'<td class="{cls}"{title}>{_e(verdict)}</td>'
+
+
+def _comparison_html(comparison: Comparison, runs: Mapping[str, EvalRun]) -> str:
+    with_plus = any(entry.pass_at_1_plus is not None for entry in comparison.runs)
+    first = comparison.runs[0].name
+    level = f"{comparison.confidence:.0%}"
+    header = ["model", "pass@1 base", "pass@1 plus", "scored",
+              f"Δ base vs {first} (pp, {level} CI)", "McNemar p base"]  # fmt: skip
+    if with_plus:
+        header += [f"Δ plus vs {first} (pp, {level} CI)", "McNemar p plus"]
+    rows = []
+    for entry in comparison.runs:
+        row = [f"<code>{_e(entry.name)}</code>", _pct(entry.pass_at_1_base),
+               _pct(entry.pass_at_1_plus), _scored(runs[entry.name]), _delta(entry.base),
+               _p(entry.base)]  # fmt: skip
+        if with_plus:
+            row += [_delta(entry.plus), _p(entry.plus)]
+        rows.append(row)
+    parts = [_table(header, rows, numeric=set(range(1, len(header))))]
+    parts += [f'<p class="note">note: {_e(note)}</p>' for note in comparison.notes]
+    parts.append(_task_table(comparison, runs))
+    return "".join(parts)
+
+
+def _task_table(comparison: Comparison, runs: Mapping[str, EvalRun]) -> str:
+    names = [entry.name for entry in comparison.runs]
+    first = names[0]
+    if not comparison.differing:
+        return f'<p class="muted">No task changes pass/fail vs {_e(first)}.</p>'
+    details = {name: {t.task_id: t.detail for t in runs[name].tasks} for name in names}
+    head = "".join(f"<th>{_e(h)}</th>" for h in ["task", *names])
+    body = []
+    for row in comparison.differing[:MAX_TASK_ROWS]:
+        cells = "".join(
+            _verdict_cell(verdict, details[name].get(row.task_id, ""))
+            for name, verdict in zip(names, row.verdicts, strict=True)
+        )
+        body.append(f"<tr><td><code>{_e(row.task_id)}</code></td>{cells}</tr>")
+    hidden = len(comparison.differing) - MAX_TASK_ROWS
+    more = f'<p class="muted">… and {hidden} more tasks.</p>' if hidden > 0 else ""
+    return (
+        f"<h3>Tasks whose pass/fail differs from {_e(first)}: {len(comparison.differing)} of "
+        f'{comparison.tasks}</h3><p class="muted">Verdicts base (or base/plus); hover a cell '
+        f"for the first failure.</p><table><thead><tr>{head}</tr></thead>"
+        f"<tbody>{''.join(body)}</tbody></table>{more}"
+    )
+
+
+def _separate_runs_html(runs: Mapping[str, EvalRun], why: str | None) -> str:
+    rows = [
+        [f"<code>{_e(name)}</code>", _pct(run.pass_at_1_base), _pct(run.pass_at_1_plus),
+         _scored(run)]
+        for name, run in runs.items()
+    ]  # fmt: skip
+    note = f'<p class="note">Not compared: {_e(why)}</p>' if why else ""
+    return note + _table(["model", "pass@1 base", "pass@1 plus", "scored"], rows, {1, 2, 3})
+
+
+def _scored(run: EvalRun) -> str:
+    """Tasks with a solution / all tasks: a run limited to a few tasks counts the rest as
+    "missing" (failed), which a reader must see next to its pass@1."""
+    scored = sum(1 for task in run.tasks if task.base != "missing")
+    return f"{scored}/{len(run.tasks)}"
+
+
+def _benchmark_html(benchmark: str, runs: Mapping[str, EvalRun]) -> str:
+    first = next(iter(runs.values()))
+    title = f"<h3>{_e(benchmark)} · {len(first.tasks)} tasks</h3>"  # the baseline's
+    if len(runs) < 2:
+        return title + _separate_runs_html(runs, None)
+    try:
+        comparison = compare_runs(list(runs.values()), names=list(runs))
+    except ValueError as exc:  # different task sets or benchmarks: no paired statistics
+        return title + _separate_runs_html(runs, str(exc))
+    caption = (
+        f'<p class="muted">Δ: difference to {_e(comparison.runs[0].name)} in percentage points '
+        f"with a {comparison.confidence:.0%} paired bootstrap CI; p: exact McNemar test.</p>"
+    )
+    return title + caption + _comparison_html(comparison, runs)
+
+
+def _evaluation_section(inputs: ReportInputs, plot: bytes | None) -> str:
+    parts = ["<h2>Evaluation (pass@1)</h2>"]
+    if not inputs.evaluations:
+        parts.append(_missing(section_state(inputs, "evaluation"), "Evaluation"))
+    else:
+        parts += [_benchmark_html(b, runs) for b, runs in inputs.evaluations.items()]
+        parts.append(_img(plot, "pass@1 per model and benchmark"))
+    if pending := _unfinished(inputs, "eval:"):
+        parts.append(f'<p class="missing">Not finished: {", ".join(pending)}.</p>')
+    return f'<section id="evaluation">{"".join(parts)}</section>'
+
+
+# ---------------------------------------------------------------------------------------------
+# The document
+# ---------------------------------------------------------------------------------------------
+
+
+def _sensitive_shares(inputs: ReportInputs) -> list[float]:
+    shares = []
+    for view in (inputs.examples or {}).get("pairs") or []:
+        counts = view.get("counts") or {}
+        tokens = counts.get("tokens_correct")
+        if isinstance(tokens, int) and tokens > 0:
+            shares.append(_int(counts.get("sensitive_correct")) / tokens)
+    return shares
+
+
+def make_plots(inputs: ReportInputs) -> dict[str, bytes]:
+    """PNG bytes of each plot that has data, keyed as :data:`PLOT_FILES`."""
+    scores = {
+        benchmark: {model: (run.pass_at_1_base, run.pass_at_1_plus) for model, run in runs.items()}
+        for benchmark, runs in inputs.evaluations.items()
+    }
+    plots = {
+        "selection": selection_plot(inputs.selection_summary, _sensitive_shares(inputs)),
+        "training": training_plot(inputs.training),
+        "evaluation": evaluation_plot(scores),
+    }
+    return {name: png for name, png in plots.items() if png}
+
+
+def render_report(inputs: ReportInputs, plots: Mapping[str, bytes] | None = None) -> str:
+    """The whole HTML document (pure). ``plots`` defaults to :func:`make_plots`."""
+    plots = make_plots(inputs) if plots is None else plots
+    nav = "".join(
+        f'<a href="#{sid}">{title}</a>'
+        for sid, title in (("summary", "Summary"), ("pairs", "Pairs"), ("selection", "Selection"),
+                           ("training", "Training"), ("evaluation", "Evaluation"))
+    )  # fmt: skip
+    body = [
+        f"<nav>{nav}</nav>",
+        _summary_section(inputs),
+        _pairs_section(inputs),
+        _selection_section(inputs, plots.get("selection")),
+        _training_section(inputs, plots.get("training")),
+        _evaluation_section(inputs, plots.get("evaluation")),
+    ]
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>fgit report: {_e(inputs.name)}</title><style>{CSS}</style></head>"
+        f"<body>{''.join(body)}</body></html>\n"
+    )
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Write to a temp file beside ``path`` and rename it over: never a half-written file."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with open(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600 files; a report is for reading
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def write_report(run_dir: Path, out_dir: Path | None = None) -> Path:
+    """Write ``index.html`` and the plots' PNG files to ``out_dir`` (default ``RUN/report``);
+    returns the index path. Plots are written first, the index last."""
+    run_dir = Path(run_dir)
+    inputs = load_report_inputs(run_dir)
+    out = Path(out_dir) if out_dir is not None else run_dir / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    plots = make_plots(inputs)
+    for name, filename in PLOT_FILES.items():
+        if name in plots:
+            _write_atomic(out / filename, plots[name])
+        else:  # a plot from an earlier report that no longer has data
+            (out / filename).unlink(missing_ok=True)
+    index = out / "index.html"
+    _write_atomic(index, render_report(inputs, plots).encode("utf-8"))
+    return index

@@ -1,0 +1,377 @@
+"""`fgit run`: config checks, stage keys and caching, resume after kill -9, one-line errors.
+
+The end-to-end runs use a tiny Llama saved to a folder (a real fast tokenizer), HumanEval's
+training half as problems, mutation variants and a few tasks of the held-out half.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from fgit.cli import app
+from fgit.pipeline import PipelineError, load_run_config, parse_run_config, run_pipeline
+from fgit.pipeline.quickstart import quickstart_config, quickstart_text
+from fgit.pipeline.state import Manifest, digest_paths, run_lock, stage_key
+from fgit.records import read_pairs
+from fgit.training.config import ConfigError
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO / "examples"
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    from fgit.testing import save_tiny_model
+
+    folder = tmp_path_factory.mktemp("tiny-model")
+    save_tiny_model(folder)
+    return folder
+
+
+def tiny_config(model: Path, out: Path, data: Path, **changes: Any) -> dict[str, Any]:
+    """A whole pipeline that runs in seconds on the tiny model."""
+    config: dict[str, Any] = {
+        "name": "tiny",
+        "label": "test run",
+        "output_dir": str(out),
+        "model": str(model),
+        "data_dir": str(data),
+        "problems": {"preset": "humaneval-train", "decontaminate": False, "limit": 10},
+        "variants": {"teacher": "mutation", "k": 3},
+        "selection": {"embedder": "lexical", "timeout": 10},
+        "segments": {"examples": 3},
+        "training": {
+            "defaults": {
+                "prompt_format": "plain",
+                "prompt_template": "{instruction}",
+                "max_length": 256,
+                "max_steps": 2,
+                "per_device_batch_size": 2,
+                "learning_rate": 1e-3,
+                "precision": "fp32",
+                "save_steps": 1,
+            },
+            "runs": {"sft": {"loss": "sft"}, "fgit": {"loss": "fgit"}},
+        },
+        "evaluation": {
+            "benchmarks": ["humaneval"],
+            "tasks": "heldout-half",
+            "prompt": "plain",
+            "max_new_tokens": 8,
+            "batch_size": 4,
+            "dtype": "float32",
+            "limit": 3,
+        },
+    }
+    for dotted, value in changes.items():
+        *parents, leaf = dotted.split("__")
+        target = config
+        for part in parents:
+            target = target.setdefault(part, {})
+        target[leaf] = value
+    return config
+
+
+def write_config(path: Path, config: dict[str, Any]) -> Path:
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def stage_states(root: Path) -> dict[str, dict[str, Any]]:
+    return json.loads((root / "manifest.json").read_text())["stages"]
+
+
+# ------------------------------------------------------------------------------------ config
+
+
+@pytest.mark.parametrize("name", ["cpu-quickstart.yaml", "paper.yaml", "single-gpu-qwen0.5b.yaml"])
+def test_example_configs_are_valid(name):
+    config = load_run_config(EXAMPLES / name)
+    assert config.training.runs and config.evaluation.benchmarks
+    assert config.output_dir.is_absolute()  # relative to the file
+
+
+def test_paper_example_is_the_paper_setting():
+    config = load_run_config(EXAMPLES / "paper.yaml")
+    assert config.variants.teacher.startswith("openai:Qwen/Qwen2.5-Coder-32B-Instruct@")
+    assert config.variants.k == 3 and config.variants.temperature == 0.8
+    assert config.problems.preset == "evol-codealpaca" and config.problems.decontaminate
+    assert config.training.launcher == "accelerate"
+    ddp = yaml.safe_load(config.training.accelerate_config.read_text())
+    assert ddp["num_processes"] == 8
+    fgit = config.training.defaults | config.training.runs["fgit"]
+    assert (fgit["learning_rate"], fgit["epochs"], fgit["max_length"]) == (5e-6, 1, 1024)
+
+
+def test_embedded_quickstart_is_the_example_file(tmp_path):
+    assert quickstart_text() == (EXAMPLES / "cpu-quickstart.yaml").read_text()
+    config = quickstart_config(tmp_path / "qs")
+    assert config.output_dir == (tmp_path / "qs").resolve()
+    assert config.evaluation.tasks == "heldout-half" and config.problems.preset == "humaneval-train"
+    assert config.label and "smoke demonstration" in config.label.lower()
+
+
+def test_overrides_are_merged_and_checked(tmp_path):
+    config = quickstart_config(tmp_path, {"training": {"defaults": {"max_steps": 3}}})
+    assert config.training.defaults["max_steps"] == 3
+    assert config.training.defaults["learning_rate"] == 2e-5  # the rest is kept
+    with pytest.raises(ConfigError, match=r"training\.runs\.fgit: alpha"):
+        quickstart_config(tmp_path, {"training": {"runs": {"fgit": {"alpha": 0.5}}}})
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"problems": {"preset": None}}, "exactly one of preset and path"),
+        ({"varaints": {}}, "varaints: Extra inputs are not permitted"),
+        ({"training": {"runs": {"x": {"pairs": "a.jsonl"}}}}, "pairs is set by the pipeline"),
+        ({"training": {"runs": {"base": {}}}}, "'base' is the untrained model"),
+        ({"evaluation": {"models": ["dpo"]}}, "dpo is not 'base' or a training run"),
+        ({"evaluation": {"tasks": "all"}}, "would score the training data"),
+        ({"problems": {"preset": "mbpp", "decontaminate": True}}, "needs problems.preset"),
+    ],
+)
+def test_bad_settings_name_the_key(tmp_path, change, message):
+    data = yaml.safe_load(quickstart_text())
+    for key, value in change.items():
+        data[key] = {**data.get(key, {}), **value} if isinstance(value, dict) else value
+    path = write_config(tmp_path / "bad.yaml", data)
+    with pytest.raises(ConfigError, match=message) as error:
+        load_run_config(path)
+    assert str(path) in str(error.value)
+
+
+def test_invalid_yaml_names_file_and_line(tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text("name: x\nproblems:\n  preset: [unclosed\n")
+    with pytest.raises(ConfigError, match=r"broken\.yaml:\d+: not valid YAML"):
+        load_run_config(path)
+    with pytest.raises(ConfigError, match="no such config file"):
+        load_run_config(tmp_path / "missing.yaml")
+
+
+# ------------------------------------------------------------------------------------ state
+
+
+def test_stage_key_depends_on_settings_and_inputs():
+    key = stage_key("variants", {"k": 3}, {"problems": "a"})
+    assert key == stage_key("variants", {"k": 3}, {"problems": "a"})
+    assert key != stage_key("variants", {"k": 4}, {"problems": "a"})
+    assert key != stage_key("variants", {"k": 3}, {"problems": "b"})
+    assert key != stage_key("selection", {"k": 3}, {"problems": "a"})
+
+
+def test_digest_covers_names_and_contents(tmp_path):
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "a.txt").write_text("1")
+    first = digest_paths(tmp_path, ["d"])
+    (tmp_path / "d" / "a.txt").write_text("2")
+    assert digest_paths(tmp_path, ["d"]) != first
+    before = digest_paths(tmp_path, ["d"])
+    (tmp_path / "d" / "a.txt").rename(tmp_path / "d" / "b.txt")
+    assert digest_paths(tmp_path, ["d"]) != before  # same bytes under another name
+    with pytest.raises(PipelineError, match="missing"):
+        digest_paths(tmp_path, ["nothing-here.json"])
+
+
+def test_a_second_run_on_the_same_folder_is_refused(tmp_path):
+    with (
+        run_lock(tmp_path),
+        pytest.raises(PipelineError, match="in use by another"),
+        run_lock(tmp_path),
+    ):
+        pass
+    with run_lock(tmp_path):  # released
+        pass
+
+
+def test_a_foreign_manifest_is_not_overwritten(tmp_path):
+    (tmp_path / "manifest.json").write_text("{not json")
+    with pytest.raises(PipelineError, match="not valid JSON"):
+        Manifest.open(tmp_path, {})
+    assert (tmp_path / "manifest.json").read_text() == "{not json"
+
+
+# ------------------------------------------------------------------------------------ runs
+
+
+def test_pipeline_caches_and_reruns_only_what_a_change_touches(
+    tmp_path, tiny_model_dir, shared_data
+):
+    out = tmp_path / "run"
+    config = parse_run_config(tiny_config(tiny_model_dir, out, shared_data), "t", tmp_path)
+    first = run_pipeline(config, quiet=True)
+    states = stage_states(out)
+    assert all(record["status"] == "done" for record in states.values()), states
+    assert set(first.ran) == set(states)
+    names = list(states)
+    assert names[:4] == ["problems", "variants", "selection", "segments"]
+    assert {"train:sft", "train:fgit", "eval:base:humaneval", "eval:fgit:humaneval"} <= set(names)
+    assert first.report is not None and first.report.is_file()
+    pairs = read_pairs(out / "selection" / "pairs.jsonl")
+    assert pairs and all(p.id.startswith("HumanEval/") for p in pairs)
+    evaluated = json.loads((out / "eval" / "fgit" / "humaneval.json").read_text())
+    heldout = {t["task_id"] for t in evaluated["tasks"]}
+    assert len(heldout) == 3 and not heldout & {p.id for p in pairs}  # halves never mix
+
+    again = run_pipeline(config, quiet=True)
+    assert again.ran == ["problems", "report"]  # the cheap stages that always run
+    assert stage_states(out)["train:fgit"]["digest"] == states["train:fgit"]["digest"]
+
+    changed = tiny_config(tiny_model_dir, out, shared_data)
+    changed["training"]["runs"]["fgit"]["alpha"] = 3.0
+    third = run_pipeline(parse_run_config(changed, "t", tmp_path), quiet=True)
+    assert set(third.ran) == {"problems", "train:fgit", "eval:fgit:humaneval", "report"}
+
+    changed["variants"]["k"] = 2
+    fourth = run_pipeline(parse_run_config(changed, "t", tmp_path), quiet=True)
+    assert "eval:base:humaneval" in fourth.cached  # the base model does not read the pairs
+    assert {"variants", "selection", "segments", "train:sft", "train:fgit"} <= set(fourth.ran)
+
+    forced = run_pipeline(parse_run_config(changed, "t", tmp_path), force=["eval:*"], quiet=True)
+    assert {"eval:base:humaneval", "eval:sft:humaneval", "eval:fgit:humaneval"} <= set(forced.ran)
+
+
+def _run_cli(config: Path, env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "fgit", "run", str(config), "--quiet"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=env,
+        text=True,
+    )
+
+
+def _kill_when(process: subprocess.Popen, ready: Callable[[], bool]) -> bool:
+    """SIGKILL the run as soon as ``ready()``; False if the run ended first."""
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            hit = ready()
+        except (FileNotFoundError, json.JSONDecodeError):
+            hit = False
+        if hit:
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+            return True
+        time.sleep(0.01)
+    process.wait()
+    return False
+
+
+def _running(root: Path, stage: str) -> Callable[[], bool]:
+    return lambda: stage_states(root).get(stage, {}).get("status") == "running"
+
+
+def _checkpointed(root: Path, run: str) -> Callable[[], bool]:
+    return lambda: any((root / "train" / run / "checkpoints").glob("step-*/*.json"))
+
+
+def _lines(path: Path) -> list[str]:
+    return path.read_text().splitlines()
+
+
+@pytest.mark.slow
+def test_kill_9_at_any_stage_then_resume_loses_and_duplicates_nothing(
+    tmp_path, tiny_model_dir, shared_data
+):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    reference = tmp_path / "reference"
+    run_pipeline(
+        parse_run_config(tiny_config(tiny_model_dir, reference, shared_data), "t", tmp_path),
+        quiet=True,
+    )
+    expected = stage_states(reference)
+    for stage in ("variants", "selection", "train:fgit", "eval:sft:humaneval"):
+        out = tmp_path / stage.replace(":", "-")
+        config = write_config(tmp_path / "c.yaml", tiny_config(tiny_model_dir, out, shared_data))
+        # Training is killed mid-way: right after its first checkpoint.
+        ready = _checkpointed(out, "fgit") if stage == "train:fgit" else _running(out, stage)
+        assert _kill_when(_run_cli(config, env), ready), f"the run finished before {stage}"
+        states = stage_states(out)
+        assert states[stage]["status"] == "running", (stage, states)
+        resumed = _run_cli(config, env)
+        _, stderr = resumed.communicate(timeout=300)
+        assert resumed.returncode == 0, stderr
+        states = stage_states(out)
+        assert all(record["status"] == "done" for record in states.values())
+        for name in ("problems", "variants", "selection", "segments"):
+            assert states[name]["digest"] == expected[name]["digest"], (stage, name)
+        for path in ("variants/variants.jsonl", "selection/pairs.jsonl.candidates.jsonl",
+                     "eval/sft/humaneval.samples.jsonl"):  # fmt: skip
+            assert sorted(_lines(out / path)) == sorted(_lines(reference / path)), (stage, path)
+        for run in ("sft", "fgit"):
+            log = [json.loads(line) for line in _lines(out / "train" / run / "train_log.jsonl")]
+            want = [json.loads(x) for x in _lines(reference / "train" / run / "train_log.jsonl")]
+            assert [r["step"] for r in log] == [r["step"] for r in want]
+            assert [r["loss"] for r in log] == pytest.approx([r["loss"] for r in want], rel=1e-4)
+
+
+# ------------------------------------------------------------------------------------ errors
+
+
+def one_line_error(*args: str) -> str:
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert lines and lines[-1].startswith("error:"), result.output
+    assert "Traceback" not in result.output
+    return lines[-1]
+
+
+def test_cli_errors_are_one_line(tmp_path, tiny_model_dir, shared_data):
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("name: [\n")
+    assert "broken.yaml:" in one_line_error("run", str(broken))
+
+    unknown = write_config(
+        tmp_path / "unknown.yaml",
+        tiny_config(Path("no-such-model-anywhere"), tmp_path / "u", shared_data),
+    )
+    message = one_line_error("run", str(unknown))
+    assert "no-such-model-anywhere" in message
+
+    missing = tiny_config(tiny_model_dir, tmp_path / "m", tmp_path / "no-data")
+    message = one_line_error("run", str(write_config(tmp_path / "missing.yaml", missing)))
+    assert "no-data" in message and "no such folder" in message
+
+
+def test_a_bad_jsonl_line_fails_its_stage_and_nothing_looks_complete(
+    tmp_path, tiny_model_dir, shared_data
+):
+    data = tmp_path / "problems.jsonl"
+    good = {"id": "p1", "instruction": "Add one.", "response": "def f(x):\n    return x + 1\n"}
+    data.write_text(json.dumps(good) + "\n" + '{"id": "p2", "instruction": \n')
+    config = tiny_config(tiny_model_dir, tmp_path / "run", shared_data)
+    config["problems"] = {"path": str(data), "decontaminate": False}
+    config["evaluation"]["tasks"] = "all"
+    message = one_line_error("run", str(write_config(tmp_path / "c.yaml", config)))
+    assert "stage problems" in message and f"{data}:2" in message
+    states = stage_states(tmp_path / "run")
+    assert states["problems"]["status"] == "failed"
+    assert not (tmp_path / "run" / "report" / "index.html").exists()
+
+
+def test_a_teacher_that_returns_garbage_stops_with_one_line(tmp_path, tiny_model_dir, shared_data):
+    config = tiny_config(tiny_model_dir, tmp_path / "run", shared_data)
+    config["problems"]["limit"] = 3
+    config["variants"] = {"teacher": f"hf:{tiny_model_dir}", "k": 2, "max_new_tokens": 12}
+    message = one_line_error("run", str(write_config(tmp_path / "c.yaml", config)))
+    assert "stage variants" in message or "stage selection" in message
+    states = stage_states(tmp_path / "run")
+    failed = [name for name, record in states.items() if record["status"] == "failed"]
+    assert len(failed) == 1 and failed[0] in ("variants", "selection")
+    assert "train:fgit" not in states and not (tmp_path / "run" / "report").exists()
