@@ -127,7 +127,7 @@ def test_embedded_quickstart_is_the_example_file(tmp_path):
 def test_overrides_are_merged_and_checked(tmp_path):
     config = quickstart_config(tmp_path, {"training": {"defaults": {"max_steps": 3}}})
     assert config.training.defaults["max_steps"] == 3
-    assert config.training.defaults["learning_rate"] == 2e-5  # the rest is kept
+    assert config.training.defaults["learning_rate"] == 5e-5  # the rest is kept
     with pytest.raises(ConfigError, match=r"training\.runs\.fgit: alpha"):
         quickstart_config(tmp_path, {"training": {"runs": {"fgit": {"alpha": 0.5}}}})
 
@@ -344,6 +344,8 @@ def test_cli_errors_are_one_line(tmp_path, tiny_model_dir, shared_data):
     message = one_line_error("run", str(unknown))
     assert "no-such-model-anywhere" in message
 
+    assert "manifest.json not found" in one_line_error("report", str(tmp_path / "not-a-run"))
+
     missing = tiny_config(tiny_model_dir, tmp_path / "m", tmp_path / "no-data")
     message = one_line_error("run", str(write_config(tmp_path / "missing.yaml", missing)))
     assert "no-data" in message and "no such folder" in message
@@ -375,3 +377,30 @@ def test_a_teacher_that_returns_garbage_stops_with_one_line(tmp_path, tiny_model
     failed = [name for name, record in states.items() if record["status"] == "failed"]
     assert len(failed) == 1 and failed[0] in ("variants", "selection")
     assert "train:fgit" not in states and not (tmp_path / "run" / "report").exists()
+
+
+# ------------------------------------------------------------------------------------ quickstart
+
+
+@pytest.mark.slow
+def test_quickstart_runs_end_to_end_on_the_packaged_model(tmp_path):
+    """The embedded config with fewer steps and tasks: every stage on the real SmolLM2."""
+    out = tmp_path / "qs"
+    overrides = ["training.defaults.max_steps=2", "evaluation.limit=4",
+                 "evaluation.max_new_tokens=32", "problems.limit=12"]  # fmt: skip
+    args = ["quickstart", "--output-dir", str(out)]
+    for override in overrides:
+        args += ["--set", override]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "Smoke demonstration" in result.output
+    assert f"report: {out / 'report' / 'index.html'}" in " ".join(result.output.split())
+    states = stage_states(out)
+    assert all(record["status"] == "done" for record in states.values())
+    assert {"eval:base:humaneval", "eval:sft:humaneval", "eval:fgit:humaneval"} <= set(states)
+    trained = {p.id for p in read_pairs(out / "selection" / "pairs.jsonl")}
+    for model in ("base", "sft", "fgit"):
+        run = json.loads((out / "eval" / model / "humaneval.json").read_text())
+        assert len(run["tasks"]) == 4 and not {t["task_id"] for t in run["tasks"]} & trained
+    html = (out / "report" / "index.html").read_text()
+    assert 'id="evaluation"' in html and 'class="m2"' in html

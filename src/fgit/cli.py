@@ -615,7 +615,7 @@ def quickstart(
     force: ForceOption = None,
     quiet: QuietOption = False,
 ) -> None:
-    """The main job on a CPU, offline, in about ten minutes: HumanEval's training half ->
+    """The main job on a CPU, offline, in about 12 minutes: HumanEval's training half ->
     mutation pairs -> SFT and FGIT on SmolLM2-135M -> base vs SFT vs FGIT on the held-out half
     -> HTML report. A smoke demonstration of the pipeline, not a result."""
     from fgit.pipeline import run_pipeline

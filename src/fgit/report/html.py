@@ -50,7 +50,7 @@ th { background: #f3f5f8; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 td.pass { color: #1c7c2c; } td.fail { color: #b3261e; }
 .status-done { color: #1c7c2c; } .status-failed { color: #b3261e; font-weight: 600; }
-.status-running { color: #8a5a00; }
+.status-running { color: #8a5a00; } .status-this { color: #1c7c2c; }
 code, pre { font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: 0.88em; }
 pre { background: #f7f8fa; border: 1px solid var(--line); border-radius: 4px; padding: 0.6em;
       overflow-x: auto; white-space: pre-wrap; word-break: break-word; margin: 0.3em 0; }
@@ -134,6 +134,8 @@ def _stage_rows(stages: Mapping[str, Mapping[str, Any]]) -> list[list[str]]:
     rows = []
     for name, stage in stages.items():
         status = str(stage.get("status", "?"))
+        if name == "report" and status == "running":
+            status = "this page"  # the pipeline's report stage is writing it right now
         key = str(stage.get("key") or "")[:12]
         info = stage.get("info")
         rows.append([
