@@ -33,6 +33,7 @@ import base64
 import os
 import pickle
 import re
+import threading
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -363,8 +364,15 @@ def _humaneval_job(task: EvalTask, solution: str, settings: ScoreSettings) -> _J
     )
 
 
+# Programs are built one at a time: building parses code (ast), and CPython 3.11's parser
+# is not thread-safe ("AST constructor recursion depth mismatch" when two threads parse at
+# once, seen here on 3.11.7). Building takes milliseconds; the runs stay parallel.
+_BUILD_LOCK = threading.Lock()
+
+
 def _run_job(job: _Job) -> tuple[ExecutionResult, int]:
-    program, offset = job.build()
+    with _BUILD_LOCK:
+        program, offset = job.build()
     return run_program(program, limits=job.limits), offset
 
 
