@@ -394,7 +394,7 @@ def test_quickstart_runs_end_to_end_on_the_packaged_model(tmp_path):
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "Smoke demonstration" in result.output
-    assert f"report: {out / 'report' / 'index.html'}" in " ".join(result.output.split())
+    assert f"report: {out / 'report' / 'index.html'}\n" in result.output  # whole, on one line
     states = stage_states(out)
     assert all(record["status"] == "done" for record in states.values())
     assert {"eval:base:humaneval", "eval:sft:humaneval", "eval:fgit:humaneval"} <= set(states)

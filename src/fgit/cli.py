@@ -580,13 +580,15 @@ def _print_run(result: Any) -> None:
         console.print(f"[bold]{benchmark}[/] ({len(runs[0].tasks)} tasks)")
         console.print(render_comparison(comparison))
     ran, cached = len(result.ran), len(result.cached)
+    # soft_wrap: paths are printed whole, never broken across lines.
     console.print(
         f"{ran} stage(s) ran, {cached} cached, {result.seconds:.0f} s · run folder {result.root}"
         f" · manifest {result.root / 'manifest.json'}",
         highlight=False,
+        soft_wrap=True,
     )
     if result.report is not None:
-        console.print(f"[bold green]report:[/] {result.report}", highlight=False)
+        console.print(f"[bold green]report:[/] {result.report}", highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -638,7 +640,7 @@ def report(
     """Write the run's self-contained HTML report (pairs, selection, training, evaluation)."""
     from fgit.report import write_report
 
-    console.print(f"report: {write_report(run_dir, out)}", highlight=False)
+    console.print(f"report: {write_report(run_dir, out)}", highlight=False, soft_wrap=True)
 
 
 if __name__ == "__main__":  # pragma: no cover
