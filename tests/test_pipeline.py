@@ -404,3 +404,26 @@ def test_quickstart_runs_end_to_end_on_the_packaged_model(tmp_path):
         assert len(run["tasks"]) == 4 and not {t["task_id"] for t in run["tasks"]} & trained
     html = (out / "report" / "index.html").read_text()
     assert 'id="evaluation"' in html and 'class="m2"' in html
+
+
+@pytest.mark.slow
+def test_training_through_accelerate_launch(tmp_path, tiny_model_dir, shared_data):
+    """launcher: accelerate runs each training run as `accelerate launch -m fgit train`."""
+    accelerate_config = tmp_path / "cpu.yaml"
+    accelerate_config.write_text(
+        "compute_environment: LOCAL_MACHINE\ndistributed_type: 'NO'\nnum_processes: 1\n"
+        "use_cpu: true\nmixed_precision: 'no'\n"
+    )
+    out = tmp_path / "run"
+    config = tiny_config(tiny_model_dir, out, shared_data)
+    config["training"]["launcher"] = "accelerate"
+    config["training"]["accelerate_config"] = str(accelerate_config)
+    config["training"]["runs"] = {"sft": {"loss": "sft"}}
+    config["evaluation"]["models"] = ["sft"]
+    run_pipeline(parse_run_config(config, "t", tmp_path), quiet=True)
+    states = stage_states(out)
+    assert states["train:sft"]["status"] == "done" and states["train:sft"]["info"]["steps"] == 2
+    launched = yaml.safe_load((out / "train" / "sft" / "train_config.yaml").read_text())
+    assert launched["pairs"] == str(out / "selection" / "pairs.jsonl")
+    assert len(_lines(out / "train" / "sft" / "train_log.jsonl")) == 2
+    assert states["eval:sft:humaneval"]["status"] == "done"
