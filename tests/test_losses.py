@@ -403,6 +403,54 @@ def test_edge_confidences_both_underflow():
 
 
 # --------------------------------------------------------------------------------------------
+# 5b. The sign of the gradient through W (docs/training.md, "Gradients")
+# --------------------------------------------------------------------------------------------
+
+
+def _one_token_pair(p_correct: float, p_incorrect: float, weight_gradient: str = "both"):
+    """One pair, one response token per side, both sensitive (V = 2); float64 grads."""
+    lc = torch.tensor([[math.log(p_correct)]], dtype=F64, requires_grad=True)
+    la = torch.tensor([[math.log(p_incorrect)]], dtype=F64, requires_grad=True)
+    mask = torch.ones(1, 1, dtype=torch.bool)
+    sens = torch.full((1, 1), 2, dtype=torch.int8)
+    out = fgit_loss(lc, mask, sens, la, sens, alpha=2.0, weight_gradient=weight_gradient)
+    g_c, g_a = torch.autograd.grad(out.loss, [lc, la], allow_unused=True)
+    return out, g_c.item(), 0.0 if g_a is None else g_a.item()
+
+
+def test_w_gradient_raises_the_incorrect_side_when_the_model_prefers_it():
+    """H^c = 0.23 < H^a = 0.63 (the issue's example): through the absolute value, the gradient
+    of L with respect to log P^a is negative, so a descent step *raises* the incorrect token,
+    and the push on the correct token is weaker than with W held constant."""
+    out, g_c, g_a = _one_token_pair(0.23, 0.63)
+    # Closed form: L = -W·log p_c, W = 1 + 2σ(ln p_c − ln p_a) when p_c < p_a.
+    s = 1.0 / (1.0 + math.exp(-(math.log(0.23) - math.log(0.63))))
+    w = 1.0 + 2.0 * s
+    assert out.sample_weights.item() == pytest.approx(w, rel=1e-12)
+    dw = 2.0 * s * (1.0 - s)  # dW/d ln p_c = -dW/d ln p_a
+    assert g_a == pytest.approx(dw * math.log(0.23), rel=1e-12)
+    assert g_a < 0  # descent raises log P^a
+    assert g_c == pytest.approx(-w - dw * math.log(0.23), rel=1e-12)
+    assert abs(g_c) < w  # weaker than the constant-W push (-W)
+    # When the model prefers the correct side the signs flip: descent lowers log P^a.
+    _, _, g_a_right = _one_token_pair(0.63, 0.23)
+    assert g_a_right > 0
+
+
+def test_weight_gradient_correct_only():
+    """weight_gradient='correct': same loss and W, no gradient into the incorrect side, and the
+    correct side's gradient still goes through H^c."""
+    both, g_c_both, _ = _one_token_pair(0.23, 0.63)
+    only, g_c_only, g_a_only = _one_token_pair(0.23, 0.63, "correct")
+    assert torch.equal(both.loss, only.loss)
+    assert torch.equal(both.sample_weights, only.sample_weights)
+    assert g_a_only == 0.0
+    assert g_c_only == g_c_both  # H^a enters W's derivative in ln p_c only as a constant
+    with pytest.raises(ValueError, match="weight_gradient"):
+        _one_token_pair(0.2, 0.6, "incorrect")
+
+
+# --------------------------------------------------------------------------------------------
 # 6. detach_weights
 # --------------------------------------------------------------------------------------------
 

@@ -217,6 +217,7 @@ def test_every_loss_trains(config_for, start_model, model_dir, loss, extra):
     summary = json.loads((config.output_dir / "training.json").read_text())
     assert summary["steps"] == 3 and summary["data"]["used"] == 12
     assert summary["data"]["without_sensitive_tokens"] == 0
+    assert summary["mixed_precision"] in ("no", "bf16") and summary["mixed_precision_reason"]
     assert (config.output_dir / "reference_logps.safetensors").is_file() == (
         loss in ("dpo", "dpo+sft", "fault-dpo")
     )

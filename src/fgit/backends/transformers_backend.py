@@ -20,7 +20,7 @@ afterwards, and a row whose new text already holds one is finished early.
 Left padding is safe: transformers (5.x) derives ``position_ids`` from the attention mask in
 ``generate`` (cumsum - 1), so a prompt gets the same positions whatever it is padded to (and
 RoPE models only see relative positions anyway). In float32, greedy output does not depend on
-the batch size (tested); in bfloat16 on GPU, rounding may differ slightly between batch shapes.
+the batch size (tested); in bfloat16, rounding may differ slightly between batch shapes.
 """
 
 from __future__ import annotations
@@ -57,12 +57,6 @@ def _default_device() -> str:
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def _default_dtype(device: str) -> str:
-    """bf16 on GPU (fast, what the models are trained in); float32 elsewhere (CPU bf16 is slow
-    and would make greedy output depend on batching)."""
-    return "bfloat16" if device.startswith("cuda") else "float32"
 
 
 def _eos_ids(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> list[int]:
@@ -118,14 +112,21 @@ class TransformersBackend:
     ) -> None:
         """Load ``model`` (packaged name, local folder or hub id) via ``fgit.models``.
 
-        ``dtype="auto"`` means bfloat16 on CUDA and float32 on CPU.
+        ``dtype="auto"``: :func:`fgit.precision.choose_dtype` (bfloat16 on a GPU or a CPU with
+        native bf16, float32 elsewhere); :meth:`describe` records the choice and its reason.
         """
         from fgit.models import load_model_and_tokenizer
+        from fgit.precision import choose_dtype
 
         device = str(device or _default_device())
-        dtype = _default_dtype(device) if dtype == "auto" else dtype
+        if dtype == "auto":
+            choice = choose_dtype(device)
+            dtype, reason = choice.dtype, choice.reason
+        else:
+            reason = "asked for"
         lm, tokenizer = load_model_and_tokenizer(model, dtype=dtype, device=device, quiet=quiet)
         self._setup(lm, tokenizer, name=os.fspath(model), batch_size=batch_size, quiet=quiet)
+        self.dtype_reason = reason
 
     @classmethod
     def from_model(
@@ -172,6 +173,7 @@ class TransformersBackend:
         self.batch_size = batch_size
         self.quiet = quiet
         self.eos_ids = _eos_ids(model, self.tokenizer)
+        self.dtype_reason = "the loaded model's dtype"
         # transformers' KV cache kind for generate(): None (dynamic) or e.g. "static", which
         # lets torch.compile reuse one graph on GPUs; greedy answers are the same either way.
         self.cache_implementation: str | None = None
@@ -317,6 +319,7 @@ class TransformersBackend:
             "kind": "transformers",
             "model": self.name,
             "dtype": str(self.model.dtype).removeprefix("torch."),
+            "dtype_reason": self.dtype_reason,
             "cache_implementation": self.cache_implementation or "dynamic",
             "device": str(self.model.device),
             "transformers": transformers.__version__,

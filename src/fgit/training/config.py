@@ -92,6 +92,8 @@ class TrainConfig(_Strict):
     granularity: Literal["line", "token", "hybrid"] = "hybrid"
     alpha: float = Field(2.0, ge=1.0)
     detach_weights: bool = False
+    # Which H carries W's gradient (unless detached): both (the paper), or correct (H^c only).
+    weight_gradient: Literal["both", "correct"] = "both"
     fixed_weight: float = Field(2.0, ge=0.0)
     beta: float = Field(0.1, gt=0.0)
     label_smoothing: float = Field(0.0, ge=0.0, lt=0.5)
@@ -154,6 +156,7 @@ class TrainConfig(_Strict):
             granularity=self.granularity,
             alpha=self.alpha,
             detach_weights=self.detach_weights,
+            weight_gradient=self.weight_gradient,
             fixed_weight=self.fixed_weight,
             beta=self.beta,
             label_smoothing=self.label_smoothing,
@@ -178,6 +181,9 @@ class TrainConfig(_Strict):
             "report_to",
             "quiet",
         }
+        # Settings added later leave finished runs' fingerprints valid at their defaults.
+        if self.weight_gradient == "both":
+            ignored.add("weight_gradient")
         if self.prompt_template == DEFAULT_PROMPT_TEMPLATE:
             # The template every run used before it was a setting: fingerprints (and so the
             # finished runs and checkpoints they identify) stay valid.

@@ -19,12 +19,16 @@ renormalised, so up-weighting sensitive tokens really increases their share of t
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+WeightGradient = Literal["both", "correct"]
+
 __all__ = [
+    "WeightGradient",
     "DpoOutput",
     "FgitOutput",
     "dpo_loss",
@@ -137,17 +141,25 @@ def fgit_loss(
     *,
     alpha: float = 2.0,
     detach_weights: bool = False,
+    weight_gradient: WeightGradient = "both",
     num_tokens: Tensor | float | None = None,
 ) -> FgitOutput:
     """The FGIT loss: L = −(1/n) Σ_i Σ_j w_ij · log P(c_ij | p_i, c_i,<j), with
     w_ij = W_i on error-sensitive tokens of c_i and α − 1 on shared tokens.
 
     W_i (:func:`fgit_sample_weights`) depends on H^c and H^a (:func:`log_confidence`) and
-    gradients flow through it unless ``detach_weights``. ``logp_incorrect`` only needs to be
-    valid where ``sensitive_incorrect > 0``. With no sensitive tokens and α = 2 this is SFT.
+    gradients flow through it unless ``detach_weights``. ``weight_gradient="correct"`` lets
+    them flow through H^c only (H^a is a constant inside W): the paper's W through H^a *raises*
+    the incorrect side's probability whenever H^c < H^a (docs/training.md, "Gradients").
+    ``logp_incorrect`` only needs to be valid where ``sensitive_incorrect > 0``. With no
+    sensitive tokens and α = 2 this is SFT.
     """
+    if weight_gradient not in ("both", "correct"):
+        raise ValueError(f"weight_gradient must be 'both' or 'correct', got {weight_gradient!r}")
     log_hc, has_c = log_confidence(logp_correct, sensitive_correct)
     log_ha, has_a = log_confidence(logp_incorrect, sensitive_incorrect)
+    if weight_gradient == "correct":
+        log_ha = log_ha.detach()
     w = fgit_sample_weights(log_hc, log_ha, has_c, has_a, alpha)
     if detach_weights:
         w = w.detach()

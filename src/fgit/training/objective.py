@@ -18,6 +18,7 @@ from torch import Tensor, nn
 from fgit.segments.encode import IGNORE_INDEX
 from fgit.training import losses
 from fgit.training.collator import Granularity, PairBatch, Sides, shifted
+from fgit.training.losses import WeightGradient
 
 __all__ = ["METRICS", "LossName", "Objective", "StepCounts", "micro_batch_loss"]
 
@@ -51,6 +52,7 @@ class Objective:
     granularity: Granularity = "hybrid"
     alpha: float = 2.0
     detach_weights: bool = False
+    weight_gradient: WeightGradient = "both"
     fixed_weight: float = 2.0
     beta: float = 0.1
     label_smoothing: float = 0.0
@@ -131,8 +133,11 @@ def _logprobs(module: nn.Module, batch: PairBatch, objective: Objective) -> Tens
     correct_rows, incorrect_rows = slice(0, b), slice(b, None)
     correct = _forward(module, batch, correct_rows, mask, _needed_length(mask[correct_rows]))
     incorrect_length = _needed_length(mask[incorrect_rows])
-    # W as a constant needs no activations of the incorrect side kept for backward.
-    detached = objective.loss == "fgit" and objective.detach_weights
+    # W as a constant, or W through H^c only, needs no activations of the incorrect side kept
+    # for backward.
+    detached = objective.loss == "fgit" and (
+        objective.detach_weights or objective.weight_gradient == "correct"
+    )
     with torch.no_grad() if detached else contextlib.nullcontext():
         incorrect = _forward(module, batch, incorrect_rows, mask, incorrect_length)
     return torch.cat([correct, incorrect])
@@ -176,6 +181,7 @@ def micro_batch_loss(
             sensitive[b:],
             alpha=objective.alpha,
             detach_weights=objective.detach_weights,
+            weight_gradient=objective.weight_gradient,
             num_tokens=counts.tokens,
         )
         loss = out.loss

@@ -66,12 +66,14 @@ def _has_accelerator_device() -> bool:
     return torch.cuda.is_available()
 
 
-def _precision(setting: str) -> str:
-    """accelerate's mixed_precision for a config precision."""
+def _precision(setting: str) -> tuple[str, str]:
+    """accelerate's mixed_precision for a config precision, and why."""
     if setting == "auto":
-        cuda_bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-        return "bf16" if cuda_bf16 else "no"
-    return {"bf16": "bf16", "fp16": "fp16", "fp32": "no"}[setting]
+        from fgit.precision import choose_dtype
+
+        choice = choose_dtype("cuda" if torch.cuda.is_available() else "cpu")
+        return ("bf16" if choice.dtype == "bfloat16" else "no"), choice.reason
+    return {"bf16": "bf16", "fp16": "fp16", "fp32": "no"}[setting], "asked for"
 
 
 def _load_dtype(config: TrainConfig, mixed: str) -> torch.dtype:
@@ -290,7 +292,7 @@ def train(config: TrainConfig, *, overwrite: bool = False) -> TrainResult:
         raise FileNotFoundError(f"{config.pairs}: no such pairs file")
     data_sha = file_sha256(config.pairs)
     fingerprint = config.fingerprint(data_sha)
-    mixed = _precision(config.precision)
+    mixed, precision_reason = _precision(config.precision)
     accelerator = Accelerator(
         mixed_precision=mixed,
         log_with=list(config.report_to) or None,
@@ -577,6 +579,9 @@ def _save_final(
             "steps": plan.total_steps,
             "global_batch_size": plan.global_batch_size,
             "processes": accelerator.num_processes,
+            # bf16 mixed precision keeps fp32 master weights for full fine-tuning.
+            "mixed_precision": mixed,
+            "mixed_precision_reason": precision_reason,
             "model_source": resolve(config.model, quiet=True),
             "pairs_sha256": data_sha,
             "data": data.summary(),
