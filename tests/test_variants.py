@@ -65,6 +65,26 @@ def test_python_blocks_win_over_other_languages():
     assert extract_code(text).code == "import x"
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        # DESIGN.md's measured failures of a 0.5B teacher: nested fences around the code.
+        "```markdown\n```text\ndef f(x):\n    return x - 1\n```\n```",
+        "Incorrect response:\n```markdown\nHere:\n```python\ndef f(x):\n    return x - 1\n```\n```",
+        "```text\nSome words\n```python\ndef f(x):\n    return x - 1\n```\n```",
+        "````markdown\n```python\ndef f(x):\n    return x - 1\n```\n````",
+    ],
+)
+def test_nested_fences_give_the_inner_code(text):
+    got = extract_code(text)
+    assert got.code == "def f(x):\n    return x - 1", got
+
+
+def test_a_non_python_leaf_is_taken_only_if_it_parses():
+    text = "```text\nnot code at all\n```\n```text\nx = [1, 2]\n```"
+    assert extract_code(text).code == "x = [1, 2]"
+
+
 def test_incorrect_response_takes_the_correct_responses_form():
     teacher = "Sure:\n```python\ndef f(x):\n    return x - 1\n```"
     extraction = extract_code(teacher)

@@ -4,7 +4,8 @@ Teachers answer in markdown (the paper's prompt asks for it). The outcome of eac
 recorded, so nothing is silently dropped:
 
 * ``fenced``: one fenced code block; ``fenced_multi``: several, the one most similar to the
-  reference code is taken (others are usage examples or explanations);
+  reference code is taken (others are usage examples or explanations). Nested fences are
+  understood: the innermost blocks are the candidates, Python ones first, then any that parse;
 * ``unclosed_fence``: an opening fence with no closing one (output cut off at the token
   limit): the text after the fence;
 * ``unfenced``: no fence, but the whole answer parses as Python;
@@ -56,10 +57,46 @@ def is_continuation(code: str, prelude: str | None) -> bool:
     return bool(prelude) and not parses(code) and parses(code, prelude)
 
 
+FENCE_LINE = re.compile(r"^[ \t]*(?P<fence>`{3,}|~{3,})[ \t]*(?P<lang>[\w+#.-]*)[^\n]*$")
+
+
+def _leaf_blocks(text: str) -> list[tuple[str, str]]:
+    """``(language, body)`` of each innermost fenced block, nesting understood.
+
+    Small teachers nest fences: a ```` ```markdown ```` block around a ```` ```text ```` block,
+    or a ```` ```python ```` block inside prose inside a ```` ```markdown ```` block. A fence
+    line with a language (or with nothing open) opens a block; a bare fence line closes the
+    innermost open block of the same fence character. A block that holds other blocks is a
+    wrapper; only leaves (blocks with no block inside) are code candidates.
+    """
+    lines = text.split("\n")
+    stack: list[tuple[str, str, int, bool]] = []  # fence char, lang, first body line, has child
+    leaves: list[tuple[str, str]] = []
+    for number, line in enumerate(lines):
+        m = FENCE_LINE.match(line)
+        if m is None:
+            continue
+        char, lang = m["fence"][0], m["lang"].lower()
+        closes = not lang and stack and stack[-1][0] == char
+        if closes:
+            _, open_lang, first, has_child = stack.pop()
+            if not has_child:
+                leaves.append((open_lang, "\n".join(lines[first:number]) + "\n"))
+            if stack:
+                stack[-1] = (*stack[-1][:3], True)
+        else:
+            stack.append((char, lang, number + 1, False))
+    return leaves
+
+
 def _python_blocks(text: str) -> list[str]:
-    blocks = [(m["lang"].lower(), m["body"]) for m in FENCE.finditer(text)]
+    blocks = _leaf_blocks(text)
     python = [body for lang, body in blocks if lang in PYTHON_LANGS]
-    return python or [body for _, body in blocks]
+    if python:
+        return python
+    # A leaf in another language (e.g. ```text) may still hold the code: keep those that parse.
+    parsing = [body for _, body in blocks if parses(body)]
+    return parsing or [body for _, body in blocks]
 
 
 def extract_code(
