@@ -90,3 +90,28 @@ def test_selection_resumes_from_its_journal(tmp_path):
 def test_candidate_model_forbids_unknown_fields():
     with pytest.raises(ValueError):
         Candidate(text="x", response="x", code="x", extraction="fenced", colour="red")
+
+
+def test_unixcoder_input_is_framed_in_encoder_only_mode():
+    """UniXcoder's official usage: [CLS] <encoder-only> [SEP] code [SEP], code cut to
+    max_length - 4 tokens, padded with the pad id (mask 0 there)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    from fgit.selection.embedders import EmbeddingScorer, unixcoder_input_ids
+
+    words = ["<s>", "</s>", "<pad>", "<unk>", "<encoder-only>", "def", "f", "return", "x"]
+    core = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<unk>"))
+    core.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=core, cls_token="<s>", sep_token="</s>", pad_token="<pad>",
+        unk_token="<unk>", additional_special_tokens=["<encoder-only>"],
+    )
+    assert unixcoder_input_ids(tokenizer, "def f return x", 512) == [0, 4, 1, 5, 6, 7, 8, 1]
+    assert unixcoder_input_ids(tokenizer, "def f return x", 6) == [0, 4, 1, 5, 6, 1]
+    scorer = EmbeddingScorer(source="test", path="unused", unixcoder=True, max_length=512)
+    scorer._tokenizer = tokenizer
+    enc = scorer._encode(["def f", "return x x"])
+    assert enc["input_ids"].tolist() == [[0, 4, 1, 5, 6, 1, 2], [0, 4, 1, 7, 8, 8, 1]]
+    assert enc["attention_mask"].tolist() == [[1, 1, 1, 1, 1, 1, 0], [1] * 7]
+    assert "encoder-only" in scorer.describe()["input"]

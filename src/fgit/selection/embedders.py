@@ -70,6 +70,18 @@ class LexicalScorer:
         return {"kind": "lexical", "ngram": self.n}
 
 
+UNIXCODER_MODE = "<encoder-only>"
+
+
+def unixcoder_input_ids(tokenizer: Any, text: str, max_length: int) -> list[int]:
+    """UniXcoder's encoder-only input, as its official ``UniXcoder.tokenize`` builds it:
+    ``[CLS] <encoder-only> [SEP] code [SEP]``, the code cut to ``max_length - 4`` tokens.
+    Without the mode token the model embeds in a mode it was not trained for."""
+    tokens = tokenizer.tokenize(text)[: max_length - 4]
+    framed = [tokenizer.cls_token, UNIXCODER_MODE, tokenizer.sep_token, *tokens]
+    return tokenizer.convert_tokens_to_ids([*framed, tokenizer.sep_token])
+
+
 @dataclass
 class EmbeddingScorer:
     """Mean-pooled hidden states of a transformer, L2-normalised, compared by cosine."""
@@ -77,6 +89,7 @@ class EmbeddingScorer:
     source: str  # what the user asked for, recorded
     path: str  # where weights load from
     causal_lm: bool = False
+    unixcoder: bool = False  # frame inputs as UniXcoder's encoder-only mode
     max_length: int = 512
     batch_size: int = 32
     _model: Any = field(default=None, repr=False)
@@ -104,13 +117,7 @@ class EmbeddingScorer:
         chunks = []
         for start in range(0, len(texts), self.batch_size):
             batch = list(texts[start : start + self.batch_size])
-            enc = self._tokenizer(
-                batch,
-                padding=True,
-                truncation=True,
-                max_length=self.max_length,
-                return_tensors="pt",
-            )
+            enc = self._encode(batch)
             with torch.no_grad():
                 out = self._model(**enc, output_hidden_states=True)
             hidden = out.hidden_states[-1]
@@ -118,6 +125,15 @@ class EmbeddingScorer:
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
             chunks.append(torch.nn.functional.normalize(pooled, dim=-1).numpy())
         return np.concatenate(chunks) if chunks else np.zeros((0, 0))
+
+    def _encode(self, batch: list[str]) -> Any:
+        if not self.unixcoder:
+            return self._tokenizer(
+                batch, padding=True, truncation=True, max_length=self.max_length,
+                return_tensors="pt",
+            )
+        ids = [unixcoder_input_ids(self._tokenizer, text, self.max_length) for text in batch]
+        return self._tokenizer.pad({"input_ids": ids}, padding=True, return_tensors="pt")
 
     def similarities(
         self, references: Sequence[str], candidates: Sequence[Sequence[str]]
@@ -134,7 +150,10 @@ class EmbeddingScorer:
 
     def describe(self) -> dict[str, Any]:
         kind = "lm-mean-pool" if self.causal_lm else "encoder-mean-pool"
-        return {"kind": kind, "model": self.source, "max_length": self.max_length}
+        described = {"kind": kind, "model": self.source, "max_length": self.max_length}
+        if self.unixcoder:
+            described["input"] = f"[CLS] {UNIXCODER_MODE} [SEP] code [SEP]"
+        return described
 
 
 def load_scorer(spec: str) -> Scorer:
@@ -148,7 +167,7 @@ def load_scorer(spec: str) -> Scorer:
             source="minilm (all-MiniLM-L6-v2, packaged)", path=str(folder), max_length=256
         )
     if spec == "unixcoder":
-        return EmbeddingScorer(source=UNIXCODER, path=UNIXCODER)
+        return EmbeddingScorer(source=UNIXCODER, path=UNIXCODER, unixcoder=True)
     scheme, _, target = spec.partition(":")
     if scheme == "hf" and target:
         return EmbeddingScorer(source=spec, path=target)
