@@ -115,3 +115,18 @@ def test_unixcoder_input_is_framed_in_encoder_only_mode():
     assert enc["input_ids"].tolist() == [[0, 4, 1, 5, 6, 1, 2], [0, 4, 1, 7, 8, 8, 1]]
     assert enc["attention_mask"].tolist() == [[1, 1, 1, 1, 1, 1, 0], [1] * 7]
     assert "encoder-only" in scorer.describe()["input"]
+
+
+def test_non_python_reference_is_its_own_drop_reason(tmp_path):
+    """A problem answered in another language is counted as such, not as 'unparsable'."""
+    cpp = "```cpp\nint f(int a) { return a + 1; }\n```"
+    base = VariantSet(id="c1", instruction="Add one in C++.", response=cpp)
+    wrong = "```cpp\nint f(int a) { return a - 1; }\n```"
+    cpp_set = base.model_copy(update={"candidates": [build_candidate(base, wrong)]})
+    variants = tmp_path / "variants.jsonl"
+    python_set = variant_set("p1", ["```python\ndef f(a:\n```"])
+    write_records(variants, [cpp_set, python_set])
+    out = tmp_path / "pairs.jsonl"
+    summary = select_pairs(variants, out, LexicalScorer(), run_tests=False, quiet=True)
+    assert summary.pairs == 0
+    assert dict(summary.dropped) == {"non-Python reference": 1, "unparsable": 1}

@@ -93,11 +93,16 @@ def _drop_unusable(problem: VariantSet) -> list[Candidate]:
     # Code runs after the prelude (test_program), so it must parse there: a completion-style
     # body (HumanEval) only parses after its prompt; LeetCode code after its imports.
     prelude = problem.metadata.get("prelude") or None
+    # fgit checks, executes and diffs Python only: a problem answered in another language
+    # (Evol-CodeAlpaca has C++, Java, JavaScript, SQL...) has its own reason, not "unparsable".
+    python = parses(reference_code(problem), prelude)
     seen: set[str] = set()
     out = []
     for cand in problem.candidates:
         reason = None
-        if not cand.response or not cand.code:
+        if not python:
+            reason = "non-Python reference"
+        elif not cand.response or not cand.code:
             reason = "no code" if cand.extraction == "prose" else "empty"
         elif normalize_response(cand.response) == correct:
             reason = "identical to correct"
