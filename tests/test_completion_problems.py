@@ -349,12 +349,16 @@ def test_default_template_keeps_the_fingerprint(tmp_path: Path) -> None:
     settings = base.model_dump(mode="json")
     for key in ("output_dir", "pairs", "logging_steps", "save_steps", "save_total_limit"):
         del settings[key]
-    for key in ("report_to", "quiet", "prompt_template", "weight_gradient"):
+    for key in ("report_to", "quiet", "prompt_template", "weight_gradient", "line_gap"):
         del settings[key]
     blob = json.dumps({"settings": settings, "data": "d"}, sort_keys=True)
     # What the fingerprint was before prompt_template and weight_gradient existed.
     assert base.fingerprint("d") == hashlib.sha256(blob.encode()).hexdigest()[:16]
-    for update in ({"prompt_template": "{instruction}"}, {"weight_gradient": "correct"}):
+    for update in (
+        {"prompt_template": "{instruction}"},
+        {"weight_gradient": "correct"},
+        {"line_gap": "none"},
+    ):
         other = base.model_copy(update=update)
         assert other.fingerprint("d") != base.fingerprint("d")
 

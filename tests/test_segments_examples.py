@@ -249,3 +249,21 @@ def test_prompt_longer_than_max_length_is_an_error():
     tok = word_tokenizer("a very long instruction indeed", "x", "y")
     with pytest.raises(SegmentError, match="no room for a response"):
         encode_pair("a very long instruction indeed", "x", "y", tok, max_length=3)
+
+
+def test_line_gap_setting_marks_the_next_line_or_nothing():
+    """Issue 11's example: an extra line in the incorrect response. next-line (default) marks
+    the correct side's following line `y = 2` (1 at line level, its first token 2); none (the
+    paper read literally) leaves the correct side unmarked. The incorrect side is the same."""
+    correct = "x = 1\ny = 2\nreturn x + y"
+    incorrect = "x = 1\nx = 0\ny = 2\nreturn x + y"
+    tok = word_tokenizer(correct, incorrect)
+    default = encode_pair("q", correct, incorrect, tok)
+    literal = encode_pair("q", correct, incorrect, tok, line_gap="none")
+    marked = [t for t, v in response_tokens(default.correct, tok) if v]
+    assert marked[0] == "y" and "return" not in marked
+    assert next(v for t, v in response_tokens(default.correct, tok) if t == "y") == 2
+    assert not any(v for _, v in response_tokens(literal.correct, tok))
+    assert response_tokens(default.incorrect, tok) == response_tokens(literal.incorrect, tok)
+    with pytest.raises(ValueError, match="line_gap"):
+        diff_marks(correct, incorrect, line_gap="paper")

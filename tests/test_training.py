@@ -174,6 +174,7 @@ LOSS_CASES = [
     ("fixed", {}),
     ("fgit", {}),
     ("fgit", {"detach_weights": True}),
+    ("fgit", {"weight_gradient": "correct", "line_gap": "none"}),
     ("fgit", {"granularity": "line"}),
     ("fgit", {"granularity": "token"}),
     ("dpo", {}),

@@ -19,18 +19,31 @@ Conventions (docs/segments.md explains each choice):
   must write one of them *instead of* the missing text, and a tokenizer may merge the missing
   text into either); at the end of the text, on the end-of-text position too (the model should
   have stopped). Whole lines missing: the first character of the line after the gap (or
-  end-of-text) at token level and that whole line at line level.
+  end-of-text) at token level and that whole line at line level (``line_gap="next-line"``, the
+  default). ``line_gap="none"`` is the paper read literally: whole lines only in the incorrect
+  text leave the correct side unmarked (docs/segments.md, "Whole lines only in the incorrect
+  response").
 """
 
 from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 from rapidfuzz.distance import Levenshtein
 
-__all__ = ["DiffMarks", "SideMarks", "diff_marks", "normalize_response", "split_lines"]
+__all__ = [
+    "DiffMarks",
+    "LineGap",
+    "SideMarks",
+    "diff_marks",
+    "normalize_response",
+    "split_lines",
+]
+
+LineGap = Literal["next-line", "none"]
 
 
 @dataclass(frozen=True)
@@ -154,9 +167,14 @@ def _mark_replaced_block(cor: _Side, inc: _Side, opcode: tuple[str, int, int, in
             _mark_gap_in_block(cor, c_start + dest, c_start, c_end)
 
 
-def diff_marks(correct: str, incorrect: str) -> DiffMarks:
+def diff_marks(correct: str, incorrect: str, *, line_gap: LineGap = "next-line") -> DiffMarks:
     """Character marks of both sides. Texts are used as given: normalise them first with
-    :func:`normalize_response` (``encode_pair`` does)."""
+    :func:`normalize_response` (``encode_pair`` does).
+
+    ``line_gap``: where whole lines exist only in the incorrect text, ``next-line`` marks the
+    correct side's next line (or end-of-text); ``none`` marks nothing there (paper-literal)."""
+    if line_gap not in ("next-line", "none"):
+        raise ValueError(f"line_gap must be 'next-line' or 'none', got {line_gap!r}")
     cor_lines, inc_lines = split_lines(correct), split_lines(incorrect)
     cor, inc = _Side(correct, cor_lines), _Side(incorrect, inc_lines)
     matcher = difflib.SequenceMatcher(
@@ -174,7 +192,8 @@ def diff_marks(correct: str, incorrect: str) -> DiffMarks:
             inc.mark_line_gap(i1)
         elif tag == "delete":  # lines only in the incorrect text
             inc.mark_lines(i1, i2)
-            cor.mark_line_gap(j1)
+            if line_gap == "next-line":
+                cor.mark_line_gap(j1)
     return DiffMarks(
         correct=SideMarks(correct, cor.levels), incorrect=SideMarks(incorrect, inc.levels)
     )

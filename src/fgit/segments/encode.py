@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from fgit.segments.diff import SideMarks, diff_marks, normalize_response
+from fgit.segments.diff import LineGap, SideMarks, diff_marks, normalize_response
 
 __all__ = [
     "DEFAULT_PROMPT_FORMAT",
@@ -196,6 +196,7 @@ def encode_pair(
     prompt_format: PromptFormat = DEFAULT_PROMPT_FORMAT,
     max_length: int = 1024,
     add_eos: bool = True,
+    line_gap: LineGap = "next-line",
 ) -> EncodedPair:
     """Encode one pair. See :func:`encode_pairs` for many pairs at once (faster)."""
     result = encode_pairs(
@@ -204,6 +205,7 @@ def encode_pair(
         prompt_format=prompt_format,
         max_length=max_length,
         add_eos=add_eos,
+        line_gap=line_gap,
     )[0]
     if isinstance(result, SegmentError):
         raise result
@@ -217,6 +219,7 @@ def encode_pairs(
     prompt_format: PromptFormat = DEFAULT_PROMPT_FORMAT,
     max_length: int = 1024,
     add_eos: bool = True,
+    line_gap: LineGap = "next-line",
 ) -> list[EncodedPair | SegmentError]:
     """Encode ``(instruction, correct, incorrect)`` triples with batched tokenization.
 
@@ -257,7 +260,7 @@ def encode_pairs(
                 )
             )
             continue
-        marks = diff_marks(corrects[k], incorrects[k])
+        marks = diff_marks(corrects[k], incorrects[k], line_gap=line_gap)
         sides = [
             _encode_side(
                 prompt_ids,

@@ -102,6 +102,9 @@ class TrainConfig(_Strict):
 
     # data
     max_length: int = Field(1024, ge=2)
+    # Whole lines only in the incorrect response: mark the correct side's next line (next-line)
+    # or nothing, as the paper reads literally (none). docs/segments.md.
+    line_gap: Literal["next-line", "none"] = "next-line"
     prompt_format: Literal["auto", "chat", "plain"] = "auto"
     # The plain prompt (prompt_format plain, or auto with a tokenizer without chat template):
     # "{instruction}" alone makes a completion-style problem's prompt exactly its code prefix.
@@ -184,6 +187,8 @@ class TrainConfig(_Strict):
         # Settings added later leave finished runs' fingerprints valid at their defaults.
         if self.weight_gradient == "both":
             ignored.add("weight_gradient")
+        if self.line_gap == "next-line":
+            ignored.add("line_gap")
         if self.prompt_template == DEFAULT_PROMPT_TEMPLATE:
             # The template every run used before it was a setting: fingerprints (and so the
             # finished runs and checkpoints they identify) stay valid.

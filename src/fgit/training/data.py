@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from fgit.records import read_pairs
+from fgit.segments.diff import LineGap
 from fgit.segments.encode import EncodedPair, PromptFormat, SegmentError, encode_pairs
 
 __all__ = ["TrainingData", "file_sha256", "load_training_pairs"]
@@ -50,6 +51,7 @@ def load_training_pairs(
     prompt_format: PromptFormat,
     max_length: int,
     limit: int | None = None,
+    line_gap: LineGap = "next-line",
 ) -> TrainingData:
     """Read and encode the pairs of ``path``. Invalid records raise (naming file and line);
     pairs that cannot be encoded (a prompt longer than ``max_length``) are skipped, counted by
@@ -63,7 +65,13 @@ def load_training_pairs(
     data = TrainingData(pairs=[], ids=[], records=len(records))
     for record, result in zip(
         records,
-        encode_pairs(triples, tokenizer, prompt_format=prompt_format, max_length=max_length),
+        encode_pairs(
+            triples,
+            tokenizer,
+            prompt_format=prompt_format,
+            max_length=max_length,
+            line_gap=line_gap,
+        ),
         strict=True,
     ):
         if isinstance(result, SegmentError):

@@ -28,9 +28,9 @@ from torch import Tensor
 WeightGradient = Literal["both", "correct"]
 
 __all__ = [
-    "WeightGradient",
     "DpoOutput",
     "FgitOutput",
+    "WeightGradient",
     "dpo_loss",
     "dpo_sft_loss",
     "fault_dpo_loss",

@@ -332,6 +332,7 @@ def train(config: TrainConfig, *, overwrite: bool = False) -> TrainResult:
         prompt_format=prompt_format,
         max_length=config.max_length,
         limit=config.limit,
+        line_gap=config.line_gap,
     )
     objective = config.objective
     plan = StepPlan(
@@ -471,7 +472,16 @@ def train(config: TrainConfig, *, overwrite: bool = False) -> TrainResult:
                 )
 
     result = _save_final(
-        accelerator, module, tokenizer, config, data, fingerprint, plan, started, data_sha
+        accelerator,
+        module,
+        tokenizer,
+        config,
+        data,
+        fingerprint,
+        plan,
+        started,
+        data_sha,
+        precision={"mixed_precision": mixed, "mixed_precision_reason": precision_reason},
     )
     accelerator.end_training()
     return result
@@ -555,6 +565,7 @@ def _save_final(
     plan: StepPlan,
     started: float,
     data_sha: str,
+    precision: dict[str, str],
 ) -> TrainResult:
     out = config.output_dir
     accelerator.wait_for_everyone()
@@ -580,8 +591,7 @@ def _save_final(
             "global_batch_size": plan.global_batch_size,
             "processes": accelerator.num_processes,
             # bf16 mixed precision keeps fp32 master weights for full fine-tuning.
-            "mixed_precision": mixed,
-            "mixed_precision_reason": precision_reason,
+            **precision,
             "model_source": resolve(config.model, quiet=True),
             "pairs_sha256": data_sha,
             "data": data.summary(),
