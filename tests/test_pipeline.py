@@ -213,10 +213,16 @@ def test_pipeline_caches_and_reruns_only_what_a_change_touches(
 ):
     out = tmp_path / "run"
     config = parse_run_config(tiny_config(tiny_model_dir, out, shared_data), "t", tmp_path)
+    with pytest.raises(PipelineError, match="--until nothing: no such stage"):
+        run_pipeline(config, quiet=True, until="nothing")
+    part = run_pipeline(config, quiet=True, until="selection")
+    assert part.ran == ["problems", "variants", "selection"] and part.report is None
+    assert set(stage_states(out)) == {"problems", "variants", "selection"}
     first = run_pipeline(config, quiet=True)
     states = stage_states(out)
     assert all(record["status"] == "done" for record in states.values()), states
-    assert set(first.ran) == set(states)
+    assert {"variants", "selection"} <= set(first.cached)
+    assert set(first.ran) | {"variants", "selection"} == set(states)
     names = list(states)
     assert names[:4] == ["problems", "variants", "selection", "segments"]
     assert {"train:sft", "train:fgit", "eval:base:humaneval", "eval:fgit:humaneval"} <= set(names)

@@ -597,6 +597,10 @@ def run(
     config: Annotated[Path, typer.Argument(help="Run config YAML (examples/*.yaml).")],
     set_: SetOption = None,
     force: ForceOption = None,
+    until: Annotated[
+        str | None,
+        typer.Option(help="Stop after this stage (name or pattern: selection, 'train:*')."),
+    ] = None,
     quiet: QuietOption = False,
 ) -> None:
     """The whole pipeline: problems -> variants -> selection -> segments -> training ->
@@ -604,7 +608,7 @@ def run(
     from fgit.pipeline import load_run_config, run_pipeline
 
     settings = load_run_config(config, _parse_overrides(set_ or []))
-    _print_run(run_pipeline(settings, force=force, quiet=quiet))
+    _print_run(run_pipeline(settings, force=force, quiet=quiet, until=until))
 
 
 @app.command()

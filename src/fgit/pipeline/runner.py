@@ -110,17 +110,35 @@ def _selected(name: str, patterns: list[str]) -> bool:
     return any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)
 
 
+def _until(plan: list[Stage], until: str | None) -> list[Stage]:
+    """The plan up to and including the last stage matching ``until`` (all of it for None)."""
+    if until is None:
+        return plan
+    matches = [i for i, stage in enumerate(plan) if _selected(stage.name, [until])]
+    if not matches:
+        names = ", ".join(stage.name for stage in plan)
+        raise PipelineError(f"--until {until}: no such stage (stages: {names})")
+    return plan[: matches[-1] + 1]
+
+
 def run_pipeline(
-    config: RunConfig, *, force: list[str] | None = None, quiet: bool = False
+    config: RunConfig,
+    *,
+    force: list[str] | None = None,
+    quiet: bool = False,
+    until: str | None = None,
 ) -> RunResult:
     """Run every stage of ``config`` that is not current; returns what ran and what was cached.
 
     ``force``: stage names or patterns (``eval:*``) to run again even when current.
+    ``until``: stop after the last stage matching this name or pattern (``selection``,
+    ``train:*``); later stages are neither run nor forgotten.
     """
     from fgit.errors import user_errors
 
     root = config.output_dir
-    plan = build_plan(config)
+    full_plan = build_plan(config)
+    plan = _until(full_plan, until)
     unknown = [p for p in force or [] if not any(_selected(s.name, [p]) for s in plan)]
     if unknown:
         names = ", ".join(stage.name for stage in plan)
@@ -129,7 +147,7 @@ def run_pipeline(
     result = RunResult(root)
     with run_lock(root):
         manifest = Manifest.open(root, _header(config))
-        _forget_stale(manifest, plan)
+        _forget_stale(manifest, full_plan)
         _preflight(config, quiet)
         context = Context(config, root, quiet)
         for number, stage in enumerate(plan, start=1):
