@@ -3,6 +3,9 @@ overhead, and greedy generation throughput.
 
     python benchmarks/evaluation.py                       # all three, tiny model for generation
     python benchmarks/evaluation.py --model qwen2.5-coder-0.5b-instruct --batch 64   # on a GPU
+    # CPU: float32 vs bf16 side by side, and llama.cpp on the packaged GGUF (one stream)
+    python benchmarks/evaluation.py --skip score,overhead --model qwen2.5-coder-0.5b-instruct \
+        --dtypes float32,bfloat16 --llamacpp --tasks 16 --batch 16 --max-new-tokens 128
 
 Scoring runs every solution in fgit's sandbox (own process, uid, namespaces, limits) with all
 cores; the overhead is the mean wall time of a trivial program run alone (``pass``), i.e. what
@@ -40,33 +43,78 @@ def sandbox_overhead(runs: int) -> tuple[float, float, str]:
     return statistics.mean(times), statistics.median(times), results[-1].isolation
 
 
-def generation(model: str, batch: int, tasks: int, max_new_tokens: int) -> tuple[float, int, str]:
-    from fgit.backends.transformers_backend import TransformersBackend
+def _prompts(tokenizer: object, tasks: int) -> list[object]:
     from fgit.evaluation.prompts import build_prompt
     from fgit.evaluation.tasks import load_benchmark
+
+    return [
+        build_prompt(t.prompt, tokenizer, "humaneval")
+        for t in load_benchmark("humaneval").tasks[:tasks]
+    ]
+
+
+def generation(
+    model: str, batch: int, tasks: int, max_new_tokens: int, dtype: str = "auto"
+) -> tuple[float, int, str, list[str]]:
+    import torch
+
+    from fgit.backends.transformers_backend import TransformersBackend
     from fgit.generation import SamplingParams
 
     if model == "tiny":
+        from fgit.precision import choose_dtype
         from fgit.testing import build_tiny_llama, build_tiny_tokenizer
 
         tokenizer = build_tiny_tokenizer("bytelevel")
-        backend = TransformersBackend.from_model(
-            build_tiny_llama(tokenizer).eval(), tokenizer, batch_size=batch, quiet=True
-        )
+        name = choose_dtype("cpu").dtype if dtype == "auto" else dtype
+        lm = build_tiny_llama(tokenizer).to(getattr(torch, name)).eval()
+        backend = TransformersBackend.from_model(lm, tokenizer, batch_size=batch, quiet=True)
     else:
-        backend = TransformersBackend(model, batch_size=batch, quiet=True)
+        backend = TransformersBackend(model, batch_size=batch, dtype=dtype, quiet=True)
     tok = backend.tokenizer
-    prompts = [
-        build_prompt(t.prompt, tok, "humaneval").text
-        for t in load_benchmark("humaneval").tasks[:tasks]
-    ]
-    params = SamplingParams(temperature=0.0, max_new_tokens=max_new_tokens)
+    built = _prompts(tok, tasks)
+    prompts = [p.text for p in built]
+    # evalplus's stop strings, as `fgit evaluate` uses them: a batch ends when every row has
+    # stopped, so they decide how much is generated.
+    params = SamplingParams(temperature=0.0, max_new_tokens=max_new_tokens, stop=built[0].stop)
     backend.complete(prompts[:batch], SamplingParams(temperature=0.0, max_new_tokens=8))  # warm
     start = time.perf_counter()
     outputs = backend.complete(prompts, params)
     seconds = time.perf_counter() - start
     tokens = sum(len(tok(o[0], add_special_tokens=False)["input_ids"]) for o in outputs)
-    return seconds, tokens, str(backend.model.device)
+    label = f"{backend.model.device}, {backend.describe()['dtype']}"
+    return seconds, tokens, label, [o[0] for o in outputs]
+
+
+def llamacpp_generation(
+    model: str, tasks: int, max_new_tokens: int, threads: int
+) -> tuple[float, int, list[str]]:
+    """The same prompts through llama.cpp (llama-cpp-python) on the packaged model's own GGUF,
+    one sequence at a time (the Python binding does not batch sequences)."""
+    from llama_cpp import Llama
+
+    from fgit.models import ensure_gguf, load_tokenizer
+
+    tok = load_tokenizer(model, quiet=True)
+    built = _prompts(tok, tasks)
+    llm = Llama(
+        model_path=str(ensure_gguf(model, quiet=True)), n_ctx=2048, n_threads=threads, verbose=False
+    )
+    llm.create_completion(built[0].text, max_tokens=8, temperature=0.0)  # warm
+    start, tokens, texts = time.perf_counter(), 0, []
+    for prompt in built:
+        out = llm.create_completion(
+            prompt.text, max_tokens=max_new_tokens, temperature=0.0, stop=list(prompt.stop)
+        )
+        tokens += out["usage"]["completion_tokens"]
+        texts.append(out["choices"][0]["text"])
+    return time.perf_counter() - start, tokens, texts
+
+
+def torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -78,6 +126,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tasks", type=int, default=32, help="HumanEval prompts to generate for")
     parser.add_argument("--max-new-tokens", type=int, default=128)
     parser.add_argument("--skip", default="", help="comma list of: score,overhead,generation")
+    parser.add_argument(
+        "--dtypes", default="auto", help="comma list of generation dtypes to run side by side"
+    )
+    parser.add_argument(
+        "--llamacpp", action="store_true", help="also llama.cpp on the packaged GGUF (CPU)"
+    )
     args = parser.parse_args(argv)
     skip = set(filter(None, args.skip.split(",")))
     data_dir = Path(os.environ["FGIT_DATA_DIR"]) if "FGIT_DATA_DIR" in os.environ else None
@@ -95,14 +149,36 @@ def main(argv: list[str] | None = None) -> None:
             f"{median * 1000:.1f} ms over {args.overhead_runs} runs ({isolation})"
         )
     if "generation" not in skip:
-        seconds, tokens, device = generation(
-            args.model, args.batch, args.tasks, args.max_new_tokens
-        )
-        print(
-            f"generation {args.model} on {device}: {tokens} tokens in {seconds:.1f} s = "
-            f"{tokens / seconds:.0f} tok/s (batch {args.batch}, {args.tasks} prompts, "
-            f"max {args.max_new_tokens} new tokens, greedy)"
-        )
+        answers: dict[str, list[str]] = {}
+        rates: dict[str, float] = {}
+        for dtype in args.dtypes.split(","):
+            seconds, tokens, label, texts = generation(
+                args.model, args.batch, args.tasks, args.max_new_tokens, dtype
+            )
+            answers[label], rates[label] = texts, tokens / seconds
+            print(
+                f"generation {args.model} ({label}): {tokens} tokens in {seconds:.1f} s = "
+                f"{tokens / seconds:.1f} tok/s (batch {args.batch}, {args.tasks} prompts, "
+                f"max {args.max_new_tokens} new tokens, greedy)",
+                flush=True,
+            )
+        if args.llamacpp:
+            seconds, tokens, texts = llamacpp_generation(
+                args.model, args.tasks, args.max_new_tokens, torch_threads()
+            )
+            answers["llama.cpp"], rates["llama.cpp"] = texts, tokens / seconds
+            print(
+                f"generation {args.model} (llama.cpp, its GGUF, one stream): {tokens} tokens "
+                f"in {seconds:.1f} s = {tokens / seconds:.1f} tok/s",
+                flush=True,
+            )
+        labels = list(answers)
+        for other in labels[1:]:
+            same = sum(a == b for a, b in zip(answers[labels[0]], answers[other], strict=True))
+            print(
+                f"{other} vs {labels[0]}: {rates[other] / rates[labels[0]]:.2f}x tok/s, "
+                f"{same}/{len(answers[other])} greedy answers identical"
+            )
 
 
 if __name__ == "__main__":

@@ -14,6 +14,12 @@ after set-up (Linux VmHWM, reset through /proc/self/clear_refs).
     python benchmarks/train_step.py                                  # tiny Llama, CPU
     python benchmarks/train_step.py --vocab 151936 --batch 8 --length 1024 --modes sft,sft-naive
     python benchmarks/train_step.py --model qwen2.5-coder-0.5b-instruct --batch 8 --length 1024
+    # CPU: full fine-tuning vs LoRA, in the precision `precision: auto` picks here
+    python benchmarks/train_step.py --model qwen2.5-coder-0.5b-instruct --batch 4 --length 256 \
+        --prompt 96 --steps 2 --modes sft,fgit --lora both
+
+Throughput is the correct side's tokens (prompt and response, B × L) per second of a step: the
+data a run learns from, so the figure is comparable across losses.
 """
 
 from __future__ import annotations
@@ -127,7 +133,7 @@ class _NaiveLogProbs:
         return Naive()
 
 
-def _measure(args: argparse.Namespace, mode: str, queue) -> None:
+def _measure(args: argparse.Namespace, mode: str, lora: bool, queue) -> None:
     import torch
 
     from fgit.training.collator import shifted
@@ -135,8 +141,16 @@ def _measure(args: argparse.Namespace, mode: str, queue) -> None:
     from fgit.training.objective import Objective, StepCounts, local_counts, micro_batch_loss
 
     torch.set_num_threads(args.threads) if args.threads else None
+    from fgit.precision import choose_dtype
+
     model = _build_model(args)
     model.config.use_cache = False
+    if lora:
+        from peft import LoraConfig, get_peft_model
+
+        model = get_peft_model(
+            model, LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, target_modules="all-linear")
+        )
     if args.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     device = next(model.parameters()).device
@@ -158,7 +172,11 @@ def _measure(args: argparse.Namespace, mode: str, queue) -> None:
         )
     module = _NaiveLogProbs(model) if mode == "sft-naive" else CausalLMLogProbs(model, args.chunk)
     batch = full.to(device)
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda and args.bf16)
+    if cuda:
+        autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=args.bf16)
+    else:  # fp32 master weights under bf16 autocast where the CPU runs bf16 natively
+        cpu_bf16 = choose_dtype("cpu").dtype == "bfloat16" if args.bf16 is None else args.bf16
+        autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=cpu_bf16)
     if objective.needs_reference:
         with torch.no_grad(), autocast:
             ref = module(
@@ -205,7 +223,9 @@ def _measure(args: argparse.Namespace, mode: str, queue) -> None:
         kind = "peak RSS"
     queue.put(
         {
-            "mode": mode,
+            "mode": mode + (" lora" if lora else ""),
+            "tokens_per_s": args.batch * args.length / statistics.median(times),
+            "autocast_bf16": bool(autocast._enabled),
             "median_s": statistics.median(times),
             "min_s": min(times),
             "peak_bytes": peak,
@@ -216,10 +236,10 @@ def _measure(args: argparse.Namespace, mode: str, queue) -> None:
     )
 
 
-def run(args: argparse.Namespace, mode: str) -> dict:
+def run(args: argparse.Namespace, mode: str, lora: bool = False) -> dict:
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
-    process = context.Process(target=_measure, args=(args, mode, queue))
+    process = context.Process(target=_measure, args=(args, mode, lora, queue))
     process.start()
     process.join()
     if process.exitcode != 0:
@@ -241,7 +261,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=5, help="timed steps (after 1 warm-up)")
     parser.add_argument("--modes", default="sft,fgit,fgit-detached,dpo,sft-naive")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
-    parser.add_argument("--bf16", action="store_true", help="bf16 autocast on CUDA")
+    parser.add_argument(
+        "--bf16",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="bf16 autocast (default: off on CUDA; on a CPU, what precision auto picks)",
+    )
+    parser.add_argument(
+        "--lora", choices=("no", "yes", "both"), default="no", help="LoRA r=16 on all linears"
+    )
     parser.add_argument("--gradient-checkpointing", action="store_true")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
@@ -254,7 +282,8 @@ def main(argv: list[str] | None = None) -> None:
     # resident size after warm-up would hide what a step allocates. Fixed: large blocks are
     # mapped and returned to the system on free, and RSS tracks live tensors.
     os.environ.setdefault("MALLOC_MMAP_THRESHOLD_", str(1 << 17))
-    results = [run(args, mode) for mode in modes]
+    loras = {"no": [False], "yes": [True], "both": [False, True]}[args.lora]
+    results = [run(args, mode, lora) for lora in loras for mode in modes]
     by_mode = {r["mode"]: r for r in results}
     sft = by_mode.get("sft")
     print(
@@ -262,7 +291,10 @@ def main(argv: list[str] | None = None) -> None:
         f"batch={args.batch} pairs x {args.length} tokens (prompt {args.prompt}), "
         f"{args.faults} fault sites per pair, chunk={args.chunk}, {args.steps} timed steps"
     )
-    print(f"{'mode':<14} {'step (median)':>14} {'x sft':>7} {'step memory':>12} {'x sft':>7}")
+    print(
+        f"{'mode':<14} {'step (median)':>14} {'x sft':>7} {'step memory':>12} {'x sft':>7} "
+        f"{'tokens/s':>9}"
+    )
     for r in results:
         if "error" in r:
             print(f"{r['mode']:<14} {r['error']}")
@@ -273,14 +305,18 @@ def main(argv: list[str] | None = None) -> None:
         )
         print(
             f"{r['mode']:<14} {r['median_s'] * 1000:>11.1f} ms {t_ratio:>7.2f} "
-            f"{r['step_bytes'] / 2**20:>8.0f} MiB {m_ratio:>7.2f}"
+            f"{r['step_bytes'] / 2**20:>8.0f} MiB {m_ratio:>7.2f} {r['tokens_per_s']:>9.1f}"
         )
     if "fgit" in by_mode and "dpo" in by_mode and "error" not in by_mode["dpo"]:
         print(
             f"fgit / dpo step time: {by_mode['fgit']['median_s'] / by_mode['dpo']['median_s']:.2f}"
         )
     if results:
-        print(f"memory: {results[0].get('memory_kind', '?')} on {results[0].get('device', '?')}")
+        first = results[0]
+        print(
+            f"memory: {first.get('memory_kind', '?')} on {first.get('device', '?')}; "
+            f"bf16 autocast: {first.get('autocast_bf16', '?')}"
+        )
     if args.json:
         args.json.write_text(json.dumps({"args": vars(args) | {"json": None}, "results": results}))
 
