@@ -349,7 +349,10 @@ def test_default_template_keeps_the_fingerprint(tmp_path: Path) -> None:
     settings = base.model_dump(mode="json")
     for key in ("output_dir", "pairs", "logging_steps", "save_steps", "save_total_limit"):
         del settings[key]
-    for key in ("report_to", "quiet", "prompt_template", "weight_gradient", "line_gap"):
+    defaults_added_later = (
+        "prompt_template", "weight_gradient", "line_gap", "holdout_fraction", "holdout_seed",
+    )
+    for key in ("report_to", "quiet", *defaults_added_later):
         del settings[key]
     blob = json.dumps({"settings": settings, "data": "d"}, sort_keys=True)
     # What the fingerprint was before prompt_template and weight_gradient existed.

@@ -78,7 +78,7 @@ def reference_code(problem: VariantSet) -> str:
     return problem.response
 
 
-def test_program(problem: VariantSet, code: str) -> str:
+def test_program(problem: Problem, code: str) -> str:
     """Prelude (imports the solution needs, e.g. LeetCode's), solution, then the tests."""
     from fgit.sandbox import check_program
 

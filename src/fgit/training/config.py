@@ -111,6 +111,9 @@ class TrainConfig(_Strict):
     prompt_template: str = DEFAULT_PROMPT_TEMPLATE
     system_prompt: str | None = None
     limit: int | None = Field(None, ge=1)
+    # Problems left out of training for validation (fgit.validation; chosen by id hash).
+    holdout_fraction: float = Field(0.0, ge=0.0, lt=1.0)
+    holdout_seed: int = 0
 
     # optimisation
     epochs: float = Field(1.0, gt=0)
@@ -189,6 +192,8 @@ class TrainConfig(_Strict):
             ignored.add("weight_gradient")
         if self.line_gap == "next-line":
             ignored.add("line_gap")
+        if self.holdout_fraction == 0.0:
+            ignored |= {"holdout_fraction", "holdout_seed"}
         if self.prompt_template == DEFAULT_PROMPT_TEMPLATE:
             # The template every run used before it was a setting: fingerprints (and so the
             # finished runs and checkpoints they identify) stay valid.

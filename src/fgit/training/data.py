@@ -24,6 +24,7 @@ class TrainingData:
     skip_examples: list[str] = field(default_factory=list)
     truncated: int = 0
     identical: int = 0
+    held_out: int = 0  # pairs of problems held out for validation (fgit.validation)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -33,6 +34,7 @@ class TrainingData:
             "skip_examples": self.skip_examples,
             "truncated": self.truncated,
             "without_sensitive_tokens": self.identical,
+            "held_out_for_validation": self.held_out,
         }
 
 
@@ -52,17 +54,25 @@ def load_training_pairs(
     max_length: int,
     limit: int | None = None,
     line_gap: LineGap = "next-line",
+    holdout: tuple[float, int] = (0.0, 0),
 ) -> TrainingData:
     """Read and encode the pairs of ``path``. Invalid records raise (naming file and line);
     pairs that cannot be encoded (a prompt longer than ``max_length``) are skipped, counted by
-    reason, and a few are named."""
+    reason, and a few are named. ``holdout``: (fraction, seed) of problems left out for
+    validation (:func:`fgit.validation.holdout_ids`), applied before ``limit``."""
+    from fgit.validation import holdout_ids
+
     records = read_pairs(path)
+    held = holdout_ids((r.id for r in records), *holdout) if holdout[0] > 0 else set()
+    kept = [r for r in records if r.id not in held]
+    held_out = len(records) - len(kept)
+    records = kept
     if limit is not None:
         records = records[:limit]
     if not records:
         raise SegmentError(f"{path}: no pairs to train on", kind="empty")
     triples = [(r.instruction, r.response, r.incorrect) for r in records]
-    data = TrainingData(pairs=[], ids=[], records=len(records))
+    data = TrainingData(pairs=[], ids=[], records=len(records), held_out=held_out)
     for record, result in zip(
         records,
         encode_pairs(

@@ -333,6 +333,7 @@ def train(config: TrainConfig, *, overwrite: bool = False) -> TrainResult:
         max_length=config.max_length,
         limit=config.limit,
         line_gap=config.line_gap,
+        holdout=(config.holdout_fraction, config.holdout_seed),
     )
     objective = config.objective
     plan = StepPlan(
