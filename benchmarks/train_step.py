@@ -172,11 +172,13 @@ def _measure(args: argparse.Namespace, mode: str, lora: bool, queue) -> None:
         )
     module = _NaiveLogProbs(model) if mode == "sft-naive" else CausalLMLogProbs(model, args.chunk)
     batch = full.to(device)
-    if cuda:
-        autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=args.bf16)
-    else:  # fp32 master weights under bf16 autocast where the CPU runs bf16 natively
-        cpu_bf16 = choose_dtype("cpu").dtype == "bfloat16" if args.bf16 is None else args.bf16
-        autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=cpu_bf16)
+    # fp32 master weights under bf16 autocast: on CUDA when asked, on a CPU by default where
+    # it runs bf16 natively (what `precision: auto` does).
+    if args.bf16 is not None:
+        use_bf16 = args.bf16
+    else:
+        use_bf16 = not cuda and choose_dtype("cpu").dtype == "bfloat16"
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16)
     if objective.needs_reference:
         with torch.no_grad(), autocast:
             ref = module(
@@ -225,7 +227,7 @@ def _measure(args: argparse.Namespace, mode: str, lora: bool, queue) -> None:
         {
             "mode": mode + (" lora" if lora else ""),
             "tokens_per_s": args.batch * args.length / statistics.median(times),
-            "autocast_bf16": bool(autocast._enabled),
+            "autocast_bf16": use_bf16,
             "median_s": statistics.median(times),
             "min_s": min(times),
             "peak_bytes": peak,

@@ -11,6 +11,10 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# dtype auto would pick bf16 on CPUs with AMX/AVX-512 BF16 (fgit.precision); tests assert
+# float32 numerics (batch-invariant greedy output), so every machine runs them in float32.
+# Subprocesses inherit it. tests/test_precision.py checks the detection itself.
+os.environ["FGIT_CPU_BF16"] = "0"
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("FGIT_DATA_DIR", REPO_ROOT.parent / "shared" / "data"))

@@ -55,11 +55,14 @@ def test_is_a_backend_and_describes_itself(backend: TransformersBackend, tiny_fo
     import torch
     import transformers
 
+    from fgit.precision import choose_dtype
+
     assert isinstance(backend, Backend)
     assert backend.describe() == {
         "kind": "transformers",
         "model": str(tiny_folder),
         "dtype": "float32",
+        "dtype_reason": choose_dtype("cpu").reason,  # auto; conftest keeps it float32
         "cache_implementation": "dynamic",
         "device": "cpu",
         "transformers": transformers.__version__,

@@ -350,13 +350,19 @@ def test_default_template_keeps_the_fingerprint(tmp_path: Path) -> None:
     for key in ("output_dir", "pairs", "logging_steps", "save_steps", "save_total_limit"):
         del settings[key]
     defaults_added_later = (
-        "prompt_template", "weight_gradient", "line_gap", "holdout_fraction", "holdout_seed",
+        "prompt_template",
+        "weight_gradient",
+        "line_gap",
+        "holdout_fraction",
+        "holdout_seed",
     )
     for key in ("report_to", "quiet", *defaults_added_later):
         del settings[key]
     blob = json.dumps({"settings": settings, "data": "d"}, sort_keys=True)
     # What the fingerprint was before prompt_template and weight_gradient existed.
     assert base.fingerprint("d") == hashlib.sha256(blob.encode()).hexdigest()[:16]
+    # Pipeline stage keys follow the same rule (TrainConfig.key_settings).
+    assert not set(defaults_added_later) & set(base.key_settings(set()))
     for update in (
         {"prompt_template": "{instruction}"},
         {"weight_gradient": "correct"},
@@ -376,7 +382,7 @@ def test_trainer_encodes_with_the_configured_template(tmp_path: Path, monkeypatc
     class Stop(Exception):
         pass
 
-    def capture(path, tokenizer, *, prompt_format, max_length, limit=None):
+    def capture(path, tokenizer, *, prompt_format, max_length, **options):
         seen.append(prompt_format)
         raise Stop
 

@@ -146,7 +146,7 @@ def test_chat_only_backends_answer_in_markdown(tmp_path, monkeypatch):
         tasks[1].entry_point: "I cannot help with that.",
     }
     backend = ChatOnlyBackend(answers)
-    monkeypatch.setattr(stage, "_load_backend", lambda model, generation, quiet: backend)
+    monkeypatch.setattr(stage, "load_generation_backend", lambda model, generation, quiet: backend)
     run = stage.evaluate_model(
         "openai:fake@http://127.0.0.1:9/v1", "humaneval", tmp_path / "r.json", limit=2, quiet=True
     )

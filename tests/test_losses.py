@@ -437,6 +437,29 @@ def test_w_gradient_raises_the_incorrect_side_when_the_model_prefers_it():
     assert g_a_right > 0
 
 
+def test_w_gradient_can_reverse_the_push_on_a_correct_token():
+    """Ten sensitive tokens, P = [0.9, 0.01 x 9], H^a = 0.5: through W, descent lowers the
+    0.9 token (positive gradient) with 'both' and with 'correct'; detached, it raises it."""
+    probs = [0.9] + [0.01] * 9
+    mask = torch.ones(1, 10, dtype=torch.bool)
+    sens_c = torch.full((1, 10), 2, dtype=torch.int8)
+    sens_a = torch.full((1, 1), 2, dtype=torch.int8)
+    grads_on_first = {}
+    settings = {
+        "both": {},
+        "correct": {"weight_gradient": "correct"},
+        "detached": {"detach_weights": True},
+    }
+    for name, options in settings.items():
+        lc = torch.tensor([[math.log(p) for p in probs]], dtype=F64, requires_grad=True)
+        la = torch.tensor([[math.log(0.5)]], dtype=F64, requires_grad=True)
+        out = fgit_loss(lc, mask, sens_c, la, sens_a, alpha=2.0, **options)
+        (g_c,) = torch.autograd.grad(out.loss, [lc])
+        grads_on_first[name] = g_c[0, 0].item()
+    assert grads_on_first["both"] > 0 and grads_on_first["both"] == grads_on_first["correct"]
+    assert grads_on_first["detached"] < 0
+
+
 def test_weight_gradient_correct_only():
     """weight_gradient='correct': same loss and W, no gradient into the incorrect side, and the
     correct side's gradient still goes through H^c."""

@@ -47,8 +47,21 @@ def test_off_by_one_index():
     correct = "for i in range(1, n):\n    a[i] = a[i-1]"
     incorrect = "for i in range(1, n):\n    a[i] = a[i]"
     pair, tok = encode(correct, incorrect)
-    shared_line = [("for", 0), (" ", 0), ("i", 0), (" ", 0), ("in", 0), (" ", 0),
-                   ("range", 0), ("(", 0), ("1", 0), (",", 0), (" ", 0), ("n", 0), ("):", 0)]
+    shared_line = [
+        ("for", 0),
+        (" ", 0),
+        ("i", 0),
+        (" ", 0),
+        ("in", 0),
+        (" ", 0),
+        ("range", 0),
+        ("(", 0),
+        ("1", 0),
+        (",", 0),
+        (" ", 0),
+        ("n", 0),
+        ("):", 0),
+    ]
     assert response_tokens(pair.correct, tok) == [
         *shared_line,
         ("\n    ", 1), ("a", 1), ("[", 1), ("i", 1), ("]", 1), (" ", 1), ("=", 1), (" ", 1),
@@ -213,8 +226,9 @@ def test_prompt_tokens_are_ignored_and_unmarked():
         assert side.labels[:n] == [IGNORE_INDEX] * n
         assert side.labels[n:] == side.input_ids[n:]
         assert side.hybrid_mask[:n] == [0] * n
-    assert pair.correct.input_ids[: pair.correct.prompt_length] == (
-        pair.incorrect.input_ids[: pair.incorrect.prompt_length]
+    assert (
+        pair.correct.input_ids[: pair.correct.prompt_length]
+        == (pair.incorrect.input_ids[: pair.incorrect.prompt_length])
     )
 
 

@@ -104,8 +104,12 @@ def test_unixcoder_input_is_framed_in_encoder_only_mode():
     core = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<unk>"))
     core.pre_tokenizer = pre_tokenizers.Whitespace()
     tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=core, cls_token="<s>", sep_token="</s>", pad_token="<pad>",
-        unk_token="<unk>", additional_special_tokens=["<encoder-only>"],
+        tokenizer_object=core,
+        cls_token="<s>",
+        sep_token="</s>",
+        pad_token="<pad>",
+        unk_token="<unk>",
+        additional_special_tokens=["<encoder-only>"],
     )
     assert unixcoder_input_ids(tokenizer, "def f return x", 512) == [0, 4, 1, 5, 6, 7, 8, 1]
     assert unixcoder_input_ids(tokenizer, "def f return x", 6) == [0, 4, 1, 5, 6, 1]
@@ -130,3 +134,15 @@ def test_non_python_reference_is_its_own_drop_reason(tmp_path):
     summary = select_pairs(variants, out, LexicalScorer(), run_tests=False, quiet=True)
     assert summary.pairs == 0
     assert dict(summary.dropped) == {"non-Python reference": 1, "unparsable": 1}
+
+
+def test_a_python_reference_that_does_not_parse_is_named_so(tmp_path):
+    """Python 2 (or cut-off) reference code is 'unparsable reference', not 'non-Python'."""
+    base = VariantSet(id="py2", instruction="Print.", response="```python\nprint 'hi'\n```")
+    py2 = base.model_copy(update={"candidates": [build_candidate(base, "print('ho')")]})
+    variants = tmp_path / "variants.jsonl"
+    write_records(variants, [py2])
+    summary = select_pairs(
+        variants, tmp_path / "pairs.jsonl", LexicalScorer(), run_tests=False, quiet=True
+    )
+    assert dict(summary.dropped) == {"unparsable reference": 1}

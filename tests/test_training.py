@@ -174,7 +174,8 @@ LOSS_CASES = [
     ("fixed", {}),
     ("fgit", {}),
     ("fgit", {"detach_weights": True}),
-    ("fgit", {"weight_gradient": "correct", "line_gap": "none"}),
+    ("fgit", {"weight_gradient": "correct"}),
+    ("fgit", {"line_gap": "none"}),
     ("fgit", {"granularity": "line"}),
     ("fgit", {"granularity": "token"}),
     ("dpo", {}),
@@ -218,7 +219,11 @@ def test_every_loss_trains(config_for, start_model, model_dir, loss, extra):
     summary = json.loads((config.output_dir / "training.json").read_text())
     assert summary["steps"] == 3 and summary["data"]["used"] == 12
     assert summary["data"]["without_sensitive_tokens"] == 0
-    assert summary["mixed_precision"] in ("no", "bf16") and summary["mixed_precision_reason"]
+    from fgit.training.trainer import _precision
+
+    assert (summary["mixed_precision"], summary["mixed_precision_reason"]) == _precision(
+        config.precision
+    )
     assert (config.output_dir / "reference_logps.safetensors").is_file() == (
         loss in ("dpo", "dpo+sft", "fault-dpo")
     )

@@ -28,8 +28,11 @@ def test_holdout_is_deterministic_sized_and_stable():
 
 def _problem(pid: str, tests: str | None = "assert f(1) == 2") -> Problem:
     return Problem(
-        id=pid, instruction=f"Write f for {pid}.", response="def f(x):\n    return x + 1",
-        tests=tests, entry_point="f",
+        id=pid,
+        instruction=f"Write f for {pid}.",
+        response="def f(x):\n    return x + 1",
+        tests=tests,
+        entry_point="f",
     )
 
 
@@ -47,18 +50,22 @@ class CannedBackend:
 
 def test_validate_runs_each_answer_against_its_tests():
     problems = [_problem("right"), _problem("wrong"), _problem("prose"), _problem("none", None)]
-    backend = CannedBackend({
-        "Write f for right.": "Here:\n```python\ndef f(x):\n    return x + 1\n```",
-        "Write f for wrong.": "```python\ndef f(x):\n    return x - 1\n```",
-        "Write f for prose.": "I cannot help with that.",
-    })
+    backend = CannedBackend(
+        {
+            "Write f for right.": "Here:\n```python\ndef f(x):\n    return x + 1\n```",
+            "Write f for wrong.": "```python\ndef f(x):\n    return x - 1\n```",
+            "Write f for prose.": "I cannot help with that.",
+        }
+    )
     result = validate(backend, problems, workers=2)
     assert result.problems == 3 and result.passed == 1
     assert result.verdicts == {"right": "passed", "wrong": "failed", "prose": "no code"}
     assert result.skipped == {"none": "no tests"}
     assert result.pass_rate == pytest.approx(1 / 3)
     assert [c[0]["content"] for c in backend.seen] == [
-        "Write f for right.", "Write f for wrong.", "Write f for prose."
+        "Write f for right.",
+        "Write f for wrong.",
+        "Write f for prose.",
     ]
 
 
@@ -75,13 +82,15 @@ def test_training_leaves_the_holdout_out(tmp_path, bytelevel_tokenizer):
     from fgit.training.data import load_training_pairs
 
     pairs = [
-        Pair(id=pid, instruction="q", response="return 1", incorrect="return 2")
-        for pid in IDS[:60]
+        Pair(id=pid, instruction="q", response="return 1", incorrect="return 2") for pid in IDS[:60]
     ]
     path = tmp_path / "pairs.jsonl"
     write_records(path, pairs)
     data = load_training_pairs(
-        path, bytelevel_tokenizer, prompt_format=PromptFormat(kind="plain"), max_length=64,
+        path,
+        bytelevel_tokenizer,
+        prompt_format=PromptFormat(kind="plain"),
+        max_length=64,
         holdout=(0.25, 0),
     )
     held = holdout_ids(IDS[:60], 0.25, 0)
@@ -99,10 +108,23 @@ def test_validate_command_writes_results(tmp_path, bytelevel_tokenizer, tiny_lla
     problems = tmp_path / "problems.jsonl"
     write_records(problems, [_problem(pid) for pid in IDS[:40]])
     out = tmp_path / "val.json"
-    result = CliRunner().invoke(app, [
-        "validate", "--model", str(folder), "--problems", str(problems), "--out", str(out),
-        "--holdout-fraction", "0.2", "--max-new-tokens", "8", "--quiet",
-    ])
+    result = CliRunner().invoke(
+        app,
+        [
+            "validate",
+            "--model",
+            str(folder),
+            "--problems",
+            str(problems),
+            "--out",
+            str(out),
+            "--holdout-fraction",
+            "0.2",
+            "--max-new-tokens",
+            "8",
+            "--quiet",
+        ],
+    )
     assert result.exit_code == 0, result.output
     saved = json.loads(out.read_text())
     held = holdout_ids(IDS[:40], 0.2, 0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -78,6 +79,30 @@ def test_python_blocks_win_over_other_languages():
 def test_nested_fences_give_the_inner_code(text):
     got = extract_code(text)
     assert got.code == "def f(x):\n    return x - 1", got
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        # A bare ``` inside a ```` block opens an inner block rather than closing the outer one.
+        (
+            "````markdown\n```\ndef f(x):\n    return x - 1\n```\n````",
+            "def f(x):\n    return x - 1",
+        ),
+        # An empty block is no candidate.
+        ("```python\n```\n```python\nx = 1\n```", "x = 1"),
+        # A fence line inside a string cuts the first block short: the parsing block wins.
+        ('```python\ns = """\n```\n"""\n```\n```python\ny = 2\n```', "y = 2"),
+    ],
+)
+def test_fence_edge_cases(text, code):
+    assert extract_code(text).code == code
+
+
+def test_is_markdown_agrees_with_extraction():
+    four = "````python\nx = 1\n````"
+    assert is_markdown(four) and extract_code(four).code == "x = 1"
+    assert not is_markdown("x = 1\nprint(x)")
 
 
 def test_a_non_python_leaf_is_taken_only_if_it_parses():
@@ -156,3 +181,25 @@ def test_stage_resumes_after_a_crash_without_duplicates_or_losses(tmp_path):
     ids = [r.id for _, r in iter_records(out, VariantSet)]
     assert Counter(ids) == Counter(f"p{i}" for i in range(7))
     assert summary.resumed == 4 and summary.generated == 3
+
+
+def test_teacher_server_concurrency_is_passed_and_not_keyed():
+    """variants.concurrency reaches an openai: backend and stays out of the stage key."""
+    from fgit.pipeline.config import parse_run_config
+    from fgit.pipeline.stages import build_plan
+    from fgit.variants.sources import load_source
+
+    source = load_source("openai:m@http://127.0.0.1:9/v1", concurrency=1)
+    assert source.backend.max_concurrency == 1
+    assert load_source("openai:m@http://127.0.0.1:9/v1").backend.max_concurrency == 8
+    base = {"name": "x", "output_dir": "out", "model": "m", "problems": {"preset": "mbpp"}}
+    keys = []
+    for concurrency in (None, 1):
+        config = parse_run_config(
+            {**base, "variants": {"teacher": "mutation", "concurrency": concurrency}},
+            "t",
+            Path("."),
+        )
+        [stage] = [s for s in build_plan(config) if s.name == "variants"]
+        keys.append(stage.settings)
+    assert keys[0] == keys[1] and "concurrency" not in keys[0]

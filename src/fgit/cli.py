@@ -520,10 +520,10 @@ def validate(
     problems: Annotated[Path, typer.Option(help="Problems JSONL with tests (fgit's schema).")],
     out: Annotated[Path, typer.Option(help="Results JSON to write.")],
     holdout_fraction: Annotated[
-        float | None,
-        typer.Option(help="Score only the problems a training holdout of this fraction keeps out."),
-    ] = None,
-    holdout_seed: Annotated[int, typer.Option(help="Seed of that holdout.")] = 0,
+        float,
+        typer.Option(help="The training runs' holdout_fraction: only those problems are scored."),
+    ],
+    holdout_seed: Annotated[int, typer.Option(help="The training runs' holdout_seed.")] = 0,
     max_new_tokens: Annotated[int, typer.Option(help="Generation limit per problem.")] = 512,
     batch_size: Annotated[int, typer.Option(help="Prompts per generation batch.")] = 16,
     dtype: Annotated[str, typer.Option(help="auto, float32, bfloat16 or float16.")] = "auto",
@@ -533,30 +533,25 @@ def validate(
     quiet: Annotated[bool, typer.Option(help="No progress output.")] = False,
 ) -> None:
     """Greedy pass@1 on held-out training problems, run against their own tests: what
-    hyper-parameters are chosen on (never on a reported benchmark)."""
+    hyper-parameters are chosen on (never on a reported benchmark). Prompts are the chat
+    template with the instruction as the user message: training's prompt_format auto."""
     import json
 
-    from fgit.evaluation.stage import GenerationSettings
-    from fgit.evaluation.stage import _load_backend as load_generation_backend
+    from fgit.evaluation.stage import GenerationSettings, load_generation_backend
     from fgit.records import read_problems
     from fgit.validation import split_problems
     from fgit.validation import validate as run_validation
 
-    loaded = read_problems(problems)
-    chosen = loaded
-    if holdout_fraction is not None:
-        chosen = split_problems(loaded, holdout_fraction, holdout_seed)[1]
+    chosen = split_problems(read_problems(problems), holdout_fraction, holdout_seed)[1]
     if not chosen:
-        raise typer.BadParameter(f"{problems}: no problems to validate on")
+        raise typer.BadParameter(f"{problems}: the holdout holds no problems to validate on")
     generation = GenerationSettings(batch_size=batch_size, dtype=dtype)
     backend = load_generation_backend(model, generation, quiet)
     result = run_validation(backend, chosen, max_new_tokens=max_new_tokens, workers=workers)
     record = {
         "model": model,
         "problems_file": str(problems),
-        "holdout": None
-        if holdout_fraction is None
-        else {"fraction": holdout_fraction, "seed": holdout_seed},
+        "holdout": {"fraction": holdout_fraction, "seed": holdout_seed},
         "generation": {**backend.describe(), "max_new_tokens": max_new_tokens, "greedy": True},
         **result.to_json(),
     }

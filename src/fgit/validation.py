@@ -51,7 +51,7 @@ class ValidationResult:
     passed: int
     verdicts: dict[str, str] = field(default_factory=dict)  # problem id -> sandbox verdict
     answers: dict[str, str] = field(default_factory=dict)  # problem id -> raw answer
-    kinds: Counter = field(default_factory=Counter)  # verdict counts
+    kinds: Counter[str] = field(default_factory=Counter)  # verdict counts
     skipped: dict[str, str] = field(default_factory=dict)  # problem id -> why not scored
 
     @property

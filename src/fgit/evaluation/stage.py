@@ -35,6 +35,7 @@ __all__ = [
     "TaskSubsetError",
     "evaluate_model",
     "evaluate_samples",
+    "load_generation_backend",
     "select_tasks",
     "sibling",
 ]
@@ -173,7 +174,7 @@ def _count_tokens(backend: Any, text: str) -> int:
     return len(tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
-def _load_backend(model: str, generation: GenerationSettings, quiet: bool) -> Any:
+def load_generation_backend(model: str, generation: GenerationSettings, quiet: bool) -> Any:
     """``hf:``/a packaged name/a folder/a hub id -> transformers; ``openai:MODEL@URL`` and
     ``vllm:NAME`` -> those backends (fgit.backends)."""
     if model.startswith(("openai:", "vllm:")):
@@ -220,7 +221,7 @@ def evaluate_model(
     benchmark = _limit(benchmark, limit)
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    backend = _load_backend(model, generation, quiet)
+    backend = load_generation_backend(model, generation, quiet)
     timings["load_s"] = time.perf_counter() - started
     solutions, seconds, tokens = _generate(backend, benchmark, generation, out, quiet)
     timings["generate_s"] = seconds

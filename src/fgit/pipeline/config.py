@@ -51,6 +51,9 @@ class VariantsSettings(_Strict):
     batch_size: int = Field(16, ge=1)
     seed: int = 0
     template: Path | None = None  # a prompt template file with {instruction} and {response}
+    # Requests in flight to an openai: teacher (1 for llama-cpp-python's one-at-a-time server).
+    # Not part of the stage key: it changes speed, not the samples (each carries its own seed).
+    concurrency: int | None = Field(None, ge=1)
 
 
 class SelectionSettings(_Strict):

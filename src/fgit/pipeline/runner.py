@@ -139,9 +139,9 @@ def run_pipeline(
     root = config.output_dir
     full_plan = build_plan(config)
     plan = _until(full_plan, until)
-    unknown = [p for p in force or [] if not any(_selected(s.name, [p]) for s in plan)]
+    unknown = [p for p in force or [] if not any(_selected(s.name, [p]) for s in full_plan)]
     if unknown:
-        names = ", ".join(stage.name for stage in plan)
+        names = ", ".join(stage.name for stage in full_plan)
         raise PipelineError(f"--force {unknown[0]}: no such stage (stages: {names})")
     started = time.perf_counter()
     result = RunResult(root)

@@ -126,7 +126,13 @@ def _variants(ctx: Context) -> dict[str, Any]:
         seed=settings.seed,
     )
     template = settings.template.read_text(encoding="utf-8") if settings.template else None
-    source = load_source(settings.teacher, params=params, template=template, seed=settings.seed)
+    source = load_source(
+        settings.teacher,
+        params=params,
+        template=template,
+        seed=settings.seed,
+        concurrency=settings.concurrency,
+    )
     summary = generate_variants(
         problems, source, ctx.root / VARIANTS, k=settings.k, batch_size=settings.batch_size,
         quiet=ctx.quiet,
@@ -147,7 +153,7 @@ def _variants(ctx: Context) -> dict[str, Any]:
 
 
 def _variants_stage(config: RunConfig) -> Stage:
-    settings = config.variants.model_dump(mode="json")
+    settings = config.variants.model_dump(mode="json", exclude={"concurrency"})
     if config.variants.template is not None:  # the text decides, not where it lies
         settings["template"] = config.variants.template.read_text(encoding="utf-8")
     return Stage(
@@ -231,6 +237,8 @@ def _prompt_settings(config: RunConfig) -> dict[str, Any]:
         "system_prompt": train.system_prompt,
         "max_length": train.max_length,
         "prompt_template": getattr(train, "prompt_template", "{instruction}\n"),
+        # Only when set: a run's segments key stays what it was at the default.
+        **({"line_gap": train.line_gap} if train.line_gap != "next-line" else {}),
     }
 
 
@@ -249,13 +257,14 @@ def _segments(ctx: Context) -> dict[str, Any]:
     )
     pairs = read_pairs(ctx.root / PAIRS)
     tokenizer = load_tokenizer(ctx.config.model, quiet=ctx.quiet)
+    line_gap = settings.get("line_gap", "next-line")
     stats = summarise_pairs(
         pairs, tokenizer, prompt_format=fmt, max_length=settings["max_length"],
-        show_progress=not ctx.quiet,
+        show_progress=not ctx.quiet, line_gap=line_gap,
     )  # fmt: skip
     views, skipped = pair_views(
         pairs, tokenizer, prompt_format=fmt, max_length=settings["max_length"],
-        limit=ctx.config.segments.examples,
+        limit=ctx.config.segments.examples, line_gap=line_gap,
     )  # fmt: skip
     folder = ctx.root / SEGMENTS
     folder.mkdir(parents=True, exist_ok=True)
@@ -343,7 +352,7 @@ def _training_stage(config: RunConfig, name: str) -> Stage:
     return Stage(
         f"train:{name}",
         f"fine-tune {name} (loss {train.loss})",
-        train.model_dump(mode="json", exclude=_TRAIN_IGNORED),
+        train.key_settings(_TRAIN_IGNORED),
         {"run": out, "log": f"{out}/train_log.jsonl", "model": f"{out}/model"},
         ("model",),
         _training(name),

@@ -15,6 +15,7 @@ import numpy as np
 
 from fgit.records import Pair
 from fgit.segments import EncodedPair, EncodedSide, PromptFormat, SegmentError, encode_pairs
+from fgit.segments.diff import LineGap
 from fgit.segments.encode import DEFAULT_PROMPT_FORMAT
 
 __all__ = ["MAX_DETAIL_CHARS", "MAX_INSTRUCTION_CHARS", "pair_view", "pair_views", "side_pieces"]
@@ -110,6 +111,7 @@ def pair_views(
     prompt_format: PromptFormat = DEFAULT_PROMPT_FORMAT,
     max_length: int = 1024,
     limit: int = 20,
+    line_gap: LineGap = "next-line",
 ) -> tuple[list[dict[str, Any]], int]:
     """Views of the first ``limit`` pairs that encode, and how many were skipped on the way
     (pairs that raise :class:`SegmentError`, e.g. a prompt longer than ``max_length``)."""
@@ -122,7 +124,11 @@ def pair_views(
         start += len(batch)
         triples = [(p.instruction, p.response, p.incorrect) for p in batch]
         results = encode_pairs(
-            triples, tokenizer, prompt_format=prompt_format, max_length=max_length
+            triples,
+            tokenizer,
+            prompt_format=prompt_format,
+            max_length=max_length,
+            line_gap=line_gap,
         )
         for pair, result in zip(batch, results, strict=True):
             if isinstance(result, SegmentError):

@@ -9,6 +9,7 @@ from typing import Any
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from fgit.records import Pair
+from fgit.segments.diff import LineGap
 from fgit.segments.encode import (
     DEFAULT_PROMPT_FORMAT,
     EncodedPair,
@@ -89,6 +90,7 @@ def encode_records(
     max_length: int = 1024,
     batch_size: int = 256,
     show_progress: bool = True,
+    line_gap: LineGap = "next-line",
 ) -> Iterator[tuple[Pair, EncodedPair | SegmentError]]:
     """Encode pair records in batches, yielding each record with its encoding or its error."""
     columns = (
@@ -99,7 +101,11 @@ def encode_records(
         for batch in _batches(records, batch_size):
             triples = [(r.instruction, r.response, r.incorrect) for r in batch]
             results = encode_pairs(
-                triples, tokenizer, prompt_format=prompt_format, max_length=max_length
+                triples,
+                tokenizer,
+                prompt_format=prompt_format,
+                max_length=max_length,
+                line_gap=line_gap,
             )
             yield from zip(batch, results, strict=True)
             progress.advance(task, len(batch))

@@ -77,6 +77,11 @@ def unixcoder_input_ids(tokenizer: Any, text: str, max_length: int) -> list[int]
     """UniXcoder's encoder-only input, as its official ``UniXcoder.tokenize`` builds it:
     ``[CLS] <encoder-only> [SEP] code [SEP]``, the code cut to ``max_length - 4`` tokens.
     Without the mode token the model embeds in a mode it was not trained for."""
+    if UNIXCODER_MODE not in tokenizer.get_vocab():
+        raise ValueError(
+            f"the tokenizer has no {UNIXCODER_MODE} token, so it is not UniXcoder's "
+            "(microsoft/unixcoder-base)"
+        )
     tokens = tokenizer.tokenize(text)[: max_length - 4]
     framed = [tokenizer.cls_token, UNIXCODER_MODE, tokenizer.sep_token, *tokens]
     return tokenizer.convert_tokens_to_ids([*framed, tokenizer.sep_token])
@@ -129,7 +134,10 @@ class EmbeddingScorer:
     def _encode(self, batch: list[str]) -> Any:
         if not self.unixcoder:
             return self._tokenizer(
-                batch, padding=True, truncation=True, max_length=self.max_length,
+                batch,
+                padding=True,
+                truncation=True,
+                max_length=self.max_length,
                 return_tensors="pt",
             )
         ids = [unixcoder_input_ids(self._tokenizer, text, self.max_length) for text in batch]

@@ -38,7 +38,7 @@ from fgit.records import (
 )
 from fgit.segments import normalize_response
 from fgit.selection.embedders import Scorer
-from fgit.variants.extract import extract_code, is_markdown, parses
+from fgit.variants.extract import PYTHON_LANGS, extract_code, is_markdown, leaf_blocks, parses
 
 
 @dataclass
@@ -87,6 +87,17 @@ def test_program(problem: Problem, code: str) -> str:
     return check_program(solution, problem.tests or "", problem.entry_point)
 
 
+def _reference_problem(problem: VariantSet, prelude: str | None) -> str | None:
+    """Why the correct code cannot anchor a Python pair, or None: another language (its fenced
+    blocks are tagged with one), or Python that does not parse (Python 2, cut off)."""
+    if parses(reference_code(problem), prelude):
+        return None
+    languages = {lang for lang, _ in leaf_blocks(problem.response.replace("\r\n", "\n"))}
+    if languages and not languages & PYTHON_LANGS:
+        return "non-Python reference"
+    return "unparsable reference"
+
+
 def _drop_unusable(problem: VariantSet) -> list[Candidate]:
     """Candidates with a drop reason where they cannot be used at all."""
     correct = normalize_response(problem.response)
@@ -95,13 +106,13 @@ def _drop_unusable(problem: VariantSet) -> list[Candidate]:
     prelude = problem.metadata.get("prelude") or None
     # fgit checks, executes and diffs Python only: a problem answered in another language
     # (Evol-CodeAlpaca has C++, Java, JavaScript, SQL...) has its own reason, not "unparsable".
-    python = parses(reference_code(problem), prelude)
+    reference_problem = _reference_problem(problem, prelude)
     seen: set[str] = set()
     out = []
     for cand in problem.candidates:
         reason = None
-        if not python:
-            reason = "non-Python reference"
+        if reference_problem:
+            reason = reference_problem
         elif not cand.response or not cand.code:
             reason = "no code" if cand.extraction == "prose" else "empty"
         elif normalize_response(cand.response) == correct:

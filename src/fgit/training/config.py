@@ -187,7 +187,15 @@ class TrainConfig(_Strict):
             "report_to",
             "quiet",
         }
-        # Settings added later leave finished runs' fingerprints valid at their defaults.
+        settings = self.key_settings(ignored)
+        blob = json.dumps({"settings": settings, "data": data_sha256}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def key_settings(self, ignored: set[str]) -> dict[str, Any]:
+        """The settings that identify a run (for fingerprints and pipeline stage keys), less
+        ``ignored``. Settings added after runs existed are left out at their defaults, so those
+        runs' fingerprints and keys stay valid."""
+        ignored = set(ignored)
         if self.weight_gradient == "both":
             ignored.add("weight_gradient")
         if self.line_gap == "next-line":
@@ -195,12 +203,8 @@ class TrainConfig(_Strict):
         if self.holdout_fraction == 0.0:
             ignored |= {"holdout_fraction", "holdout_seed"}
         if self.prompt_template == DEFAULT_PROMPT_TEMPLATE:
-            # The template every run used before it was a setting: fingerprints (and so the
-            # finished runs and checkpoints they identify) stay valid.
             ignored.add("prompt_template")
-        settings = self.model_dump(mode="json", exclude=ignored)
-        blob = json.dumps({"settings": settings, "data": data_sha256}, sort_keys=True)
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+        return self.model_dump(mode="json", exclude=ignored)
 
 
 def _where(error: dict[str, Any]) -> str:

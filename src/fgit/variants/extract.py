@@ -60,40 +60,45 @@ def is_continuation(code: str, prelude: str | None) -> bool:
 FENCE_LINE = re.compile(r"^[ \t]*(?P<fence>`{3,}|~{3,})[ \t]*(?P<lang>[\w+#.-]*)[^\n]*$")
 
 
-def _leaf_blocks(text: str) -> list[tuple[str, str]]:
+def leaf_blocks(text: str) -> list[tuple[str, str]]:
     """``(language, body)`` of each innermost fenced block, nesting understood.
 
     Small teachers nest fences: a ```` ```markdown ```` block around a ```` ```text ```` block,
     or a ```` ```python ```` block inside prose inside a ```` ```markdown ```` block. A fence
     line with a language (or with nothing open) opens a block; a bare fence line closes the
-    innermost open block of the same fence character. A block that holds other blocks is a
-    wrapper; only leaves (blocks with no block inside) are code candidates.
+    innermost open block if it has the same character and is at least as long (CommonMark's
+    rule: a bare ```` ``` ```` inside a ```` ```` ```` block opens an inner block instead). A
+    block that holds other blocks is a wrapper; only leaves (blocks with no block inside) with
+    a non-blank body are code candidates.
     """
     lines = text.split("\n")
-    stack: list[tuple[str, str, int, bool]] = []  # fence char, lang, first body line, has child
+    # Open blocks: fence character, fence length, language, first body line, has a child.
+    stack: list[tuple[str, int, str, int, bool]] = []
     leaves: list[tuple[str, str]] = []
     for number, line in enumerate(lines):
         m = FENCE_LINE.match(line)
         if m is None:
             continue
-        char, lang = m["fence"][0], m["lang"].lower()
-        closes = not lang and stack and stack[-1][0] == char
+        char, length, lang = m["fence"][0], len(m["fence"]), m["lang"].lower()
+        closes = not lang and stack and stack[-1][0] == char and length >= stack[-1][1]
         if closes:
-            _, open_lang, first, has_child = stack.pop()
-            if not has_child:
-                leaves.append((open_lang, "\n".join(lines[first:number]) + "\n"))
+            _, _, open_lang, first, has_child = stack.pop()
+            body = "\n".join(lines[first:number]) + "\n"
+            if not has_child and body.strip():
+                leaves.append((open_lang, body))
             if stack:
-                stack[-1] = (*stack[-1][:3], True)
+                stack[-1] = (*stack[-1][:4], True)
         else:
-            stack.append((char, lang, number + 1, False))
+            stack.append((char, length, lang, number + 1, False))
     return leaves
 
 
 def _python_blocks(text: str) -> list[str]:
-    blocks = _leaf_blocks(text)
+    blocks = leaf_blocks(text)
     python = [body for lang, body in blocks if lang in PYTHON_LANGS]
     if python:
-        return python
+        # A fence line inside a string can cut a block short; blocks that parse come first.
+        return [body for body in python if parses(body)] or python
     # A leaf in another language (e.g. ```text) may still hold the code: keep those that parse.
     parsing = [body for _, body in blocks if parses(body)]
     return parsing or [body for _, body in blocks]
@@ -125,8 +130,9 @@ def extract_code(
 
 
 def is_markdown(response: str) -> bool:
-    """Whether a (correct) response is markdown with fenced code rather than bare code."""
-    return bool(FENCE.search(response.replace("\r\n", "\n")))
+    """Whether a (correct) response is markdown with fenced code rather than bare code (the
+    same fence rules as extraction, so the two never disagree)."""
+    return bool(leaf_blocks(response.replace("\r\n", "\n")))
 
 
 def incorrect_response(candidate_text: str, correct: str, extraction: Extraction) -> str | None:

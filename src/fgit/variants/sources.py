@@ -115,16 +115,24 @@ class MutationSource:
 
 
 def load_source(
-    spec: str, *, params: SamplingParams | None = None, template: str | None = None, seed: int = 0
+    spec: str,
+    *,
+    params: SamplingParams | None = None,
+    template: str | None = None,
+    seed: int = 0,
+    concurrency: int | None = None,
 ) -> VariantSource:
     """``mutation`` or a backend spec (``hf:...``, ``openai:MODEL@URL``, ``vllm:...``, a
-    packaged model name or a local folder): see :func:`fgit.backends.load_backend`."""
+    packaged model name or a local folder): see :func:`fgit.backends.load_backend`.
+    ``concurrency``: requests in flight for an ``openai:`` server (1 for a server that runs one
+    request at a time, such as llama-cpp-python's; else the backend's default)."""
     if spec == "mutation":
         return MutationSource(seed=seed)
     from fgit.backends import load_backend
 
+    options = {"max_concurrency": concurrency} if concurrency and spec.startswith("openai:") else {}
     return TeacherSource(
-        backend=load_backend(spec),
+        backend=load_backend(spec, **options),
         params=params or SamplingParams(temperature=0.8, seed=seed),
         template=template or PAPER_TEMPLATE,
     )
