@@ -5,7 +5,6 @@ from __future__ import annotations
 import ast
 import json
 import statistics
-import time
 
 import pytest
 
@@ -231,17 +230,14 @@ def test_few_sites_give_fewer_than_k():
     assert mutants == [Mutation("bool_swap", 1, "True", "False", "flag = False\n")]
 
 
-def test_thirty_line_function_is_fast():
+def test_thirty_line_function_gives_k_distinct_mutants():
+    """Speed is measured in benchmarks/mutation.py (a wall-clock assert flakes under load)."""
     code = PROGRAM + "".join(f"    total_{i} = xs[{i}] + limit * {i}\n" for i in range(19))
     assert len(code.splitlines()) == 30
-    mutate(code, 3)
-    timings = []
-    for seed in range(50):
-        start = time.perf_counter()
-        mutate(code, 3, seed=seed)
-        timings.append(time.perf_counter() - start)
-    # the target is < 5 ms; the bound here is loose so a busy CI machine does not flake
-    assert statistics.median(timings) < 0.025
+    for seed in range(5):
+        mutants = mutate(code, 3, seed=seed)
+        assert len(mutants) == 3 and len({m.code for m in mutants}) == 3
+        assert all(m.code != code for m in mutants)
 
 
 @pytest.mark.filterwarnings("ignore:invalid escape sequence")
