@@ -3,6 +3,9 @@ overhead, and greedy generation throughput.
 
     python benchmarks/evaluation.py                       # all three, tiny model for generation
     python benchmarks/evaluation.py --model qwen2.5-coder-0.5b-instruct --batch 64   # on a GPU
+    # CPU: fgit's greedy loop (finished rows leave the batch) vs transformers' generate
+    python benchmarks/evaluation.py --skip score,overhead --model qwen2.5-coder-0.5b-instruct \
+        --loops drop-finished,generate --tasks 64 --batch 32 --max-new-tokens 512
     # CPU: float32 vs bf16 side by side, and llama.cpp on the packaged GGUF (one stream)
     python benchmarks/evaluation.py --skip score,overhead --model qwen2.5-coder-0.5b-instruct \
         --dtypes float32,bfloat16 --llamacpp --tasks 16 --batch 16 --max-new-tokens 128
@@ -54,8 +57,15 @@ def _prompts(tokenizer: object, tasks: int) -> list[object]:
 
 
 def generation(
-    model: str, batch: int, tasks: int, max_new_tokens: int, dtype: str = "auto"
+    model: str,
+    batch: int,
+    tasks: int,
+    max_new_tokens: int,
+    dtype: str = "auto",
+    loop: str = "drop-finished",
 ) -> tuple[float, int, str, list[str]]:
+    """Greedy over the first ``tasks`` HumanEval prompts. ``loop``: drop-finished (fgit's
+    greedy_decode, the default) or generate (transformers' generate, every row to the end)."""
     import torch
 
     from fgit.backends.transformers_backend import TransformersBackend
@@ -71,6 +81,7 @@ def generation(
         backend = TransformersBackend.from_model(lm, tokenizer, batch_size=batch, quiet=True)
     else:
         backend = TransformersBackend(model, batch_size=batch, dtype=dtype, quiet=True)
+    backend.drop_finished_rows = loop == "drop-finished"
     tok = backend.tokenizer
     built = _prompts(tok, tasks)
     prompts = [p.text for p in built]
@@ -82,7 +93,7 @@ def generation(
     outputs = backend.complete(prompts, params)
     seconds = time.perf_counter() - start
     tokens = sum(len(tok(o[0], add_special_tokens=False)["input_ids"]) for o in outputs)
-    label = f"{backend.model.device}, {backend.describe()['dtype']}"
+    label = f"{backend.model.device}, {backend.describe()['dtype']}, {loop}"
     return seconds, tokens, label, [o[0] for o in outputs]
 
 
@@ -130,6 +141,11 @@ def main(argv: list[str] | None = None) -> None:
         "--dtypes", default="auto", help="comma list of generation dtypes to run side by side"
     )
     parser.add_argument(
+        "--loops",
+        default="drop-finished",
+        help="comma list of greedy loops side by side: drop-finished (fgit), generate (HF)",
+    )
+    parser.add_argument(
         "--llamacpp", action="store_true", help="also llama.cpp on the packaged GGUF (CPU)"
     )
     args = parser.parse_args(argv)
@@ -151,9 +167,10 @@ def main(argv: list[str] | None = None) -> None:
     if "generation" not in skip:
         answers: dict[str, list[str]] = {}
         rates: dict[str, float] = {}
-        for dtype in args.dtypes.split(","):
+        runs = [(d, loop) for d in args.dtypes.split(",") for loop in args.loops.split(",")]
+        for dtype, loop in runs:
             seconds, tokens, label, texts = generation(
-                args.model, args.batch, args.tasks, args.max_new_tokens, dtype
+                args.model, args.batch, args.tasks, args.max_new_tokens, dtype, loop
             )
             answers[label], rates[label] = texts, tokens / seconds
             print(

@@ -15,7 +15,9 @@ and match what an OpenAI-compatible server is asked for. ``temperature == 0`` is
 and batch size (each batch draws from the same random stream).
 
 Generation ends at the model's end-of-sequence/end-of-turn ids; stop strings cut the text
-afterwards, and a row whose new text already holds one is finished early.
+afterwards, and a row whose new text already holds one is finished early. Greedy runs
+(temperature 0, dynamic cache) use :func:`fgit.backends.greedy.greedy_decode`, which also stops
+*computing* a finished row; sampled runs use ``generate``.
 
 Left padding is safe: transformers (5.x) derives ``position_ids`` from the attention mask in
 ``generate`` (cumsum - 1), so a prompt gets the same positions whatever it is padded to (and
@@ -29,6 +31,7 @@ import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from fgit.backends.greedy import StopCheck, greedy_decode
 from fgit.generation import Conversation, GenerationError, SamplingParams
 from fgit.progress import progress_bar
 
@@ -96,6 +99,18 @@ def _stop_criterion(
             return torch.tensor(hits, dtype=torch.bool, device=input_ids.device)
 
     return StopOnNewText()
+
+
+def _stop_check(tokenizer: PreTrainedTokenizerBase, stop: Sequence[str]) -> StopCheck:
+    """:func:`_stop_criterion`'s test for one row of :func:`greedy_decode`: a tail window of
+    the row's new tokens, decoded."""
+    window = max(len(s.encode("utf-8")) for s in stop) + 4
+
+    def stopped(new_tokens: list[int]) -> bool:
+        tail = tokenizer.decode(new_tokens[-window:], skip_special_tokens=True)
+        return any(s in tail for s in stop)
+
+    return stopped
 
 
 class TransformersBackend:
@@ -177,6 +192,9 @@ class TransformersBackend:
         # transformers' KV cache kind for generate(): None (dynamic) or e.g. "static", which
         # lets torch.compile reuse one graph on GPUs; greedy answers are the same either way.
         self.cache_implementation: str | None = None
+        # greedy runs drop finished rows (fgit.backends.greedy); False: plain generate(), which
+        # benchmarks/evaluation.py measures it against
+        self.drop_finished_rows = True
 
     # ----------------------------------------------------------------------- prompts
 
@@ -245,9 +263,8 @@ class TransformersBackend:
         padded = self.tokenizer.pad({"input_ids": prompts}, padding=True, return_tensors="pt")
         return {k: v.to(self.model.device) for k, v in padded.items()}
 
-    def _decode_new(self, tokens: torch.Tensor, stop: Sequence[str]) -> str:
+    def _decode_new(self, ids: list[int], stop: Sequence[str]) -> str:
         """New tokens up to the first end-of-sequence id, decoded, cut at stop strings."""
-        ids = tokens.tolist()
         eos = set(self.eos_ids)
         end = next((i for i, t in enumerate(ids) if t in eos), len(ids))
         text = self.tokenizer.decode(ids[:end], skip_special_tokens=True)
@@ -261,12 +278,23 @@ class TransformersBackend:
         inputs = self._batch_tensors(prompts)
         width = inputs["input_ids"].shape[1]
         stop = [s for s in stop if s]  # an empty stop string would end every row at once
+        if not config.do_sample and self.cache_implementation is None and self.drop_finished_rows:
+            with torch.inference_mode():
+                rows = greedy_decode(
+                    self.model,
+                    inputs["input_ids"],
+                    inputs["attention_mask"],
+                    max_new_tokens=config.max_new_tokens,
+                    eos_ids=self.eos_ids,
+                    stopped=_stop_check(self.tokenizer, stop) if stop else None,
+                )
+            return [self._decode_new(row, stop) for row in rows]
         criteria = [_stop_criterion(self.tokenizer, stop, width)] if stop else []
         with torch.inference_mode():
             out = self.model.generate(
                 **inputs, generation_config=config, stopping_criteria=criteria
             )
-        return [self._decode_new(row[width:], stop) for row in out]
+        return [self._decode_new(row[width:].tolist(), stop) for row in out]
 
     def generate(
         self, conversations: Sequence[Conversation], params: SamplingParams

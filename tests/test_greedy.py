@@ -1,0 +1,134 @@
+"""greedy_decode: token-for-token the same as ``generate``'s greedy search, minus finished rows."""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from fgit.backends.greedy import greedy_decode  # noqa: E402
+from fgit.backends.transformers_backend import _stop_check, _stop_criterion  # noqa: E402
+
+PROMPTS = ["def add(a, b):", "x", "# sort a list of numbers in place\n", "return 1 +", "class A:"]
+NEW = 24
+
+
+@pytest.fixture(scope="module")
+def model64(bytelevel_tokenizer):
+    """float64, so that a batch's changing height cannot move an argmax (see greedy.py)."""
+    from fgit.testing import build_tiny_llama
+
+    return build_tiny_llama(bytelevel_tokenizer, seed=3).double().eval()
+
+
+@pytest.fixture(scope="module")
+def batch(bytelevel_tokenizer):
+    bytelevel_tokenizer.padding_side = "left"
+    ids = bytelevel_tokenizer(PROMPTS, add_special_tokens=False)["input_ids"]
+    return bytelevel_tokenizer.pad({"input_ids": ids}, padding=True, return_tensors="pt")
+
+
+def _generate(model, batch, tokenizer, *, eos: list[int], criteria=()) -> list[list[int]]:
+    """``generate``'s new tokens per row, cut after the first end id (the rest is padding)."""
+    width = batch["input_ids"].shape[1]
+    with torch.inference_mode():
+        out = model.generate(
+            **batch,
+            do_sample=False,
+            max_new_tokens=NEW,
+            eos_token_id=eos or None,
+            pad_token_id=tokenizer.pad_token_id,
+            stopping_criteria=list(criteria),
+        )
+    rows = []
+    for row in out[:, width:].tolist():
+        end = next((i + 1 for i, t in enumerate(row) if t in eos), len(row))
+        rows.append(row[:end])
+    return rows
+
+
+def _ending_token(rows: list[list[int]]) -> int:
+    """A token that some rows write early and others never: rows then end at different steps."""
+    for token in (t for row in rows for t in row[2:]):
+        firsts = {row.index(token) if token in row else None for row in rows}
+        if None in firsts and len(firsts) > 2:
+            return token
+    pytest.fail("no token ends the rows at different steps; change the model's seed")
+
+
+def _heights(model, run) -> list[int]:
+    heights: list[int] = []
+    hook = model.model.register_forward_pre_hook(
+        lambda module, args, kwargs: heights.append(kwargs["input_ids"].shape[0]),
+        with_kwargs=True,
+    )
+    try:
+        run()
+    finally:
+        hook.remove()
+    return heights
+
+
+def test_same_tokens_as_generate_and_finished_rows_leave_the_batch(
+    model64, batch, bytelevel_tokenizer
+):
+    free = _generate(model64, batch, bytelevel_tokenizer, eos=[])
+    eos = _ending_token(free)
+    expected = _generate(model64, batch, bytelevel_tokenizer, eos=[eos])
+    assert len({len(row) for row in expected}) > 2  # the rows end at different steps
+
+    got: list[list[int]] = []
+
+    def run() -> None:
+        with torch.inference_mode():
+            got.extend(
+                greedy_decode(
+                    model64, batch["input_ids"], batch["attention_mask"],
+                    max_new_tokens=NEW, eos_ids=[eos],
+                )
+            )  # fmt: skip
+
+    heights = _heights(model64, run)
+    assert got == expected
+    # one forward per step, never more rows than still writing, fewer at the end
+    assert heights[0] == len(PROMPTS)
+    assert heights == sorted(heights, reverse=True)
+    assert heights[-1] == sum(len(row) == NEW for row in expected) or heights[-1] < len(PROMPTS)
+    for step, height in enumerate(heights):
+        assert height == sum(len(row) > step for row in expected)
+
+
+def test_stop_strings_end_a_row_like_the_generate_criterion(model64, batch, bytelevel_tokenizer):
+    tokenizer = bytelevel_tokenizer
+    free = _generate(model64, batch, tokenizer, eos=[])
+    # a two-character piece of one row's text: that row must stop there, the others may too
+    text = tokenizer.decode(free[1][3:])
+    stop = [text[:2]] if text[:2].strip() else [text[2:4]]
+    width = batch["input_ids"].shape[1]
+    # generate pads a stopped row only when it has an end id: one that no row writes
+    unused = next(t for t in range(len(tokenizer)) if all(t not in row for row in free))
+    expected = _generate(
+        model64, batch, tokenizer, eos=[unused],
+        criteria=[_stop_criterion(tokenizer, stop, width)],
+    )  # fmt: skip
+    with torch.inference_mode():
+        got = greedy_decode(
+            model64, batch["input_ids"], batch["attention_mask"],
+            max_new_tokens=NEW, eos_ids=[unused], stopped=_stop_check(tokenizer, stop),
+        )  # fmt: skip
+    assert len(got[1]) < NEW
+    assert got == [row[: len(mine)] for row, mine in zip(expected, got, strict=True)]
+    # where a row stopped, generate wrote only padding after it: it stopped at the same step
+    pad = tokenizer.pad_token_id
+    for row, mine in zip(expected, got, strict=True):
+        assert set(row[len(mine) :]) <= {pad}
+        if len(mine) < NEW:
+            assert any(s in tokenizer.decode(mine) for s in stop)
+
+
+def test_one_new_token(model64, batch):
+    with torch.inference_mode():
+        got = greedy_decode(
+            model64, batch["input_ids"], batch["attention_mask"], max_new_tokens=1, eos_ids=[]
+        )
+    assert [len(row) for row in got] == [1] * len(PROMPTS)
