@@ -181,8 +181,8 @@ def test_report_rows_and_json() -> None:
 def test_unknown_benchmark_and_missing_data(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown benchmark"):
         load_benchmark_texts(["humaneval-x"], tmp_path)
-    with pytest.raises(DataError, match=r"HumanEval\.jsonl\.gz"):
-        load_benchmark_texts(["humaneval"], tmp_path)
+    with pytest.raises(DataError, match=r"HumanEvalPlus\.jsonl\.gz"):
+        load_benchmark_texts(["humaneval+"], tmp_path)
     assert load_benchmark_texts([], tmp_path / "absent") == []
 
 

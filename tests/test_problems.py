@@ -40,10 +40,10 @@ def test_data_dir_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     assert P.data_dir(tmp_path) == tmp_path  # explicit wins
     assert P.data_dir() == env
     monkeypatch.delenv(P.ENV_VAR)
-    default = P.default_data_dir()
-    assert default == Path(P.__file__).resolve().parents[3] / "shared" / "data"
-    if default.is_dir():
-        assert P.data_dir() == default
+    beside_checkout = Path(P.__file__).resolve().parents[3] / "shared" / "data"
+    if beside_checkout.is_dir():
+        assert P.default_data_dir() == beside_checkout
+        assert P.data_dir() == beside_checkout
 
 
 def test_missing_data_dir_says_where_and_how(

@@ -96,6 +96,13 @@ PairsOption = Annotated[Path, typer.Option("--pairs", help="Pairs JSONL (native 
 ModelOption = Annotated[
     str, typer.Option("--model", help="Packaged model name, local folder or hub id (tokenizer).")
 ]
+DataDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        help="Data folder (default: $FGIT_DATA_DIR, else ../shared/data beside the checkout or "
+        "the current folder; with none at all, evaluation lets evalplus download its file)."
+    ),
+]
 MaxLengthOption = Annotated[int, typer.Option(help="Truncate prompt+response to this length.")]
 PromptFormatOption = Annotated[
     str, typer.Option(help="auto (chat template if any), chat, or plain.")
@@ -185,40 +192,26 @@ def problems_build(
         str, typer.Option(help="mbpp, leetcode, leetcode-markdown, codealpaca, evol-codealpaca.")
     ],
     out: Annotated[Path, typer.Option(help="Problems JSONL to write.")],
-    data_dir: Annotated[
-        Path | None, typer.Option(help="Data folder (default: $FGIT_DATA_DIR or ../shared/data).")
-    ] = None,
+    data_dir: DataDirOption = None,
     decontaminate: Annotated[
         bool, typer.Option(help="Remove problems overlapping HumanEval(+), MBPP+, MBPP test.")
     ] = True,
     limit: Annotated[int | None, typer.Option(help="Keep only the first N problems.")] = None,
 ) -> None:
     """Load a dataset as problems, decontaminate it, write it (with a report beside it)."""
-    import json
+    from fgit.data.build import build_problems
 
-    from fgit.decontam import DEFAULT_BENCHMARKS, load_benchmark_texts
-    from fgit.decontam import decontaminate as run_decontamination
-    from fgit.problems import data_dir as resolve_data_dir
-    from fgit.problems import load_preset
-    from fgit.records import write_records
-
-    root = resolve_data_dir(data_dir)
     try:
-        problems, load_report = load_preset(preset, root)
+        built = build_problems(
+            preset=preset, data_folder=data_dir, decontaminate=decontaminate, limit=limit
+        )
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="--preset") from None
-    console.print(load_report.summary(), highlight=False)
-    report: dict = {"load": load_report.to_dict()}
-    if decontaminate:
-        problems, decontam = run_decontamination(
-            problems, load_benchmark_texts(DEFAULT_BENCHMARKS, root)
-        )
-        console.print(f"decontamination: {decontam.summary()}", highlight=False)
-        report["decontamination"] = decontam.to_dict()
-    problems = problems[:limit]
-    write_records(out, problems)
-    report_path = out.with_name(out.name + ".report.json")
-    report_path.write_text(json.dumps(report, indent=2, default=str) + "\n")
+    console.print(built.load_summary, highlight=False)
+    if built.decontamination_summary is not None:
+        console.print(f"decontamination: {built.decontamination_summary}", highlight=False)
+    report_path = built.write(out)
+    problems = built.problems
     console.print(f"{len(problems)} problems -> {out} (report: {report_path})")
 
 
@@ -452,12 +445,7 @@ def evaluate(
     out: Annotated[
         Path | None, typer.Option(help="Results JSON (default runs/eval/NAME-BENCHMARK.json).")
     ] = None,
-    data_dir: Annotated[
-        Path | None,
-        typer.Option(
-            help="Folder with evalplus data files (default $FGIT_DATA_DIR, else download)."
-        ),
-    ] = None,
+    data_dir: DataDirOption = None,
     prompt: Annotated[
         str, typer.Option(help="auto, chat (evalplus instruction) or plain.")
     ] = "auto",

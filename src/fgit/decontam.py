@@ -50,8 +50,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from fgit.problems import DataError, mbpp_split, read_json_records
-from fgit.problems import data_dir as resolve_data_dir
+from fgit.data.benchmarks import DECONTAMINATION_BENCHMARKS, benchmark_file
+from fgit.problems import mbpp_split, read_json_records
 from fgit.records import Problem
 
 __all__ = [
@@ -71,14 +71,9 @@ __all__ = [
 
 PathLike = str | os.PathLike[str]
 
-# Benchmark name → file in the data folder.
-BENCHMARKS: dict[str, str] = {
-    "humaneval": "HumanEval.jsonl.gz",
-    "humaneval+": "evalplus/HumanEvalPlus.jsonl.gz",
-    "mbpp+": "evalplus/MbppPlus.jsonl.gz",
-    "mbpp-test": "mbpp/mbpp.jsonl",
-}
-DEFAULT_BENCHMARKS: tuple[str, ...] = tuple(BENCHMARKS)
+# The benchmarks a training problem must not overlap (their files: fgit.data.benchmarks).
+BENCHMARKS: tuple[str, ...] = DECONTAMINATION_BENCHMARKS
+DEFAULT_BENCHMARKS: tuple[str, ...] = BENCHMARKS
 
 REASON_ID = "mbpp-id"
 REASON_NGRAM = "ngram"
@@ -163,13 +158,9 @@ def load_benchmark_texts(
         "mbpp+": _mbpp_plus_items,
         "mbpp-test": _mbpp_test_items,
     }
-    root = resolve_data_dir(data_dir)
     items: list[BenchmarkItem] = []
     for name in names:
-        path = root / BENCHMARKS[name]
-        if not path.is_file():
-            raise DataError(f"benchmark file {path} not found (expected {BENCHMARKS[name]})")
-        items.extend(loaders[name](name, path))
+        items.extend(loaders[name](name, benchmark_file(name, data_dir)))
     return items
 
 

