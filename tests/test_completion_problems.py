@@ -194,7 +194,7 @@ def _variant_set(problem: Problem, texts: list[str]) -> VariantSet:
 
 
 def test_every_reference_passes_and_a_mutant_fails(all_problems: list[Problem]) -> None:
-    from fgit.sandbox import SandboxLimits, run_many
+    from fgit.execution import SandboxLimits, run_many
     from fgit.selection.select import test_program
 
     references = run_many([test_program(p, p.response) for p in all_problems])

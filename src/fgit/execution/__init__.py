@@ -1,0 +1,28 @@
+"""Executing model-written code: the only place fgit runs it.
+
+- :mod:`~fgit.execution.sandbox`: one run, isolated (own process, uid, namespaces, limits);
+  its docstring holds the threat model.
+- :mod:`~fgit.execution.runner`: the child's side of a run, executed by path, never imported.
+- :mod:`~fgit.execution.many`: many runs in parallel.
+- :mod:`~fgit.execution.programs`: the program that tests a solution (solution, then tests).
+- :mod:`~fgit.execution.verdicts`, :mod:`~fgit.execution.limits`: what a run may use and what
+  came of it; :mod:`~fgit.execution.describe`: what this machine's sandbox can do.
+"""
+
+from fgit.execution.describe import describe_sandbox, network_isolation_mode
+from fgit.execution.limits import SandboxLimits
+from fgit.execution.many import run_many
+from fgit.execution.programs import check_program
+from fgit.execution.sandbox import run_program
+from fgit.execution.verdicts import ExecutionResult, Verdict
+
+__all__ = [
+    "ExecutionResult",
+    "SandboxLimits",
+    "Verdict",
+    "check_program",
+    "describe_sandbox",
+    "network_isolation_mode",
+    "run_many",
+    "run_program",
+]
