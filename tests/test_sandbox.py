@@ -432,6 +432,21 @@ def test_other_interpreter_compiles_the_runner():
     assert result.stdout.strip() == other
 
 
+def test_preloaded_files_run_first_in_the_programs_namespace(tmp_path):
+    trusted = tmp_path / "trusted.py"
+    trusted.write_text("GREETING = 'from the trusted file'\n")
+    broken = tmp_path / "broken.py"
+    broken.write_text("1 / 0\n")
+    tmp_path.chmod(0o700)  # the runner reads preloads before it gives up our uid
+    result = run_program("print(GREETING)", limits=QUICK, preload=[str(trusted)])
+    assert result.passed and result.stdout == "from the trusted file\n", result
+    if describe_sandbox()["uid_switch"]:  # the program itself cannot read them
+        assert not run(f"open({str(trusted)!r}).read()").passed
+    # An exception in a preloaded file is the program's own.
+    result = run_program("pass", limits=QUICK, preload=[str(broken)])
+    assert result.verdict is Verdict.ERROR and "ZeroDivisionError" in result.detail
+
+
 def test_unstartable_interpreter_is_sandbox_error():
     result = run_program("pass", python="/nonexistent/python")
     assert result.verdict is Verdict.SANDBOX_ERROR and not result.passed

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import ast
+from pathlib import Path
 
-__all__ = ["check_program"]
+__all__ = ["EVALPLUS_CHECK", "check_program"]
+
+# evalplus's check, which evaluation has the sandbox run (by path) before each program.
+EVALPLUS_CHECK = str(Path(__file__).with_name("evalplus_check.py"))
 
 
 def check_program(solution: str, tests: str, entry_point: str | None = None) -> str:

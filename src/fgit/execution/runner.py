@@ -1,9 +1,10 @@
 """The sandbox's runner: trusted code that runs in the child before the program.
 
 The harness (:mod:`fgit.execution.sandbox`) executes this file by path, ``python -s -B
-runner.py PROGRAM ARGS...``; nothing imports it. It reads the nonce, isolates itself (namespaces,
-uid, limits, guard) and runs the program, then reports on the report pipe. The threat model is
-in :mod:`fgit.execution.sandbox`.
+runner.py PROGRAM ARGS... [PRELOAD...]``; nothing imports it. It reads the nonce, isolates
+itself (namespaces, uid, limits, guard), executes the trusted PRELOAD files and then the program
+in the program's namespace, and reports on the report pipe. The threat model is in
+:mod:`fgit.execution.sandbox`.
 
 It must stay cheap to start (``os``, ``sys``, ``resource``, ``ctypes`` only; no ``contextlib``)
 and, once the program has run, use only references it captured before: the program may patch
@@ -226,7 +227,7 @@ def main(argv):
     base_exc, assertion, memory, sys_exit = BaseException, AssertionError, MemoryError, SystemExit
     syntax_error, isinst, typ, text, repr_ = SyntaxError, isinstance, type, str, repr
     compile_, exec_ = compile, exec
-    path = argv[0]
+    path, preload = argv[0], argv[12:]
     nonce_fd, report_fd, uid, gid, cpu, mem, fsize, nproc, harness = [int(a) for a in argv[1:10]]
     guarded, namespaces = argv[10].split(","), argv[11] == "1"
     nonce = b""
@@ -254,6 +255,10 @@ def main(argv):
     try:
         with open(path, "rb") as f:
             source = f.read()
+        trusted = []  # read now, while the harness's uid can: the program's may not
+        for name in preload:
+            with open(name, "rb") as f:
+                trusted.append((name, f.read()))
         del sys.path[0]  # the runner's directory: nothing for the program to import there
         libc = load_libc()
         die_with_parent(libc)
@@ -360,6 +365,8 @@ def main(argv):
             pass
 
     try:
+        for name, code in trusted:
+            exec_(compile_(code, name, "exec", 0, True), namespace)
         exec_(compile_(source, path, "exec", 0, True), namespace)
     except base_exc as exc:
         if isinst(exc, memory):

@@ -39,13 +39,14 @@ How one run works
     ours anyway).
 
 * The program runs as the module ``program`` (so ``if __name__ == "__main__":`` blocks do not run,
-  as in the HumanEval/MBPP harnesses) under ``exec`` inside ``try/except BaseException``. Only if
-  ``exec`` returns normally (and only in the process that started it, not a forked copy) does
-  the runner write ``PASS`` tagged with the nonce to the second pipe (never stdout) and exit 0.
-  The harness says PASSED only if that pipe holds exactly the runner's messages with the right
-  nonce *and* the program process exited with status 0 (reported by the PID namespace's init
-  when there is one). Anything else is not a pass. The harness kills and reaps the whole tree
-  at the end of every run, passed or not, and removes the directory.
+  as in the HumanEval/MBPP harnesses) under ``exec`` inside ``try/except BaseException``, after any
+  trusted files the caller preloads into its namespace (evaluation's evalplus check, read by the
+  runner before it drops privileges). Only if ``exec`` returns normally (and only in the process
+  that started it, not a forked copy) does the runner write ``PASS`` tagged with the nonce to the
+  second pipe (never stdout) and exit 0. The harness says PASSED only if that pipe holds exactly the
+  runner's messages with the right nonce *and* the program process exited with status 0 (reported by
+  the PID namespace's init when there is one). Anything else is not a pass. The harness kills and
+  reaps the whole tree at the end of every run, passed or not, and removes the directory.
 
 Threat model
 ------------
@@ -78,6 +79,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from fgit.execution.channels import Pipes, kill_and_reap
@@ -140,16 +142,26 @@ GUARDED = (  # os functions the program may not call (see the reliability guard)
 
 
 def run_program(
-    program: str, *, limits: SandboxLimits = SandboxLimits(), python: str = sys.executable
+    program: str,
+    *,
+    limits: SandboxLimits = SandboxLimits(),
+    python: str = sys.executable,
+    preload: Sequence[str] = (),
 ) -> ExecutionResult:
     """Run program text in the sandbox and return its verdict; never raises for anything the
-    program does (a failure to start is ``SANDBOX_ERROR``)."""
+    program does (a failure to start is ``SANDBOX_ERROR``).
+
+    ``preload``: paths of trusted Python files executed, in order, in the program's namespace
+    just before it, as part of it (an exception there is the program's). The runner reads them
+    before it gives up its privileges, so the program's uid need not be able to.
+    """
     start = time.monotonic()
+    trusted = [os.path.abspath(name) for name in preload]  # the run has a cwd of its own
     try:
         with leased_uid() as uid:
             workdir, path = _make_workdir(program, uid)
             try:
-                return _run_in(workdir, path, uid, limits, python, start)
+                return _run_in(workdir, path, trusted, uid, limits, python, start)
             finally:
                 _remove_workdir(workdir)
     except OSError as exc:
@@ -157,10 +169,16 @@ def run_program(
 
 
 def _run_in(
-    workdir: str, path: str, uid: int, limits: SandboxLimits, python: str, start: float
+    workdir: str,
+    path: str,
+    preload: list[str],
+    uid: int,
+    limits: SandboxLimits,
+    python: str,
+    start: float,
 ) -> ExecutionResult:
     nonce = secrets.token_hex(16)
-    proc, report_fd = _spawn(python, workdir, path, limits, uid, nonce)
+    proc, report_fd = _spawn(python, workdir, path, preload, limits, uid, nonce)
     caps = {"stdout": limits.output_bytes, "stderr": limits.output_bytes, "report": REPORT_LIMIT}
     pipes = Pipes(caps)
     status: int | None = None
@@ -252,7 +270,13 @@ def _remove_workdir(workdir: str) -> None:
 
 
 def _spawn(
-    python: str, workdir: str, path: str, limits: SandboxLimits, uid: int, nonce: str
+    python: str,
+    workdir: str,
+    path: str,
+    preload: list[str],
+    limits: SandboxLimits,
+    uid: int,
+    nonce: str,
 ) -> tuple[subprocess.Popen[bytes], int]:
     """Start the runner; returns the process and the read end of its report pipe."""
     nonce_r, nonce_w = os.pipe()
@@ -275,6 +299,7 @@ def _spawn(
         str(os.getpid()),
         ",".join(GUARDED),
         "1" if _USE_NAMESPACES else "0",
+        *preload,
     ]
     try:
         os.write(nonce_w, nonce.encode() + b"\n")  # fits the pipe buffer: no reader needed yet
