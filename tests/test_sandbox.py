@@ -17,7 +17,6 @@ from fgit.execution import (
     ExecutionResult,
     SandboxLimits,
     Verdict,
-    check_program,
     describe_sandbox,
     network_isolation_mode,
     run_many,
@@ -479,46 +478,6 @@ def test_limits_are_validated():
         SandboxLimits(memory_mb=1)
     assert SandboxLimits(timeout_s=2.5).cpu_limit_s == 4
     assert SandboxLimits(cpu_s=1.5).cpu_limit_s == 2
-
-
-# --- check_program -----------------------------------------------------------------------------
-
-MBPP_TESTS = "assert add(1, 2) == 3\nassert add(-1, 1) == 0"
-HUMANEVAL_TESTS = """
-
-METADATA = {'author': 'x'}
-
-
-def check(candidate):
-    assert candidate(1, 2) == 3
-    assert candidate(-1, 1) == 0
-"""
-GOOD = "def add(a, b):\n    return a + b\n"
-BAD = "def add(a, b):\n    return a - b\n"
-
-
-def test_check_program_mbpp_style():
-    program = check_program(GOOD, MBPP_TESTS)
-    assert program == GOOD + "\n\n" + MBPP_TESTS + "\n"
-    assert run(program).passed
-    assert run(check_program(BAD, MBPP_TESTS)).verdict is Verdict.FAILED
-
-
-def test_check_program_humaneval_style():
-    program = check_program(GOOD, HUMANEVAL_TESTS, "add")
-    assert program.rstrip().endswith("check(add)")
-    assert run(program).passed
-    assert run(check_program(BAD, HUMANEVAL_TESTS, "add")).verdict is Verdict.FAILED
-
-
-def test_check_program_leetcode_style_and_no_double_call():
-    solution = "class Solution:\n    def add(self, a, b):\n        return a + b\n"
-    program = check_program(solution, HUMANEVAL_TESTS, "Solution().add")
-    assert program.rstrip().endswith("check(Solution().add)")
-    assert run(program).passed
-    already_called = HUMANEVAL_TESTS + "\ncheck(add)\n"
-    assert check_program(GOOD, already_called, "add").count("check(add)") == 1
-    assert "check(" not in check_program(GOOD, MBPP_TESTS, "add")  # no check() to call
 
 
 # --- run_many ----------------------------------------------------------------------------------

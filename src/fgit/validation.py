@@ -83,9 +83,8 @@ def validate(
     A problem without tests cannot be scored: it is listed in ``skipped`` and not counted.
     An answer with no code counts as a failure (verdict ``no code``), never as a skip.
     """
-    from fgit.execution import SandboxLimits, run_many
+    from fgit.execution import SandboxLimits, problem_program, run_many
     from fgit.generation import SamplingParams
-    from fgit.selection.select import test_program
     from fgit.variants.extract import extract_code
 
     result = ValidationResult(problems=0, passed=0)
@@ -104,7 +103,7 @@ def validate(
         prelude = problem.metadata.get("prelude") or None
         code = extract_code(answer, prelude=prelude).code
         if code and code.strip():
-            jobs.append((problem, test_program(problem, code)))
+            jobs.append((problem, problem_program(problem, code)))
         else:
             result.verdicts[problem.id] = "no code"
     runs = run_many(

@@ -12,7 +12,7 @@
 from fgit.execution.describe import describe_sandbox, network_isolation_mode
 from fgit.execution.limits import SandboxLimits
 from fgit.execution.many import run_many
-from fgit.execution.programs import check_program
+from fgit.execution.programs import check_program, problem_program
 from fgit.execution.sandbox import run_program
 from fgit.execution.verdicts import ExecutionResult, Verdict
 
@@ -23,6 +23,7 @@ __all__ = [
     "check_program",
     "describe_sandbox",
     "network_isolation_mode",
+    "problem_program",
     "run_many",
     "run_program",
 ]
