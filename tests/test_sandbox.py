@@ -14,7 +14,10 @@ from pathlib import Path
 import pytest
 
 from fgit.execution import (
+    ALLOW_SUBPROCESS,
+    DEFAULT,
     ExecutionResult,
+    Policy,
     SandboxLimits,
     Verdict,
     describe_sandbox,
@@ -44,6 +47,10 @@ needs_protection = pytest.mark.skipif(
 )
 needs_uid_switch = pytest.mark.skipif(
     not describe_sandbox()["uid_switch"], reason="needs root: the program runs under our uid"
+)
+needs_namespaces = pytest.mark.skipif(
+    describe_sandbox()["processes"] != "namespace" or describe_sandbox()["network"] != "namespace",
+    reason="needs PID and network namespaces (root or user namespaces)",
 )
 
 
@@ -339,26 +346,148 @@ def test_destructive_os_calls_are_guarded(tmp_path):
     assert victim.exists()
 
 
-def test_no_network():
-    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+@pytest.fixture
+def server():
+    """A listening TCP socket on our loopback: (socket, port)."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
-        server.bind(("127.0.0.1", 0))
-        server.listen()
-        port = server.getsockname()[1]
-        result = run(f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=2)")
-        assert result.verdict is Verdict.ERROR
-        assert "OSError" in result.detail or "Error" in result.detail
-        server.setblocking(False)
-        with pytest.raises(BlockingIOError):
-            server.accept()  # nothing ever connected
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        yield listener, listener.getsockname()[1]
     finally:
-        server.close()
+        listener.close()
+
+
+def nothing_connected(listener: socket.socket) -> bool:
+    listener.setblocking(False)
+    try:
+        listener.accept()[0].close()
+    except BlockingIOError:
+        return True
+    return False
+
+
+def test_no_network(server):
+    listener, port = server
+    result = run(f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=2)")
+    assert result.verdict is Verdict.ERROR
+    assert "OSError" in result.detail or "Error" in result.detail
+    assert nothing_connected(listener)
 
 
 def test_network_mode_is_known():
     assert network_isolation_mode() in ("namespace", "socket-guard")
     info = describe_sandbox()
     assert {"uid_switch", "network", "processes", "filesystem", "limits"} <= set(info)
+
+
+# --- policies ----------------------------------------------------------------------------------
+
+SPAWN = """
+    import subprocess, sys
+    out = subprocess.run([sys.executable, "-c", "print(6 * 7)"], capture_output=True, text=True)
+    assert out.stdout == "42\\n", out
+    subprocess.run(["true"], check=True)
+"""
+
+
+def test_policies_are_profiles_of_the_guard():
+    assert Policy() == DEFAULT and not (DEFAULT.network or DEFAULT.subprocess)
+    assert {"os.fork", "subprocess", "os.kill", "os.remove", "os.chroot"} <= set(DEFAULT.guarded())
+    assert ALLOW_SUBPROCESS.guarded() == ("os.chroot",) and not ALLOW_SUBPROCESS.network
+    assert describe_sandbox()["guarded"] == list(DEFAULT.guarded())
+
+
+def test_default_policy_cannot_spawn_processes():
+    result = run_program(textwrap.dedent(SPAWN), limits=QUICK, policy=DEFAULT)
+    assert result.verdict is Verdict.ERROR
+    assert "subprocess is disabled" in result.detail
+
+
+@needs_namespaces
+def test_allow_subprocess_spawns_but_has_no_network(server):
+    listener, port = server
+    connect = f"import socket; socket.create_connection(('127.0.0.1', {port}), timeout=2)"
+    source = (
+        SPAWN
+        + f"""
+    child = subprocess.run([sys.executable, "-c", {connect!r}], capture_output=True, text=True)
+    assert child.returncode != 0 and "OSError" in child.stderr, child
+    try:
+        {connect}
+    except OSError:
+        pass
+    else:
+        raise AssertionError("connected")
+    """
+    )
+    result = run_program(textwrap.dedent(source), limits=QUICK, policy=ALLOW_SUBPROCESS)
+    assert result.passed, result
+    assert "net=namespace" in result.isolation
+    assert nothing_connected(listener)
+
+
+@needs_namespaces
+def test_allow_subprocess_processes_die_with_the_run():
+    source = """
+        import os, subprocess
+        print(os.environ["TMPDIR"], flush=True)
+        subprocess.Popen(["sleep", "60"], start_new_session=True)
+        subprocess.Popen(["sh", "-c", "sleep 60 &"])
+    """
+    result = run_program(textwrap.dedent(source), limits=HOSTILE, policy=ALLOW_SUBPROCESS)
+    assert result.passed, result
+    assert_no_strays(result.stdout.splitlines()[0])
+
+
+@needs_namespaces
+def test_allow_subprocess_may_change_its_own_files():
+    source = """
+        import os, shutil
+        os.makedirs("d/e")
+        open("d/e/f", "w").write("x")
+        os.rename("d/e/f", "d/g")
+        os.chmod("d/g", 0o600)
+        os.remove("d/g")
+        shutil.rmtree("d")
+        assert os.listdir(".") == ["program.py"]
+    """
+    assert run_program(textwrap.dedent(source), limits=QUICK, policy=ALLOW_SUBPROCESS).passed
+    assert "os.rename is disabled" in run(source).detail
+
+
+@needs_namespaces
+@needs_uid_switch
+def test_allow_subprocess_cannot_touch_files_outside_its_directory():
+    victim_dir = Path(tempfile.mkdtemp(prefix="fgit-victim-"))
+    try:
+        victim_dir.chmod(0o755)  # visible to everybody, writable by root only
+        victim = victim_dir / "victim.txt"
+        victim.write_text("keep me")
+        victim.chmod(0o644)
+        for source in [
+            f"import os\nos.remove({str(victim)!r})",
+            f"import subprocess\nsubprocess.run(['rm', '-rf', {str(victim_dir)!r}], check=True)",
+        ]:
+            assert not run_program(source, limits=QUICK, policy=ALLOW_SUBPROCESS).passed
+        assert victim.read_text() == "keep me"
+    finally:
+        shutil.rmtree(victim_dir)
+
+
+def test_network_policy_reaches_our_loopback(server):
+    listener, port = server
+    source = f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=5).close()"
+    result = run_program(source, limits=QUICK, policy=Policy(name="net", network=True))
+    assert result.passed, result
+    assert "net=host" in result.isolation
+    assert not nothing_connected(listener)
+
+
+def test_allow_subprocess_is_refused_without_namespaces(fallback):
+    result = run_program(textwrap.dedent(SPAWN), limits=QUICK, policy=ALLOW_SUBPROCESS)
+    assert result.verdict is Verdict.SANDBOX_ERROR
+    assert "needs PID and network namespaces" in result.detail
 
 
 # --- environment and working directory ---------------------------------------------------------

@@ -8,7 +8,8 @@ from functools import lru_cache
 from typing import Any
 
 from fgit.execution.limits import FILE_SIZE_LIMIT, SandboxLimits
-from fgit.execution.sandbox import GUARDED, run_program
+from fgit.execution.policy import DEFAULT
+from fgit.execution.sandbox import run_program
 from fgit.execution.uids import UID_BASE, UID_SLOTS
 
 __all__ = ["describe_sandbox", "network_isolation_mode"]
@@ -21,8 +22,8 @@ def _probe(python: str) -> str:
 
 
 def describe_sandbox(python: str = sys.executable) -> dict[str, Any]:
-    """The isolation this machine gives (found by running a trivial program once) and the
-    default limits."""
+    """The isolation this machine gives (found by running a trivial program once), the default
+    policy's guard and the default limits."""
     mode = dict(item.split("=", 1) for item in _probe(python).split() if "=" in item)
     uid = mode.get("uid", "")
     return {
@@ -33,7 +34,7 @@ def describe_sandbox(python: str = sys.executable) -> dict[str, Any]:
         "network": mode.get("net", "unknown"),
         "processes": mode.get("pid", "unknown"),
         "filesystem": mode.get("fs", "unknown"),
-        "guarded": [f"os.{name}" for name in GUARDED] + ["subprocess"],
+        "guarded": list(DEFAULT.guarded()),
         "limits": asdict(SandboxLimits()),
         "file_size_limit": FILE_SIZE_LIMIT,
         "python": python,

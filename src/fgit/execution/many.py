@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any
 
 from fgit.execution.limits import SandboxLimits
+from fgit.execution.policy import DEFAULT, Policy
 from fgit.execution.sandbox import run_program
 from fgit.execution.verdicts import ExecutionResult, Verdict
 
@@ -20,6 +21,7 @@ def run_many(
     programs: Sequence[str],
     *,
     limits: SandboxLimits = SandboxLimits(),
+    policy: Policy = DEFAULT,
     workers: int | None = None,
     progress: bool = False,
     python: str = sys.executable,
@@ -33,7 +35,7 @@ def run_many(
     pool = ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="fgit-sandbox")
     try:
         futures = {
-            pool.submit(run_program, program, limits=limits, python=python): i
+            pool.submit(run_program, program, limits=limits, policy=policy, python=python): i
             for i, program in enumerate(programs)
         }
         with _ProgressBar(len(programs), enabled=progress) as bar:

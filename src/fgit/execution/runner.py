@@ -40,25 +40,23 @@ def write_file(path, data):
         f.write(data)
 
 
-def unshare(libc, root):
-    """New network and PID namespaces where allowed; returns (net, pid) booleans."""
+def unshare(libc, root, isolate_net):
+    """New network (if isolate_net) and PID namespaces where allowed; returns (net, pid)."""
     if libc is None:
         return False, False
     uid, gid = os.getuid(), os.getgid()
-    if root:
-        attempts = [
-            (CLONE_NEWNET | CLONE_NEWPID, True, True),
-            (CLONE_NEWNET, True, False),
-            (CLONE_NEWPID, False, True),
-        ]
-    else:  # unprivileged user namespaces give us the same, where the kernel allows them
-        attempts = [
-            (CLONE_NEWUSER | CLONE_NEWNET | CLONE_NEWPID, True, True),
-            (CLONE_NEWUSER | CLONE_NEWNET, True, False),
-        ]
-    for flags, net, pid in attempts:
+    # Unprivileged user namespaces give us the same as root has, where the kernel allows them.
+    user = 0 if root else CLONE_NEWUSER
+    if not isolate_net:
+        attempts = [(False, True)]
+    elif root:
+        attempts = [(True, True), (True, False), (False, True)]
+    else:
+        attempts = [(True, True), (True, False)]
+    for net, pid in attempts:
+        flags = user | (CLONE_NEWNET if net else 0) | (CLONE_NEWPID if pid else 0)
         if libc.unshare(flags) == 0:
-            if flags & CLONE_NEWUSER:  # keep our identity inside the namespace
+            if user:  # keep our identity inside the namespace
                 try:
                     write_file("/proc/self/setgroups", "deny")
                     write_file("/proc/self/uid_map", f"{uid} {uid} 1")
@@ -169,7 +167,9 @@ def guard_sockets():
 
 
 def guard_process(names):
-    """Reliability guard: dangerous os functions raise PermissionError."""
+    """Reliability guard: the named functions ("os.kill", "signal.pidfd_send_signal", and
+    "subprocess" for _posixsubprocess.fork_exec) raise PermissionError."""
+    import _signal
     import posix
 
     def deny(name):
@@ -179,20 +179,22 @@ def guard_process(names):
         return denied
 
     for name in names:
-        for module in (os, posix):
-            if hasattr(module, name):
-                setattr(module, name, deny("os." + name))
-    import _signal
-
-    for module in (_signal, sys.modules.get("signal")):
-        if module is not None and hasattr(module, "pidfd_send_signal"):
-            module.pidfd_send_signal = deny("signal.pidfd_send_signal")
-    try:
-        import _posixsubprocess
-
-        _posixsubprocess.fork_exec = deny("subprocess")
-    except ImportError:
-        pass
+        prefix, _, attr = name.rpartition(".")
+        if prefix == "os":
+            modules = (os, posix)
+        elif prefix == "signal":
+            modules = (_signal, sys.modules.get("signal"))
+        elif name == "subprocess":
+            try:
+                import _posixsubprocess
+            except ImportError:
+                continue
+            modules, attr = (_posixsubprocess,), "fork_exec"
+        else:  # a guard we cannot apply must not pass silently
+            raise OSError("unknown guard " + name)
+        for module in modules:
+            if module is not None and hasattr(module, attr):
+                setattr(module, attr, deny(name))
 
 
 def supervise(child, tag, report_fd):
@@ -227,9 +229,10 @@ def main(argv):
     base_exc, assertion, memory, sys_exit = BaseException, AssertionError, MemoryError, SystemExit
     syntax_error, isinst, typ, text, repr_ = SyntaxError, isinstance, type, str, repr
     compile_, exec_ = compile, exec
-    path, preload = argv[0], argv[12:]
+    path, preload = argv[0], argv[14:]
     nonce_fd, report_fd, uid, gid, cpu, mem, fsize, nproc, harness = [int(a) for a in argv[1:10]]
-    guarded, namespaces = argv[10].split(","), argv[11] == "1"
+    guarded = [name for name in argv[10].split(",") if name]
+    namespaces, allow_net, contain = (flag == "1" for flag in argv[11:14])
     nonce = b""
     while True:
         chunk = read(nonce_fd, 256)
@@ -237,6 +240,7 @@ def main(argv):
             break
         nonce += chunk
     close(nonce_fd)
+    os.set_inheritable(report_fd, False)  # a program it execs never holds the channel
     tag = nonce.strip() + b" "
 
     def report(kind, detail=""):
@@ -265,7 +269,12 @@ def main(argv):
         if os.getppid() != harness:  # it died before the prctl, or python is a wrapper
             raise OSError("the runner is not a child of the harness")
         root = os.geteuid() == 0
-        net, pidns = unshare(libc, root) if namespaces else (False, False)
+        net, pidns = unshare(libc, root, not allow_net) if namespaces else (False, False)
+        if contain and not (pidns and (net or allow_net)):  # its processes would be at large
+            raise OSError(
+                "the policy lets the program start processes: it needs PID and "
+                "network namespaces, which this machine does not give"
+            )
         fs = "shared"
         if uid >= 0:
             try:
@@ -294,11 +303,11 @@ def main(argv):
         die_with_parent(libc)  # again: changing uid cleared it
         if os.getppid() != parent:
             exit_(3)
-        if not net:
+        if not (net or allow_net):
             guard_sockets()
         guard_process(guarded)
         user = uid if uid >= 0 else "same"
-        network = "namespace" if net else "socket-guard"
+        network = "namespace" if net else "host" if allow_net else "socket-guard"
         processes = "namespace" if pidns else "process-group"
         report(b"MODE", f"uid={user} net={network} pid={processes} fs={fs}")
         module = typ(sys)("program")

@@ -15,10 +15,12 @@ How one run works
   environment we *do* want (``PYTHONHASHSEED=0`` makes set/dict order, and so verdicts,
   reproducible); everything ``-I`` protects against comes from the environment being ours.
 * The runner (trusted code that runs before the program) reads a fresh random nonce
-  from the first pipe, then isolates itself, as far as the machine allows:
+  from the first pipe, then isolates itself, as far as the machine allows and the run's policy
+  (:mod:`fgit.execution.policy`) asks; under the default policy:
 
   - **network**: a new, empty network namespace (no interface is up, not even loopback);
     otherwise ``socket`` is patched to refuse internet sockets (weaker: ``_socket`` remains).
+    A policy with ``network`` does neither.
   - **processes**: a new PID namespace. The runner forks an init process which forks the
     program; when the program ends, init exits and the kernel kills everything else in the
     namespace, however it tried to escape (``setsid``, double fork). From inside, no process of
@@ -36,7 +38,9 @@ How one run works
     ``exec*``, ``system``, ``subprocess``, ``setsid``, ``signal.pidfd_send_signal``,
     ``remove``/``unlink``/``rmdir``/``rename``/``chmod``/``chown`` ... raise ``PermissionError``
     (``os.putenv`` is left alone: ``os.environ[...] = ...`` needs it, and the environment is
-    ours anyway).
+    ours anyway). ``ALLOW_SUBPROCESS`` lifts the guard on processes and files: its runs need,
+    and are refused without, PID and network namespaces, which contain the unguarded processes
+    a program starts.
 
 * The program runs as the module ``program`` (so ``if __name__ == "__main__":`` blocks do not run,
   as in the HumanEval/MBPP harnesses) under ``exec`` inside ``try/except BaseException``, after any
@@ -65,7 +69,9 @@ Disk use is bounded per file only (many files can still fill ``/tmp``), and file
 leaves in world-writable places outlive the run. Without root the program keeps our uid and can
 write wherever we can (only the guard stands in its way); without root *and* without user
 namespaces, ``ctypes`` can also signal our processes and its forks can leave the process group.
-``describe_sandbox()`` says which case applies. Run untrusted code from the internet in a
+``describe_sandbox()`` says which case applies. Under ``ALLOW_SUBPROCESS`` the guard is gone,
+so what a program may change outside its folder is exactly what its uid may: world-writable
+places as root, everything we own without root. Run untrusted code from the internet in a
 container or VM in addition.
 """
 
@@ -84,72 +90,30 @@ from pathlib import Path
 
 from fgit.execution.channels import Pipes, kill_and_reap
 from fgit.execution.limits import DEFAULT_NPROC, FILE_SIZE_LIMIT, SandboxLimits
+from fgit.execution.policy import DEFAULT, Policy
 from fgit.execution.uids import leased_uid
 from fgit.execution.verdicts import ExecutionResult, Report, Verdict, decide
 
-__all__ = ["GUARDED", "RUNNER", "run_program"]
+__all__ = ["RUNNER", "run_program"]
 
 RUNNER = str(Path(__file__).with_name("runner.py"))  # executed by path, never imported
 PROGRAM_NAME = "program.py"
 REPORT_LIMIT = 64 * 1024
 DRAIN_GRACE_S = 1.0  # after the kill, wait this long at most for the pipes to close
 _USE_NAMESPACES = True  # tests turn this off to exercise the fallbacks
-GUARDED = (  # os functions the program may not call (see the reliability guard)
-    "kill",
-    "killpg",
-    "fork",
-    "forkpty",
-    "vfork",
-    "system",
-    "popen",
-    "spawnl",
-    "spawnle",
-    "spawnlp",
-    "spawnlpe",
-    "spawnv",
-    "spawnve",
-    "spawnvp",
-    "spawnvpe",
-    "posix_spawn",
-    "posix_spawnp",
-    "execl",
-    "execle",
-    "execlp",
-    "execlpe",
-    "execv",
-    "execve",
-    "execvp",
-    "execvpe",
-    "setsid",
-    "setpgid",
-    "setpgrp",
-    "remove",
-    "unlink",
-    "rmdir",
-    "removedirs",
-    "rename",
-    "renames",
-    "replace",
-    "truncate",
-    "chmod",
-    "lchmod",
-    "fchmod",
-    "chown",
-    "lchown",
-    "fchown",
-    "chroot",
-)
 
 
 def run_program(
     program: str,
     *,
     limits: SandboxLimits = SandboxLimits(),
+    policy: Policy = DEFAULT,
     python: str = sys.executable,
     preload: Sequence[str] = (),
 ) -> ExecutionResult:
     """Run program text in the sandbox and return its verdict; never raises for anything the
-    program does (a failure to start is ``SANDBOX_ERROR``).
+    program does (a failure to start is ``SANDBOX_ERROR``). ``policy``: what the program may
+    do (:mod:`fgit.execution.policy`).
 
     ``preload``: paths of trusted Python files executed, in order, in the program's namespace
     just before it, as part of it (an exception there is the program's). The runner reads them
@@ -161,7 +125,7 @@ def run_program(
         with leased_uid() as uid:
             workdir, path = _make_workdir(program, uid)
             try:
-                return _run_in(workdir, path, trusted, uid, limits, python, start)
+                return _run_in(workdir, path, trusted, uid, limits, policy, python, start)
             finally:
                 _remove_workdir(workdir)
     except OSError as exc:
@@ -174,11 +138,12 @@ def _run_in(
     preload: list[str],
     uid: int,
     limits: SandboxLimits,
+    policy: Policy,
     python: str,
     start: float,
 ) -> ExecutionResult:
     nonce = secrets.token_hex(16)
-    proc, report_fd = _spawn(python, workdir, path, preload, limits, uid, nonce)
+    proc, report_fd = _spawn(python, workdir, path, preload, limits, policy, uid, nonce)
     caps = {"stdout": limits.output_bytes, "stderr": limits.output_bytes, "report": REPORT_LIMIT}
     pipes = Pipes(caps)
     status: int | None = None
@@ -275,6 +240,7 @@ def _spawn(
     path: str,
     preload: list[str],
     limits: SandboxLimits,
+    policy: Policy,
     uid: int,
     nonce: str,
 ) -> tuple[subprocess.Popen[bytes], int]:
@@ -297,8 +263,10 @@ def _spawn(
         str(FILE_SIZE_LIMIT),
         str(nproc),
         str(os.getpid()),
-        ",".join(GUARDED),
+        ",".join(policy.guarded()),
         "1" if _USE_NAMESPACES else "0",
+        "1" if policy.network else "0",
+        "1" if policy.needs_namespaces else "0",
         *preload,
     ]
     try:
