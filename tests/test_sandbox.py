@@ -30,6 +30,9 @@ from fgit.execution import (
 
 QUICK = SandboxLimits(timeout_s=5)
 HOSTILE = SandboxLimits(timeout_s=3)
+# Wall-clock bounds only tell a run that ends at its deadline from one that waits for its
+# program (minutes): a loaded 2-core machine can stall a run for seconds, so they are generous.
+SLACK_S = 10.0
 
 
 def run(source: str, limits: SandboxLimits = QUICK) -> ExecutionResult:
@@ -77,7 +80,7 @@ def processes_with_env(marker: str) -> list[int]:
 
 
 def assert_no_strays(marker: str) -> None:
-    deadline = time.monotonic() + 2.0  # SIGKILLed processes may take a moment to go
+    deadline = time.monotonic() + SLACK_S  # SIGKILLed processes may take a moment to go
     while (left := processes_with_env(marker)) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert left == [], f"processes of the run survived it: {left}"
@@ -131,14 +134,14 @@ def test_infinite_loop_times_out():
     result = run("while True:\n    pass\n", SandboxLimits(timeout_s=1))
     assert result.verdict is Verdict.TIMEOUT
     assert result.detail == "timed out after 1.0 s"
-    assert time.monotonic() - start < 2.5
+    assert time.monotonic() - start < 1 + SLACK_S
 
 
 def test_cpu_limit_is_timeout():
-    result = run("while True:\n    pass\n", SandboxLimits(timeout_s=10, cpu_s=1))
+    # The CPU limit, not the wall clock, ends it: 1 s of CPU can take many seconds under load.
+    result = run("while True:\n    pass\n", SandboxLimits(timeout_s=30, cpu_s=1))
     assert result.verdict is Verdict.TIMEOUT
     assert "CPU time" in result.detail
-    assert result.duration_s < 5
 
 
 def test_cpu_limit_with_sigxcpu_ignored_is_timeout():
@@ -156,7 +159,7 @@ def test_sleeping_with_closed_descriptors_times_out():
     """
     start = time.monotonic()
     assert run(source, SandboxLimits(timeout_s=1)).verdict is Verdict.TIMEOUT
-    assert time.monotonic() - start < 2.5
+    assert time.monotonic() - start < 1 + SLACK_S  # not the program's 60 s
 
 
 @pytest.mark.parametrize(
@@ -178,7 +181,7 @@ def test_output_flood_is_truncated_and_does_not_hang():
     result = run(
         "import sys\nfor i in range(10**7):\n    print(i)\n    sys.stderr.write('e')\n", limits
     )
-    assert time.monotonic() - start < 4
+    assert time.monotonic() - start < 2 + SLACK_S
     assert result.verdict in (Verdict.PASSED, Verdict.TIMEOUT)
     assert len(result.stdout.encode()) <= 1000 and result.stdout.startswith("0\n1\n2\n")
     assert len(result.stderr.encode()) <= 1000
@@ -276,9 +279,9 @@ def test_forked_processes_do_not_survive_the_run():
                 time.sleep(60)
             time.sleep(60)
     """
-    start = time.monotonic()
-    result = run(source, HOSTILE)
-    assert time.monotonic() - start < 2.5  # the run ends with the program, not its children
+    # The run ends with the program (a pass), long before its deadline or its children's 60 s.
+    result = run(source, SandboxLimits(timeout_s=30))
+    assert result.verdict is Verdict.PASSED, result
     assert_no_strays(result.stdout.splitlines()[0])
 
 
@@ -621,14 +624,20 @@ def test_run_many_preserves_order():
 
 
 def test_run_many_is_parallel():
-    programs = ["import time\ntime.sleep(1)"] * 4
-    start = time.monotonic()
-    results = run_many(programs, limits=QUICK, workers=2)
-    elapsed = time.monotonic() - start
-    assert all(r.passed for r in results)
-    assert 2.0 <= elapsed < 3.5
+    # Each program reports when it ran (CLOCK_MONOTONIC is one clock for all processes): with 2
+    # workers, 2 run at once and never more. No wall-clock bound, so load cannot fail it.
+    programs = ["import time\ns = time.monotonic()\ntime.sleep(2)\nprint(s, time.monotonic())"] * 4
+    results = run_many(programs, limits=SandboxLimits(timeout_s=30), workers=2)
+    assert all(r.passed for r in results), results
+    spans = [tuple(map(float, r.stdout.split())) for r in results]
+    at_once = [sum(1 for s, e in spans if s <= start < e) for start, _ in spans]
+    assert max(at_once) == 2
 
 
-def test_run_many_progress_bar():
+def test_run_many_progress_bar(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")  # one line, whatever the terminal
     results = run_many(["pass", "assert False", "1/0"], limits=QUICK, workers=2, progress=True)
     assert [r.verdict for r in results] == [Verdict.PASSED, Verdict.FAILED, Verdict.ERROR]
+    out, err = capsys.readouterr()
+    assert out == ""  # on stderr, like every fgit progress bar
+    assert "3/3" in err and "error 1 failed 1 passed 1" in err

@@ -51,12 +51,13 @@ def run_many(
 
 
 class _ProgressBar:
-    """A rich progress bar with verdict counts and ETA; does nothing when disabled."""
+    """A rich progress bar on stderr with verdict counts and ETA; does nothing when disabled."""
 
     def __init__(self, total: int, *, enabled: bool) -> None:
         self.counts: Counter[str] = Counter()
         self.progress: Any = None
         if enabled:
+            from rich.console import Console
             from rich.progress import (
                 BarColumn,
                 MofNCompleteColumn,
@@ -74,6 +75,7 @@ class _ProgressBar:
                 TimeElapsedColumn(),
                 TextColumn("eta"),
                 TimeRemainingColumn(),
+                console=Console(stderr=True),
             )
             self.task = self.progress.add_task("sandbox", total=total, counts="")
 
