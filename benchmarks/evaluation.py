@@ -39,7 +39,7 @@ def score_canonical(workers: int, data_dir: Path | None) -> tuple[float, int, in
 
 
 def sandbox_overhead(runs: int) -> tuple[float, float, str]:
-    from fgit.sandbox import run_program
+    from fgit.execution import run_program
 
     results = [run_program("pass\n") for _ in range(runs + 2)][2:]  # 2 warm-up runs
     times = [r.duration_s for r in results]

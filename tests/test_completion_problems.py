@@ -194,10 +194,9 @@ def _variant_set(problem: Problem, texts: list[str]) -> VariantSet:
 
 
 def test_every_reference_passes_and_a_mutant_fails(all_problems: list[Problem]) -> None:
-    from fgit.sandbox import SandboxLimits, run_many
-    from fgit.selection.select import test_program
+    from fgit.execution import SandboxLimits, problem_program, run_many
 
-    references = run_many([test_program(p, p.response) for p in all_problems])
+    references = run_many([problem_program(p, p.response) for p in all_problems])
     failed = [(p.id, r.verdict.value) for p, r in zip(all_problems, references, strict=True)]
     assert [f for f in failed if f[1] != "passed"] == []
 
@@ -214,7 +213,7 @@ def test_every_reference_passes_and_a_mutant_fails(all_problems: list[Problem]) 
     limits = SandboxLimits(timeout_s=5.0)  # an infinite loop is a failure, no need to wait
     for round_ in range(3):
         todo = [tid for tid, bodies in mutants.items() if tid not in fails and len(bodies) > round_]
-        programs = [test_program(by_id[tid], mutants[tid][round_]) for tid in todo]
+        programs = [problem_program(by_id[tid], mutants[tid][round_]) for tid in todo]
         for tid, result in zip(todo, run_many(programs, limits=limits), strict=True):
             if result.verdict.value != "passed":
                 fails.add(tid)

@@ -33,7 +33,7 @@ from fgit.evaluation.tasks import (
     evalplus_data_override,
     load_benchmark,
 )
-from fgit.sandbox import ExecutionResult, Verdict
+from fgit.execution import ExecutionResult, Verdict
 
 FAST = ScoreSettings(workers=2, per_task_timeout_cap_s=3.0)
 HE_IDS = ["HumanEval/0", "HumanEval/2", "HumanEval/4", "HumanEval/32", "HumanEval/53"]

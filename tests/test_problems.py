@@ -164,29 +164,6 @@ def test_leetcode_markdown_mode(shared_data: Path, leetcode_code: list[Problem])
         P.leetcode(shared_data, response="html")  # type: ignore[arg-type]
 
 
-def _with_helper(problems: list[Problem], name: str) -> Problem:
-    return next(p for p in problems if f"def {name}(" in p.metadata["prelude"])
-
-
-def test_leetcode_reference_solutions_pass(leetcode_code: list[Problem]) -> None:
-    # A few plain ones plus ones whose prelude defines the list/tree helpers the tests use.
-    chosen = [
-        *leetcode_code[:4],
-        _with_helper(leetcode_code, "list_node"),
-        _with_helper(leetcode_code, "tree_node"),
-    ]
-    for problem in chosen:
-        result = _run(P.leetcode_program(problem))
-        assert result.returncode == 0, f"{problem.id}: {result.stderr}"
-
-
-def test_leetcode_program_catches_a_wrong_solution(leetcode_code: list[Problem]) -> None:
-    two_sum = leetcode_code[0]
-    wrong = "class Solution:\n    def twoSum(self, nums, target):\n        return [0, 0]\n"
-    result = _run(P.leetcode_program(two_sum, wrong))
-    assert result.returncode != 0 and "AssertionError" in result.stderr
-
-
 # ---------------------------------------------------------------------------------------------
 # Alpaca-style data
 # ---------------------------------------------------------------------------------------------

@@ -13,20 +13,26 @@ from pathlib import Path
 
 import pytest
 
-from fgit import sandbox
-from fgit.sandbox import (
+from fgit.execution import (
+    ALLOW_SUBPROCESS,
+    DEFAULT,
     ExecutionResult,
+    Policy,
     SandboxLimits,
     Verdict,
-    check_program,
     describe_sandbox,
     network_isolation_mode,
     run_many,
     run_program,
+    sandbox,
+    uids,
 )
 
 QUICK = SandboxLimits(timeout_s=5)
 HOSTILE = SandboxLimits(timeout_s=3)
+# Wall-clock bounds only tell a run that ends at its deadline from one that waits for its
+# program (minutes): a loaded 2-core machine can stall a run for seconds, so they are generous.
+SLACK_S = 10.0
 
 
 def run(source: str, limits: SandboxLimits = QUICK) -> ExecutionResult:
@@ -45,13 +51,17 @@ needs_protection = pytest.mark.skipif(
 needs_uid_switch = pytest.mark.skipif(
     not describe_sandbox()["uid_switch"], reason="needs root: the program runs under our uid"
 )
+needs_namespaces = pytest.mark.skipif(
+    describe_sandbox()["processes"] != "namespace" or describe_sandbox()["network"] != "namespace",
+    reason="needs PID and network namespaces (root or user namespaces)",
+)
 
 
 @pytest.fixture
 def fallback(monkeypatch):
     """No namespaces and no uid switch: what the sandbox does for an unprivileged user."""
     monkeypatch.setattr(sandbox, "_USE_NAMESPACES", False)
-    monkeypatch.setattr(sandbox, "_uid_pool", lambda: ())
+    monkeypatch.setattr(uids, "_uid_pool", lambda: ())
 
 
 def processes_with_env(marker: str) -> list[int]:
@@ -70,7 +80,7 @@ def processes_with_env(marker: str) -> list[int]:
 
 
 def assert_no_strays(marker: str) -> None:
-    deadline = time.monotonic() + 2.0  # SIGKILLed processes may take a moment to go
+    deadline = time.monotonic() + SLACK_S  # SIGKILLed processes may take a moment to go
     while (left := processes_with_env(marker)) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert left == [], f"processes of the run survived it: {left}"
@@ -124,14 +134,14 @@ def test_infinite_loop_times_out():
     result = run("while True:\n    pass\n", SandboxLimits(timeout_s=1))
     assert result.verdict is Verdict.TIMEOUT
     assert result.detail == "timed out after 1.0 s"
-    assert time.monotonic() - start < 2.5
+    assert time.monotonic() - start < 1 + SLACK_S
 
 
 def test_cpu_limit_is_timeout():
-    result = run("while True:\n    pass\n", SandboxLimits(timeout_s=10, cpu_s=1))
+    # The CPU limit, not the wall clock, ends it: 1 s of CPU can take many seconds under load.
+    result = run("while True:\n    pass\n", SandboxLimits(timeout_s=30, cpu_s=1))
     assert result.verdict is Verdict.TIMEOUT
     assert "CPU time" in result.detail
-    assert result.duration_s < 5
 
 
 def test_cpu_limit_with_sigxcpu_ignored_is_timeout():
@@ -149,7 +159,7 @@ def test_sleeping_with_closed_descriptors_times_out():
     """
     start = time.monotonic()
     assert run(source, SandboxLimits(timeout_s=1)).verdict is Verdict.TIMEOUT
-    assert time.monotonic() - start < 2.5
+    assert time.monotonic() - start < 1 + SLACK_S  # not the program's 60 s
 
 
 @pytest.mark.parametrize(
@@ -171,7 +181,7 @@ def test_output_flood_is_truncated_and_does_not_hang():
     result = run(
         "import sys\nfor i in range(10**7):\n    print(i)\n    sys.stderr.write('e')\n", limits
     )
-    assert time.monotonic() - start < 4
+    assert time.monotonic() - start < 2 + SLACK_S
     assert result.verdict in (Verdict.PASSED, Verdict.TIMEOUT)
     assert len(result.stdout.encode()) <= 1000 and result.stdout.startswith("0\n1\n2\n")
     assert len(result.stderr.encode()) <= 1000
@@ -269,9 +279,9 @@ def test_forked_processes_do_not_survive_the_run():
                 time.sleep(60)
             time.sleep(60)
     """
-    start = time.monotonic()
-    result = run(source, HOSTILE)
-    assert time.monotonic() - start < 2.5  # the run ends with the program, not its children
+    # The run ends with the program (a pass), long before its deadline or its children's 60 s.
+    result = run(source, SandboxLimits(timeout_s=30))
+    assert result.verdict is Verdict.PASSED, result
     assert_no_strays(result.stdout.splitlines()[0])
 
 
@@ -339,26 +349,148 @@ def test_destructive_os_calls_are_guarded(tmp_path):
     assert victim.exists()
 
 
-def test_no_network():
-    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+@pytest.fixture
+def server():
+    """A listening TCP socket on our loopback: (socket, port)."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
-        server.bind(("127.0.0.1", 0))
-        server.listen()
-        port = server.getsockname()[1]
-        result = run(f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=2)")
-        assert result.verdict is Verdict.ERROR
-        assert "OSError" in result.detail or "Error" in result.detail
-        server.setblocking(False)
-        with pytest.raises(BlockingIOError):
-            server.accept()  # nothing ever connected
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        yield listener, listener.getsockname()[1]
     finally:
-        server.close()
+        listener.close()
+
+
+def nothing_connected(listener: socket.socket) -> bool:
+    listener.setblocking(False)
+    try:
+        listener.accept()[0].close()
+    except BlockingIOError:
+        return True
+    return False
+
+
+def test_no_network(server):
+    listener, port = server
+    result = run(f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=2)")
+    assert result.verdict is Verdict.ERROR
+    assert "OSError" in result.detail or "Error" in result.detail
+    assert nothing_connected(listener)
 
 
 def test_network_mode_is_known():
     assert network_isolation_mode() in ("namespace", "socket-guard")
     info = describe_sandbox()
     assert {"uid_switch", "network", "processes", "filesystem", "limits"} <= set(info)
+
+
+# --- policies ----------------------------------------------------------------------------------
+
+SPAWN = """
+    import subprocess, sys
+    out = subprocess.run([sys.executable, "-c", "print(6 * 7)"], capture_output=True, text=True)
+    assert out.stdout == "42\\n", out
+    subprocess.run(["true"], check=True)
+"""
+
+
+def test_policies_are_profiles_of_the_guard():
+    assert Policy() == DEFAULT and not (DEFAULT.network or DEFAULT.subprocess)
+    assert {"os.fork", "subprocess", "os.kill", "os.remove", "os.chroot"} <= set(DEFAULT.guarded())
+    assert ALLOW_SUBPROCESS.guarded() == ("os.chroot",) and not ALLOW_SUBPROCESS.network
+    assert describe_sandbox()["guarded"] == list(DEFAULT.guarded())
+
+
+def test_default_policy_cannot_spawn_processes():
+    result = run_program(textwrap.dedent(SPAWN), limits=QUICK, policy=DEFAULT)
+    assert result.verdict is Verdict.ERROR
+    assert "subprocess is disabled" in result.detail
+
+
+@needs_namespaces
+def test_allow_subprocess_spawns_but_has_no_network(server):
+    listener, port = server
+    connect = f"import socket; socket.create_connection(('127.0.0.1', {port}), timeout=2)"
+    source = (
+        SPAWN
+        + f"""
+    child = subprocess.run([sys.executable, "-c", {connect!r}], capture_output=True, text=True)
+    assert child.returncode != 0 and "OSError" in child.stderr, child
+    try:
+        {connect}
+    except OSError:
+        pass
+    else:
+        raise AssertionError("connected")
+    """
+    )
+    result = run_program(textwrap.dedent(source), limits=QUICK, policy=ALLOW_SUBPROCESS)
+    assert result.passed, result
+    assert "net=namespace" in result.isolation
+    assert nothing_connected(listener)
+
+
+@needs_namespaces
+def test_allow_subprocess_processes_die_with_the_run():
+    source = """
+        import os, subprocess
+        print(os.environ["TMPDIR"], flush=True)
+        subprocess.Popen(["sleep", "60"], start_new_session=True)
+        subprocess.Popen(["sh", "-c", "sleep 60 &"])
+    """
+    result = run_program(textwrap.dedent(source), limits=HOSTILE, policy=ALLOW_SUBPROCESS)
+    assert result.passed, result
+    assert_no_strays(result.stdout.splitlines()[0])
+
+
+@needs_namespaces
+def test_allow_subprocess_may_change_its_own_files():
+    source = """
+        import os, shutil
+        os.makedirs("d/e")
+        open("d/e/f", "w").write("x")
+        os.rename("d/e/f", "d/g")
+        os.chmod("d/g", 0o600)
+        os.remove("d/g")
+        shutil.rmtree("d")
+        assert os.listdir(".") == ["program.py"]
+    """
+    assert run_program(textwrap.dedent(source), limits=QUICK, policy=ALLOW_SUBPROCESS).passed
+    assert "os.rename is disabled" in run(source).detail
+
+
+@needs_namespaces
+@needs_uid_switch
+def test_allow_subprocess_cannot_touch_files_outside_its_directory():
+    victim_dir = Path(tempfile.mkdtemp(prefix="fgit-victim-"))
+    try:
+        victim_dir.chmod(0o755)  # visible to everybody, writable by root only
+        victim = victim_dir / "victim.txt"
+        victim.write_text("keep me")
+        victim.chmod(0o644)
+        for source in [
+            f"import os\nos.remove({str(victim)!r})",
+            f"import subprocess\nsubprocess.run(['rm', '-rf', {str(victim_dir)!r}], check=True)",
+        ]:
+            assert not run_program(source, limits=QUICK, policy=ALLOW_SUBPROCESS).passed
+        assert victim.read_text() == "keep me"
+    finally:
+        shutil.rmtree(victim_dir)
+
+
+def test_network_policy_reaches_our_loopback(server):
+    listener, port = server
+    source = f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=5).close()"
+    result = run_program(source, limits=QUICK, policy=Policy(name="net", network=True))
+    assert result.passed, result
+    assert "net=host" in result.isolation
+    assert not nothing_connected(listener)
+
+
+def test_allow_subprocess_is_refused_without_namespaces(fallback):
+    result = run_program(textwrap.dedent(SPAWN), limits=QUICK, policy=ALLOW_SUBPROCESS)
+    assert result.verdict is Verdict.SANDBOX_ERROR
+    assert "needs PID and network namespaces" in result.detail
 
 
 # --- environment and working directory ---------------------------------------------------------
@@ -431,6 +563,21 @@ def test_other_interpreter_compiles_the_runner():
     assert result.stdout.strip() == other
 
 
+def test_preloaded_files_run_first_in_the_programs_namespace(tmp_path):
+    trusted = tmp_path / "trusted.py"
+    trusted.write_text("GREETING = 'from the trusted file'\n")
+    broken = tmp_path / "broken.py"
+    broken.write_text("1 / 0\n")
+    tmp_path.chmod(0o700)  # the runner reads preloads before it gives up our uid
+    result = run_program("print(GREETING)", limits=QUICK, preload=[str(trusted)])
+    assert result.passed and result.stdout == "from the trusted file\n", result
+    if describe_sandbox()["uid_switch"]:  # the program itself cannot read them
+        assert not run(f"open({str(trusted)!r}).read()").passed
+    # An exception in a preloaded file is the program's own.
+    result = run_program("pass", limits=QUICK, preload=[str(broken)])
+    assert result.verdict is Verdict.ERROR and "ZeroDivisionError" in result.detail
+
+
 def test_unstartable_interpreter_is_sandbox_error():
     result = run_program("pass", python="/nonexistent/python")
     assert result.verdict is Verdict.SANDBOX_ERROR and not result.passed
@@ -438,12 +585,22 @@ def test_unstartable_interpreter_is_sandbox_error():
     assert run_program("pass", python="/bin/false").verdict is Verdict.SANDBOX_ERROR
 
 
-def test_vanished_runner_file_is_rewritten():
-    first = sandbox._runner_file()
-    assert first is not None
-    shutil.rmtree(os.path.dirname(first))
-    assert run("pass").passed
-    assert os.path.exists(sandbox._runner_file() or "")
+def test_runner_runs_by_path_from_the_package():
+    runner = Path(sandbox.__file__).with_name("runner.py")
+    source = """
+        import os, sys
+        print(sys.modules["__main__"].__file__)
+        assert os.path.dirname(sys.modules["__main__"].__file__) not in sys.path
+        try:
+            import verdicts  # a sibling of the runner: its folder is not importable
+        except ImportError:
+            pass
+        else:
+            raise AssertionError("the runner's folder is on sys.path")
+    """
+    result = run(source)
+    assert result.passed, result
+    assert result.stdout.strip() == str(runner) == sandbox.RUNNER
 
 
 def test_limits_are_validated():
@@ -453,46 +610,6 @@ def test_limits_are_validated():
         SandboxLimits(memory_mb=1)
     assert SandboxLimits(timeout_s=2.5).cpu_limit_s == 4
     assert SandboxLimits(cpu_s=1.5).cpu_limit_s == 2
-
-
-# --- check_program -----------------------------------------------------------------------------
-
-MBPP_TESTS = "assert add(1, 2) == 3\nassert add(-1, 1) == 0"
-HUMANEVAL_TESTS = """
-
-METADATA = {'author': 'x'}
-
-
-def check(candidate):
-    assert candidate(1, 2) == 3
-    assert candidate(-1, 1) == 0
-"""
-GOOD = "def add(a, b):\n    return a + b\n"
-BAD = "def add(a, b):\n    return a - b\n"
-
-
-def test_check_program_mbpp_style():
-    program = check_program(GOOD, MBPP_TESTS)
-    assert program == GOOD + "\n\n" + MBPP_TESTS + "\n"
-    assert run(program).passed
-    assert run(check_program(BAD, MBPP_TESTS)).verdict is Verdict.FAILED
-
-
-def test_check_program_humaneval_style():
-    program = check_program(GOOD, HUMANEVAL_TESTS, "add")
-    assert program.rstrip().endswith("check(add)")
-    assert run(program).passed
-    assert run(check_program(BAD, HUMANEVAL_TESTS, "add")).verdict is Verdict.FAILED
-
-
-def test_check_program_leetcode_style_and_no_double_call():
-    solution = "class Solution:\n    def add(self, a, b):\n        return a + b\n"
-    program = check_program(solution, HUMANEVAL_TESTS, "Solution().add")
-    assert program.rstrip().endswith("check(Solution().add)")
-    assert run(program).passed
-    already_called = HUMANEVAL_TESTS + "\ncheck(add)\n"
-    assert check_program(GOOD, already_called, "add").count("check(add)") == 1
-    assert "check(" not in check_program(GOOD, MBPP_TESTS, "add")  # no check() to call
 
 
 # --- run_many ----------------------------------------------------------------------------------
@@ -507,14 +624,20 @@ def test_run_many_preserves_order():
 
 
 def test_run_many_is_parallel():
-    programs = ["import time\ntime.sleep(1)"] * 4
-    start = time.monotonic()
-    results = run_many(programs, limits=QUICK, workers=2)
-    elapsed = time.monotonic() - start
-    assert all(r.passed for r in results)
-    assert 2.0 <= elapsed < 3.5
+    # Each program reports when it ran (CLOCK_MONOTONIC is one clock for all processes): with 2
+    # workers, 2 run at once and never more. No wall-clock bound, so load cannot fail it.
+    programs = ["import time\ns = time.monotonic()\ntime.sleep(2)\nprint(s, time.monotonic())"] * 4
+    results = run_many(programs, limits=SandboxLimits(timeout_s=30), workers=2)
+    assert all(r.passed for r in results), results
+    spans = [tuple(map(float, r.stdout.split())) for r in results]
+    at_once = [sum(1 for s, e in spans if s <= start < e) for start, _ in spans]
+    assert max(at_once) == 2
 
 
-def test_run_many_progress_bar():
+def test_run_many_progress_bar(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")  # one line, whatever the terminal
     results = run_many(["pass", "assert False", "1/0"], limits=QUICK, workers=2, progress=True)
     assert [r.verdict for r in results] == [Verdict.PASSED, Verdict.FAILED, Verdict.ERROR]
+    out, err = capsys.readouterr()
+    assert out == ""  # on stderr, like every fgit progress bar
+    assert "3/3" in err and "error 1 failed 1 passed 1" in err

@@ -17,7 +17,7 @@ Choices that change what a model is trained on are documented on each loader; th
 - ``leetcode``: instruction = the problem statement with its starter code; tests follow the
   HumanEval convention (``check(candidate)``); the import preamble the solutions rely on is kept
   in ``metadata["prelude"]``. A test program is ``prelude + solution + tests + check(entry)``,
-  see :func:`leetcode_program`.
+  see :func:`fgit.execution.problem_program`.
 - ``codealpaca`` / ``evol-codealpaca``: Alpaca records as :mod:`fgit.records` reads them; no tests.
 - ``humaneval-train`` / ``humaneval-heldout``: the two halves of a seeded split of HumanEval's 164
   tasks, as *completion-style* problems (instruction = the code prompt, response = the indented
@@ -82,7 +82,6 @@ __all__ = [
     "humaneval_task_ids",
     "jsonl",
     "leetcode",
-    "leetcode_program",
     "load_preset",
     "mbpp",
     "mbpp_split",
@@ -324,19 +323,6 @@ def _check_splits(splits: Iterable[str] | None) -> set[str] | None:
 # ---------------------------------------------------------------------------------------------
 
 
-def leetcode_program(problem: Problem, solution: str | None = None) -> str:
-    """The Python program that tests ``solution`` (default: the reference) of a LeetCode problem.
-
-    ``prelude`` (imports, ``ListNode``/``TreeNode`` helpers) + solution + the ``check`` function +
-    ``check(entry_point)``. The prelude must come first: solutions use ``List``, ``inf`` … bare.
-    """
-    if problem.tests is None or problem.entry_point is None:
-        raise ValueError(f"{problem.id}: no tests or entry point")
-    code = problem.response if solution is None else solution
-    prelude = problem.metadata.get("prelude", "")
-    return f"{prelude}\n{code}\n\n{problem.tests}\n\ncheck({problem.entry_point})\n"
-
-
 def leetcode(
     data_dir: PathLike | None = None, *, response: Literal["code", "markdown"] = "code"
 ) -> Loaded:
@@ -349,9 +335,9 @@ def leetcode(
     - ``tests``: ``test``, a ``def check(candidate)`` (HumanEval convention); ``entry_point``:
       e.g. ``Solution().twoSum``, passed to ``check``.
     - ``metadata["prelude"]``: the dataset's ``prompt`` field, the imports and helper classes the
-      solution and tests expect to exist *before* the solution; :func:`leetcode_program` builds
-      the runnable program. Also ``question_id``, ``difficulty``, ``starter_code`` and
-      ``response_format``.
+      solution and tests expect to exist *before* the solution;
+      :func:`fgit.execution.problem_program` builds the runnable program. Also ``question_id``,
+      ``difficulty``, ``starter_code`` and ``response_format``.
     """
     if response not in ("code", "markdown"):
         raise ValueError(f"response must be 'code' or 'markdown', not {response!r}")

@@ -8,7 +8,7 @@ already placed.
 Scoring a model on held-out problems: the instruction as the user message of the model's chat
 template (the prompt the training used), one greedy answer, the code taken out of it as the
 variants stage takes a teacher's (:func:`fgit.variants.extract.extract_code`), then the
-problem's prelude, the code and its tests run in the sandbox (:func:`fgit.sandbox.run_many`).
+problem's prelude, the code and its tests run in the sandbox (:func:`fgit.execution.run_many`).
 """
 
 from __future__ import annotations
@@ -83,9 +83,8 @@ def validate(
     A problem without tests cannot be scored: it is listed in ``skipped`` and not counted.
     An answer with no code counts as a failure (verdict ``no code``), never as a skip.
     """
+    from fgit.execution import SandboxLimits, problem_program, run_many
     from fgit.generation import SamplingParams
-    from fgit.sandbox import SandboxLimits, run_many
-    from fgit.selection.select import test_program
     from fgit.variants.extract import extract_code
 
     result = ValidationResult(problems=0, passed=0)
@@ -104,7 +103,7 @@ def validate(
         prelude = problem.metadata.get("prelude") or None
         code = extract_code(answer, prelude=prelude).code
         if code and code.strip():
-            jobs.append((problem, test_program(problem, code)))
+            jobs.append((problem, problem_program(problem, code)))
         else:
             result.verdicts[problem.id] = "no code"
     runs = run_many(

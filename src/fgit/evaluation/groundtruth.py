@@ -8,7 +8,7 @@ solution on every input (a few minutes for MBPP+); later calls read the cache.
 
 Canonical solutions are trusted dataset code, not model output: running them in this process,
 outside the sandbox, is what evalplus does too and is needed for reference times comparable to
-evalplus's. Model-generated code only ever runs in :mod:`fgit.sandbox`.
+evalplus's. Model-generated code only ever runs in :mod:`fgit.execution`.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 __all__ = ["MISSING", "TaskScore", "pass_at_1"]
 
-# Verdict strings are fgit.sandbox.Verdict values, plus "missing" for a task without a sample.
+# Verdict strings are fgit.execution.Verdict values, plus "missing" for a task without a sample.
 MISSING = "missing"
 
 

@@ -166,7 +166,7 @@ PAIRS = "selection/pairs.jsonl"
 
 
 def _selection(ctx: Context) -> dict[str, Any]:
-    from fgit.sandbox import SandboxLimits
+    from fgit.execution import SandboxLimits
     from fgit.selection.embedders import load_scorer
     from fgit.selection.select import select_pairs
 

@@ -78,15 +78,6 @@ def reference_code(problem: VariantSet) -> str:
     return problem.response
 
 
-def test_program(problem: Problem, code: str) -> str:
-    """Prelude (imports the solution needs, e.g. LeetCode's), solution, then the tests."""
-    from fgit.sandbox import check_program
-
-    prelude = problem.metadata.get("prelude") or ""
-    solution = f"{prelude}\n{code}" if prelude else code
-    return check_program(solution, problem.tests or "", problem.entry_point)
-
-
 def _reference_problem(problem: VariantSet, prelude: str | None) -> str | None:
     """Why the correct code cannot anchor a Python pair, or None: another language (its fenced
     blocks are tagged with one), or Python that does not parse (Python 2, cut off)."""
@@ -101,7 +92,7 @@ def _reference_problem(problem: VariantSet, prelude: str | None) -> str | None:
 def _drop_unusable(problem: VariantSet) -> list[Candidate]:
     """Candidates with a drop reason where they cannot be used at all."""
     correct = normalize_response(problem.response)
-    # Code runs after the prelude (test_program), so it must parse there: a completion-style
+    # Code runs after the prelude (problem_program), so it must parse there: a completion-style
     # body (HumanEval) only parses after its prompt; LeetCode code after its imports.
     prelude = problem.metadata.get("prelude") or None
     # fgit checks, executes and diffs Python only: a problem answered in another language
@@ -145,7 +136,7 @@ def _execute(
     sets: list[VariantSet], candidates: list[list[Candidate]], limits: Any, workers: int | None
 ) -> dict[int, str]:
     """Run references and usable candidates; returns problem index -> skip reason."""
-    from fgit.sandbox import SandboxLimits, Verdict, run_many
+    from fgit.execution import SandboxLimits, Verdict, problem_program, run_many
 
     if limits is None:  # select_pairs' default: the sandbox's default limits
         limits = SandboxLimits()
@@ -154,9 +145,9 @@ def _execute(
     for k, (problem, cands) in enumerate(zip(sets, candidates, strict=True)):
         if not problem.tests:
             continue
-        jobs.append((k, None, test_program(problem, reference_code(problem))))
+        jobs.append((k, None, problem_program(problem, reference_code(problem))))
         jobs += [
-            (k, j, test_program(problem, c.code or ""))
+            (k, j, problem_program(problem, c.code or ""))
             for j, c in enumerate(cands)
             if c.dropped is None
         ]
