@@ -523,9 +523,9 @@ def validate(
     """Greedy pass@1 on held-out training problems, run against their own tests: what
     hyper-parameters are chosen on (never on a reported benchmark). Prompts are the chat
     template with the instruction as the user message: training's prompt_format auto."""
-    import json
 
     from fgit.evaluation.stage import GenerationSettings, load_generation_backend
+    from fgit.io import write_json
     from fgit.records import read_problems
     from fgit.validation import split_problems
     from fgit.validation import validate as run_validation
@@ -543,8 +543,7 @@ def validate(
         "generation": {**backend.describe(), "max_new_tokens": max_new_tokens, "greedy": True},
         **result.to_json(),
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(record, indent=2) + "\n")
+    write_json(out, record)
     skipped = f", {len(result.skipped)} without tests skipped" if result.skipped else ""
     console.print(
         f"validation pass@1: {result.passed}/{result.problems} = {result.pass_rate:.1%}"
