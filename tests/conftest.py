@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -46,3 +49,27 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"shared data not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def across_processes() -> Callable[[str], list[str]]:
+    """Runs a Python snippet in two fresh interpreters with different ``PYTHONHASHSEED``s and
+    returns their stdouts: a determinism test compares those, since ``f(x) == f(x)`` in one
+    process cannot see an order that depends on string hashing (set iteration, for one)."""
+
+    def run(code: str) -> list[str]:
+        outputs = []
+        for seed in ("1", "2"):
+            done = subprocess.run(
+                [sys.executable, "-c", code],
+                env={**os.environ, "PYTHONHASHSEED": seed},
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
+            assert done.returncode == 0, done.stderr[-2000:]
+            outputs.append(done.stdout)
+        assert outputs[0], "the snippet printed nothing to compare"
+        return outputs
+
+    return run

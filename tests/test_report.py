@@ -23,7 +23,6 @@ from fgit.report import (
     load_report_inputs,
     pair_view,
     pair_views,
-    render_report,
     write_report,
 )
 from fgit.report.plots import evaluation_plot, selection_plot, training_plot
@@ -44,12 +43,10 @@ HOSTILE_PAIR = Pair(
 
 
 def _decode_png(data: bytes) -> Any:
-    """The image via PIL when installed, else None (the signature is checked regardless)."""
+    """The decoded image (PIL comes with matplotlib, a dependency)."""
+    from PIL import Image
+
     assert data.startswith(PNG_SIGNATURE)
-    try:
-        from PIL import Image
-    except ImportError:  # pragma: no cover - PIL comes with matplotlib
-        return None
     image = Image.open(io.BytesIO(data))
     image.load()
     return image
@@ -303,16 +300,22 @@ def test_report_is_self_contained(report):
     assert "<script" not in page and "<link" not in page
 
 
-def test_plots_are_written_valid_and_reproducible(report, run_folder):
+def test_plots_are_written_valid_and_reproducible(report, run_folder, across_processes):
     folder = report.parent
     for name in ("training.png", "evaluation.png", "selection.png"):
-        data = (folder / name).read_bytes()
-        image = _decode_png(data)
-        if image is not None:
-            assert image.width > 300 and image.height > 200
-            assert len(image.convert("L").getcolors()) > 2  # not a blank image
-    inputs = load_report_inputs(run_folder)
-    assert render_report(inputs) == render_report(inputs)  # no timestamps, no randomness
+        image = _decode_png((folder / name).read_bytes())
+        assert image.width > 300 and image.height > 200
+        assert len(image.convert("L").getcolors()) > 2  # not a blank image
+    # no timestamps, no randomness, no order from string hashing: the same page in two processes
+    first, second = across_processes(
+        "import hashlib\n"
+        "from pathlib import Path\n"
+        "from fgit.report.html import render_report\n"
+        "from fgit.report.load import load_report_inputs\n"
+        f"page = render_report(load_report_inputs(Path({str(run_folder)!r})))\n"
+        "print(hashlib.sha256(page.encode()).hexdigest())\n"
+    )
+    assert first == second
 
 
 def test_evaluation_section_compares_models_against_base(report):

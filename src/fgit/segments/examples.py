@@ -1,4 +1,4 @@
-"""Small built-in pairs for demonstrations (``fgit quickstart``) and docs."""
+"""Small built-in pairs with known sensitive tokens, for tests, the report's tests and docs."""
 
 from fgit.records import Pair
 
