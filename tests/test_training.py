@@ -472,6 +472,29 @@ def test_config_file_paths_are_relative_to_the_file(tmp_path):
     assert config.alpha == 3 and config.loss == "sft"
 
 
+# Run fingerprints computed before the settings moved to one declaration (issue 12): a finished
+# run whose fingerprint changes is refused ("other settings in the same folder").
+FINGERPRINTS = [
+    ({}, "068d5eb03717d655"),
+    ({"loss": "dpo", "label_smoothing": 0.1, "beta": 0.2}, "6549cef94e428e0b"),
+    (
+        {"loss": "fault-dpo", "shared_weight": 0.5, "sft_weight": 0.5, "lora": {"r": 8}},
+        "ea30af68ad467e0f",
+    ),
+]
+
+
+@pytest.mark.parametrize(("settings", "fingerprint"), FINGERPRINTS)
+def test_fingerprints_are_unchanged(settings, fingerprint):
+    base = {"pairs": "p.jsonl", "model": "m", "output_dir": "out"}
+    assert load_train_config(None, base | settings).fingerprint("0" * 64) == fingerprint
+
+
+def test_fingerprint_of_the_example_config_is_unchanged():
+    config = load_train_config(Path(__file__).parents[1] / "examples" / "train-fgit.yaml", {})
+    assert config.fingerprint("0" * 64) == "9710d43d304abb80"
+
+
 def test_missing_pairs_file(config_for, tmp_path):
     with pytest.raises(FileNotFoundError, match="no such pairs file"):
         train(config_for(pairs=tmp_path / "nowhere.jsonl"))
