@@ -22,11 +22,12 @@ from typer.testing import CliRunner
 
 from fgit.cli import app
 from fgit.pipeline import PipelineError, load_run_config, parse_run_config, run_pipeline
+from fgit.pipeline.config import train_config
 from fgit.pipeline.quickstart import quickstart_config, quickstart_text
 from fgit.pipeline.stages import build_plan
 from fgit.pipeline.state import Manifest, digest_paths, run_lock, stage_key
 from fgit.records import read_pairs
-from fgit.training.config import ConfigError
+from fgit.training.config import ConfigError, LoraSettings
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
@@ -131,6 +132,16 @@ def test_overrides_are_merged_and_checked(tmp_path):
     assert config.training.defaults["learning_rate"] == 5e-5  # the rest is kept
     with pytest.raises(ConfigError, match=r"training\.runs\.fgit: alpha"):
         quickstart_config(tmp_path, {"training": {"runs": {"fgit": {"alpha": 0.5}}}})
+
+
+def test_a_runs_keys_are_deep_merged_on_training_defaults(tmp_path):
+    data = yaml.safe_load(quickstart_text())
+    data["output_dir"] = str(tmp_path)
+    data["training"]["defaults"]["lora"] = {"r": 16, "alpha": 64}
+    data["training"]["runs"]["fgit"]["lora"] = {"r": 8}
+    config = parse_run_config(data, "t", tmp_path)
+    assert train_config(config, "fgit").lora == LoraSettings(r=8, alpha=64)
+    assert train_config(config, "sft").lora == LoraSettings(r=16, alpha=64)
 
 
 @pytest.mark.parametrize(

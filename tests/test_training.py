@@ -495,6 +495,13 @@ def test_fingerprint_of_the_example_config_is_unchanged():
     assert config.fingerprint("0" * 64) == "9710d43d304abb80"
 
 
+def test_set_of_a_nested_setting_keeps_the_files_other_keys(tmp_path):
+    path = tmp_path / "train.yaml"
+    path.write_text("pairs: p.jsonl\nmodel: m\noutput_dir: out\nlora: {r: 16, alpha: 64}\n")
+    config = load_train_config(path, {"lora": {"r": 8}})  # what --set lora.r=8 passes
+    assert config.lora == LoraSettings(r=8, alpha=64)
+
+
 def test_missing_pairs_file(config_for, tmp_path):
     with pytest.raises(FileNotFoundError, match="no such pairs file"):
         train(config_for(pairs=tmp_path / "nowhere.jsonl"))

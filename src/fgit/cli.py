@@ -327,6 +327,7 @@ def _parse_overrides(pairs: list[str]) -> dict[str, Any]:
     """``--set key=value`` options; values are YAML (``--set lora.r=8``, ``--set lora=null``)."""
     import yaml
 
+    from fgit.merge import deep_merge
     from fgit.training.config import ConfigError
 
     out: dict[str, Any] = {}
@@ -338,11 +339,10 @@ def _parse_overrides(pairs: list[str]) -> dict[str, Any]:
             value = yaml.safe_load(raw)
         except yaml.YAMLError:
             raise ConfigError(f"--set {item!r}: the value is not valid YAML") from None
-        *parents, leaf = key.split(".")
-        target = out
-        for part in parents:
-            target = target.setdefault(part, {})
-        target[leaf] = value
+        for part in reversed(key.split(".")):
+            value = {part: value}
+        # Merged like everything else: a later --set wins, and lora=null then lora.r=8 works.
+        out = deep_merge(out, value)
     return out
 
 
