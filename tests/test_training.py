@@ -466,7 +466,7 @@ def test_config_file_paths_are_relative_to_the_file(tmp_path):
     path = tmp_path / "conf" / "train.yaml"
     path.parent.mkdir()
     path.write_text("train:\n  pairs: p.jsonl\n  model: m\n  output_dir: out\n  alpha: 3\n")
-    config = load_train_config(path, {"alpha": None, "loss": "sft"})
+    config = load_train_config(path, {"loss": "sft"})
     assert config.pairs == path.parent / "p.jsonl"
     assert config.output_dir == path.parent / "out"
     assert config.alpha == 3 and config.loss == "sft"
@@ -583,6 +583,51 @@ def test_cli_set_applies_to_settings_that_have_their_own_option(pairs_file, mode
     config = json.loads((out / "training.json").read_text())["config"]
     assert config["learning_rate"] == 0.001
     assert config["max_steps"] == 1
+
+
+class _Trained(Exception):
+    """Raised by the stand-in trainer: it hands the settings back instead of training."""
+
+
+def cli_settings(monkeypatch, *args: str) -> TrainConfig:
+    """The settings `fgit train ARGS` would train with; nothing is trained."""
+
+    def capture(settings: TrainConfig, overwrite: bool = False) -> None:
+        raise _Trained(settings)
+
+    monkeypatch.setattr(trainer_module, "train", capture)
+    result = runner.invoke(app, ["train", *args])
+    assert isinstance(result.exception, _Trained), result.output
+    return result.exception.args[0]
+
+
+@pytest.fixture()
+def lora_file(tmp_path):
+    path = tmp_path / "train.yaml"
+    path.write_text("pairs: p.jsonl\nmodel: m\noutput_dir: out\nlora: {r: 16, alpha: 64}\n")
+    return path
+
+
+def test_cli_lora_keeps_the_files_lora_block(monkeypatch, lora_file):
+    settings = cli_settings(monkeypatch, "--config", str(lora_file), "--lora")
+    assert settings.lora == LoraSettings(r=16, alpha=64)
+    settings = cli_settings(monkeypatch, "--config", str(lora_file), "--lora", "--set", "lora.r=8")
+    assert settings.lora == LoraSettings(r=8, alpha=64)
+
+
+def test_cli_lora_without_a_block_uses_the_defaults(monkeypatch, tmp_path):
+    args = ["--pairs", "p.jsonl", "--model", "m", "--output-dir", str(tmp_path / "out")]
+    assert cli_settings(monkeypatch, *args).lora is None
+    assert cli_settings(monkeypatch, *args, "--lora").lora == LoraSettings()
+    assert cli_settings(monkeypatch, *args, "--set", "lora=null", "--lora").lora == LoraSettings()
+
+
+def test_cli_no_lora_and_set_null_turn_a_file_setting_off(monkeypatch, lora_file):
+    assert cli_settings(monkeypatch, "--config", str(lora_file), "--no-lora").lora is None
+    assert cli_settings(monkeypatch, "--config", str(lora_file), "--set", "lora=null").lora is None
+    lora_file.write_text(lora_file.read_text() + "max_steps: 5\n")
+    settings = cli_settings(monkeypatch, "--config", str(lora_file), "--set", "max_steps=null")
+    assert settings.max_steps is None and settings.lora is not None
 
 
 # ------------------------------------------------------------------------------- tensorboard

@@ -409,7 +409,9 @@ def train(
     # Options given on the command line win over --set; options not given leave --set alone.
     overrides.update({key: value for key, value in options.items() if value is not None})
     if lora is not None:
-        overrides["lora"] = overrides.get("lora", {}) if lora else None
+        # --lora turns LoRA on: an empty block merges onto the file's (or --set's) settings and
+        # keeps them, or gives the defaults where there are none. --no-lora turns it off.
+        overrides["lora"] = (overrides.get("lora") or {}) if lora else None
     settings = load_train_config(config, overrides)
     result = run_training(settings, overwrite=overwrite)
     if not _is_main_process():

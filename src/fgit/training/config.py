@@ -215,7 +215,8 @@ def _where(error: dict[str, Any]) -> str:
 def load_train_config(path: Path | None, overrides: dict[str, Any]) -> TrainConfig:
     """Settings from ``path`` (YAML, optional) with ``overrides`` (options given on the
     command line) deep-merged on top: ``{"lora": {"r": 8}}`` keeps the file's other LoRA
-    settings. Relative paths in the file are relative to the file."""
+    settings, and ``None`` is null (``{"lora": None}`` turns LoRA off), so leave out what was
+    not given. Relative paths in the file are relative to the file."""
     data: dict[str, Any] = {}
     source = "command line"
     if path is not None:
@@ -241,7 +242,7 @@ def load_train_config(path: Path | None, overrides: dict[str, Any]) -> TrainConf
         for key in ("pairs", "output_dir"):
             if isinstance(data.get(key), str) and not Path(data[key]).is_absolute():
                 data[key] = str(base / data[key])
-    data = deep_merge(data, {k: v for k, v in overrides.items() if v is not None})
+    data = deep_merge(data, overrides)
     try:
         return TrainConfig.model_validate(data)
     except ValidationError as error:
