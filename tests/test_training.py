@@ -630,6 +630,39 @@ def test_cli_no_lora_and_set_null_turn_a_file_setting_off(monkeypatch, lora_file
     assert settings.max_steps is None and settings.lora is not None
 
 
+def test_cli_train_options_take_their_help_from_the_settings():
+    import typer.main
+
+    command = typer.main.get_command(app).commands["train"]
+    documented = {p.name: p.help for p in command.params if p.name in TrainConfig.model_fields}
+    assert {"loss", "alpha", "learning_rate", "per_device_batch_size", "lora"} <= set(documented)
+    for name, help_text in documented.items():
+        assert help_text and help_text == TrainConfig.model_fields[name].description, name
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        ("--lr", "--batch-size", "--grad-accum"),
+        ("--learning-rate", "--per-device-batch-size", "--gradient-accumulation-steps"),
+    ],
+)
+def test_cli_short_and_field_named_options(monkeypatch, tmp_path, names):
+    lr, batch, accum = names
+    args = ["--pairs", "p.jsonl", "--model", "m", "--output-dir", str(tmp_path / "out")]
+    settings = cli_settings(monkeypatch, *args, lr, "1e-4", batch, "3", accum, "5")
+    assert settings.learning_rate == 1e-4
+    assert (settings.per_device_batch_size, settings.gradient_accumulation_steps) == (3, 5)
+
+
+def test_objective_carries_every_loss_setting():
+    from fgit.training import Objective
+
+    chosen = {"loss": "fault-dpo", "beta": 0.3, "sft_weight": 0.5, "shared_weight": 1.0}
+    config = TrainConfig(pairs="p", model="m", output_dir="o", granularity="line", **chosen)
+    assert config.objective == Objective(granularity="line", **chosen)
+
+
 # ------------------------------------------------------------------------------- tensorboard
 
 
