@@ -144,6 +144,18 @@ def test_a_runs_keys_are_deep_merged_on_training_defaults(tmp_path):
     assert train_config(config, "sft").lora == LoraSettings(r=16, alpha=64)
 
 
+def test_a_shared_default_that_a_runs_loss_ignores_names_its_origin(tmp_path):
+    data = yaml.safe_load(quickstart_text())
+    data["training"]["defaults"]["beta"] = 0.2
+    data["training"]["runs"] = {"sft": {"loss": "sft"}, "dpo": {"loss": "dpo"}}
+    with pytest.raises(ConfigError) as info:
+        parse_run_config(data, "t", tmp_path)
+    message = str(info.value)
+    assert "training.runs.sft: beta (from training.defaults)" in message and "loss sft" in message
+    data["training"]["runs"]["sft"]["beta"] = 0.1  # the run's own default wins: allowed
+    assert train_config(parse_run_config(data, "t", tmp_path), "dpo").beta == 0.2
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [

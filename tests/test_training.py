@@ -351,12 +351,13 @@ def test_finished_run_is_cached_other_settings_refused_overwrite_retrains(config
         # logging settings are not part of the run: still the same finished run
         assert train(config.model_copy(update={"logging_steps": 5})).cached
 
-    changed = config.model_copy(update={"alpha": 3.0})
+    # (not alpha, which loss sft ignores: TrainConfig refuses it)
+    changed = config.model_copy(update={"learning_rate": 2e-3})
     with pytest.raises(ConfigError, match="other settings"):
         train(changed)
     redone = train(changed, overwrite=True)
     assert not redone.cached
-    assert redone.summary["config"]["alpha"] == 3.0
+    assert redone.summary["config"]["learning_rate"] == 2e-3
     assert redone.summary["fingerprint"] != first.summary["fingerprint"]
     assert len(read_log(config.output_dir)) == 2  # the old log was cleared, not appended to
 
@@ -465,11 +466,11 @@ def test_config_file_with_yaml_syntax_error(tmp_path):
 def test_config_file_paths_are_relative_to_the_file(tmp_path):
     path = tmp_path / "conf" / "train.yaml"
     path.parent.mkdir()
-    path.write_text("train:\n  pairs: p.jsonl\n  model: m\n  output_dir: out\n  alpha: 3\n")
-    config = load_train_config(path, {"loss": "sft"})
+    path.write_text("train:\n  pairs: p.jsonl\n  model: m\n  output_dir: out\n  fixed_weight: 3\n")
+    config = load_train_config(path, {"loss": "fixed"})
     assert config.pairs == path.parent / "p.jsonl"
     assert config.output_dir == path.parent / "out"
-    assert config.alpha == 3 and config.loss == "sft"
+    assert config.fixed_weight == 3 and config.loss == "fixed"
 
 
 # Run fingerprints computed before the settings moved to one declaration (issue 12): a finished
@@ -500,6 +501,43 @@ def test_set_of_a_nested_setting_keeps_the_files_other_keys(tmp_path):
     path.write_text("pairs: p.jsonl\nmodel: m\noutput_dir: out\nlora: {r: 16, alpha: 64}\n")
     config = load_train_config(path, {"lora": {"r": 8}})  # what --set lora.r=8 passes
     assert config.lora == LoraSettings(r=8, alpha=64)
+
+
+@pytest.mark.parametrize(
+    ("loss", "setting", "value"),
+    [
+        ("dpo+sft", "label_smoothing", 0.1),  # the cases of issue 12
+        ("fault-dpo", "label_smoothing", 0.1),
+        ("sft", "beta", 0.2),
+        ("dpo", "alpha", 3),
+        ("fixed", "detach_weights", "true"),
+        ("fgit", "sft_weight", 0.5),
+    ],
+)
+def test_a_setting_the_loss_ignores_is_an_error(tmp_path, loss, setting, value):
+    from fgit.training.loss_settings import READ_BY
+
+    path = tmp_path / "train.yaml"
+    path.write_text(
+        f"pairs: p.jsonl\nmodel: m\noutput_dir: out\nloss: {loss}\n{setting}: {value}\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        load_train_config(path, {})
+    message = str(info.value)
+    assert len(message.splitlines()) == 1
+    assert f"{path}: {setting}: " in message and f"loss {loss}:" in message
+    assert all(reader in message for reader in READ_BY[setting])  # who would read it
+
+
+def test_settings_at_their_defaults_are_allowed_with_every_loss():
+    from typing import get_args
+
+    from fgit.training import LossName
+
+    # examples/train-fgit.yaml writes out fgit's settings at their defaults; --loss still works.
+    path = Path(__file__).parents[1] / "examples" / "train-fgit.yaml"
+    for loss in get_args(LossName):
+        assert load_train_config(path, {"loss": loss}).loss == loss
 
 
 def test_missing_pairs_file(config_for, tmp_path):
@@ -661,6 +699,15 @@ def test_objective_carries_every_loss_setting():
     chosen = {"loss": "fault-dpo", "beta": 0.3, "sft_weight": 0.5, "shared_weight": 1.0}
     config = TrainConfig(pairs="p", model="m", output_dir="o", granularity="line", **chosen)
     assert config.objective == Objective(granularity="line", **chosen)
+
+
+def test_cli_ignored_setting_is_a_one_line_error(tmp_path):
+    args = ["train", "--pairs", "p.jsonl", "--model", "m", "--output-dir", str(tmp_path / "out")]
+    result = runner.invoke(app, [*args, "--loss", "sft", "--alpha", "3"])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "alpha" in lines[0] and "loss sft" in lines[0], result.output
+    assert "Traceback" not in result.output
 
 
 # ------------------------------------------------------------------------------- tensorboard

@@ -182,6 +182,9 @@ def train_config(config: RunConfig, name: str, **links: Any) -> TrainConfig:
     except ValidationError as error:
         first = error.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
+        key = first["loc"][0] if first["loc"] else None
+        if key in config.training.defaults and key not in config.training.runs[name]:
+            where += " (from training.defaults)"  # e.g. beta there, shared with an sft run
         raise ValueError(f"training.runs.{name}: {where}: {first['msg']}") from None
 
 
