@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from fgit.cli import app
+from fgit.cli import _parse_overrides, app
 from fgit.records import Pair, write_records
 
 runner = CliRunner()
@@ -84,3 +84,9 @@ def test_models_list():
     result = runner.invoke(app, ["models", "list"])
     assert result.exit_code == 0
     assert "qwen2.5-coder-0.5b-instruct" in result.output
+
+
+def test_set_options_are_deep_merged_in_order():
+    assert _parse_overrides(["lora.r=8", "lora.alpha=16"]) == {"lora": {"r": 8, "alpha": 16}}
+    assert _parse_overrides(["lora=null", "lora.r=8"]) == {"lora": {"r": 8}}  # no TypeError
+    assert _parse_overrides(["lora.r=8", "lora=null"]) == {"lora": None}  # the later one wins

@@ -4,6 +4,9 @@ gradients of the plain computation over full rows."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import get_args
+
 import pytest
 import torch
 
@@ -11,6 +14,7 @@ from fgit.segments.encode import encode_pair
 from fgit.training import Objective, losses
 from fgit.training.collator import PairCollator, shifted
 from fgit.training.logprobs import CausalLMLogProbs
+from fgit.training.loss_settings import READ_BY, LossName
 from fgit.training.objective import StepCounts, local_counts, micro_batch_loss
 from test_collator import make_pairs
 
@@ -87,8 +91,6 @@ def test_sparse_scoring_equals_the_plain_computation(tiny_llama, batch, objectiv
                 )
                 * 0.9
             )  # any values: the reference only has to be the same for both paths
-        from dataclasses import replace
-
         batch = replace(batch, reference_logps=ref)
     tokens, pairs = local_counts(batch)
     counts = StepCounts(tokens=float(tokens), pairs=float(pairs))
@@ -111,3 +113,56 @@ def test_sparse_scoring_equals_the_plain_computation(tiny_llama, batch, objectiv
     last_sensitive = int((batch.sensitive[batch.num_pairs :] > 0).any(0).nonzero()[-1])
     assert incorrect_length == last_sensitive + 1
     assert incorrect_length < batch.input_ids.shape[1] // 2
+
+
+# A value other than the default for every setting of READ_BY.
+OTHER_VALUES = {
+    "alpha": 3.0,
+    "detach_weights": True,
+    "weight_gradient": "correct",
+    "fixed_weight": 1.0,
+    "beta": 0.5,
+    "label_smoothing": 0.2,
+    "sft_weight": 0.5,
+    "shared_weight": 1.0,
+}
+
+
+class TokenLogProbs(torch.nn.Module):
+    """A stand-in for the model, as cheap as can be: log P of a label depends on the label
+    alone, through one trainable weight per token."""
+
+    def __init__(self, vocab_size: int) -> None:
+        super().__init__()
+        self.weight = torch.nn.Parameter(
+            torch.randn(vocab_size, generator=torch.Generator().manual_seed(0))
+        )
+
+    def forward(self, input_ids, attention_mask, labels, score_mask) -> torch.Tensor:
+        return torch.nn.functional.logsigmoid(self.weight[labels[:, 1:].clamp(min=0)])
+
+
+@pytest.mark.parametrize("loss", get_args(LossName))
+def test_read_by_names_exactly_the_settings_each_loss_reads(batch, loss):
+    """Changing a setting changes the loss or its gradient exactly when READ_BY says the loss
+    reads it (the check that refuses ignored settings relies on the table)."""
+    assert set(OTHER_VALUES) == set(READ_BY)
+    module = TokenLogProbs(int(batch.input_ids.max()) + 1)
+    with torch.no_grad():
+        full = module(None, None, batch.labels, None)
+    batch = replace(batch, reference_logps=full * 0.9)
+    tokens, pairs = local_counts(batch)
+    counts = StepCounts(tokens=float(tokens), pairs=float(pairs))
+
+    def loss_and_grad(**settings) -> tuple[torch.Tensor, torch.Tensor]:
+        # model_construct skips validation, which would refuse the settings a loss ignores.
+        objective = Objective.model_construct(**(Objective().model_dump() | settings))
+        value, _ = micro_batch_loss(module, batch, objective, counts)
+        (grad,) = torch.autograd.grad(value, [module.weight])
+        return value.detach(), grad
+
+    default = loss_and_grad(loss=loss)
+    for setting, value in OTHER_VALUES.items():
+        other = loss_and_grad(loss=loss, **{setting: value})
+        same = all(torch.equal(a, b) for a, b in zip(default, other, strict=True))
+        assert same == (loss not in READ_BY[setting]), (loss, setting)

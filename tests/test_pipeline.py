@@ -22,10 +22,12 @@ from typer.testing import CliRunner
 
 from fgit.cli import app
 from fgit.pipeline import PipelineError, load_run_config, parse_run_config, run_pipeline
+from fgit.pipeline.config import train_config
 from fgit.pipeline.quickstart import quickstart_config, quickstart_text
+from fgit.pipeline.stages import build_plan
 from fgit.pipeline.state import Manifest, digest_paths, run_lock, stage_key
 from fgit.records import read_pairs
-from fgit.training.config import ConfigError
+from fgit.training.config import ConfigError, LoraSettings
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
@@ -132,6 +134,28 @@ def test_overrides_are_merged_and_checked(tmp_path):
         quickstart_config(tmp_path, {"training": {"runs": {"fgit": {"alpha": 0.5}}}})
 
 
+def test_a_runs_keys_are_deep_merged_on_training_defaults(tmp_path):
+    data = yaml.safe_load(quickstart_text())
+    data["output_dir"] = str(tmp_path)
+    data["training"]["defaults"]["lora"] = {"r": 16, "alpha": 64}
+    data["training"]["runs"]["fgit"]["lora"] = {"r": 8}
+    config = parse_run_config(data, "t", tmp_path)
+    assert train_config(config, "fgit").lora == LoraSettings(r=8, alpha=64)
+    assert train_config(config, "sft").lora == LoraSettings(r=16, alpha=64)
+
+
+def test_a_shared_default_that_a_runs_loss_ignores_names_its_origin(tmp_path):
+    data = yaml.safe_load(quickstart_text())
+    data["training"]["defaults"]["beta"] = 0.2
+    data["training"]["runs"] = {"sft": {"loss": "sft"}, "dpo": {"loss": "dpo"}}
+    with pytest.raises(ConfigError) as info:
+        parse_run_config(data, "t", tmp_path)
+    message = str(info.value)
+    assert "training.runs.sft: beta (from training.defaults)" in message and "loss sft" in message
+    data["training"]["runs"]["sft"]["beta"] = 0.1  # the run's own default wins: allowed
+    assert train_config(parse_run_config(data, "t", tmp_path), "dpo").beta == 0.2
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
@@ -164,6 +188,45 @@ def test_invalid_yaml_names_file_and_line(tmp_path):
 
 
 # ------------------------------------------------------------------------------------ state
+
+
+# The training stages' keys of the example configs, as computed before the settings moved to one
+# declaration (issue 12): a change here reruns every existing run's training, so it must be
+# deliberate. Inputs are left out (they are the upstream stages' digests); 16 hex digits suffice.
+TRAIN_STAGE_KEYS = {
+    ("cpu-quickstart.yaml", "train:sft"): "91773969745b80ca",
+    ("cpu-quickstart.yaml", "train:fgit"): "55ca6b64de7c2fc7",
+    ("paper.yaml", "train:sft"): "6165b916524adc1d",
+    ("paper.yaml", "train:fgit"): "8623c6939cad19b9",
+    ("paper.yaml", "train:dpo"): "171db31040a51bfa",
+    ("single-gpu-qwen0.5b.yaml", "train:sft"): "afb3d09851ee5d8d",
+    ("single-gpu-qwen0.5b.yaml", "train:fgit"): "f34f102eb45a9702",
+    ("cpu-qwen0.5b-mbpp.yaml", "train:sft"): "3f592d78e670ffdd",
+    ("cpu-qwen0.5b-mbpp.yaml", "train:fgit"): "ef5dbb663789f922",
+    ("cpu-qwen0.5b-mbpp.yaml", "train:dpo"): "af551ae1c1e228df",
+}
+
+
+def _train_keys(config: Any) -> dict[str, str]:
+    return {
+        stage.name: stage_key(stage.name, stage.settings, {})[:16]
+        for stage in build_plan(config)
+        if stage.name.startswith("train:")
+    }
+
+
+def test_training_stage_keys_of_the_examples_are_unchanged(tmp_path):
+    keys = {}
+    for name in sorted({name for name, _ in TRAIN_STAGE_KEYS}):
+        keys |= {
+            (name, stage): key
+            for stage, key in _train_keys(load_run_config(EXAMPLES / name)).items()
+        }
+    assert keys == TRAIN_STAGE_KEYS
+    quickstart = {
+        s: k for (name, s), k in TRAIN_STAGE_KEYS.items() if name == "cpu-quickstart.yaml"
+    }
+    assert _train_keys(quickstart_config(tmp_path / "qs")) == quickstart  # the embedded copy
 
 
 def test_stage_key_depends_on_settings_and_inputs():

@@ -351,12 +351,13 @@ def test_finished_run_is_cached_other_settings_refused_overwrite_retrains(config
         # logging settings are not part of the run: still the same finished run
         assert train(config.model_copy(update={"logging_steps": 5})).cached
 
-    changed = config.model_copy(update={"alpha": 3.0})
+    # (not alpha, which loss sft ignores: TrainConfig refuses it)
+    changed = config.model_copy(update={"learning_rate": 2e-3})
     with pytest.raises(ConfigError, match="other settings"):
         train(changed)
     redone = train(changed, overwrite=True)
     assert not redone.cached
-    assert redone.summary["config"]["alpha"] == 3.0
+    assert redone.summary["config"]["learning_rate"] == 2e-3
     assert redone.summary["fingerprint"] != first.summary["fingerprint"]
     assert len(read_log(config.output_dir)) == 2  # the old log was cleared, not appended to
 
@@ -465,11 +466,78 @@ def test_config_file_with_yaml_syntax_error(tmp_path):
 def test_config_file_paths_are_relative_to_the_file(tmp_path):
     path = tmp_path / "conf" / "train.yaml"
     path.parent.mkdir()
-    path.write_text("train:\n  pairs: p.jsonl\n  model: m\n  output_dir: out\n  alpha: 3\n")
-    config = load_train_config(path, {"alpha": None, "loss": "sft"})
+    path.write_text("train:\n  pairs: p.jsonl\n  model: m\n  output_dir: out\n  fixed_weight: 3\n")
+    config = load_train_config(path, {"loss": "fixed"})
     assert config.pairs == path.parent / "p.jsonl"
     assert config.output_dir == path.parent / "out"
-    assert config.alpha == 3 and config.loss == "sft"
+    assert config.fixed_weight == 3 and config.loss == "fixed"
+
+
+# Run fingerprints computed before the settings moved to one declaration (issue 12): a finished
+# run whose fingerprint changes is refused ("other settings in the same folder").
+FINGERPRINTS = [
+    ({}, "068d5eb03717d655"),
+    ({"loss": "dpo", "label_smoothing": 0.1, "beta": 0.2}, "6549cef94e428e0b"),
+    (
+        {"loss": "fault-dpo", "shared_weight": 0.5, "sft_weight": 0.5, "lora": {"r": 8}},
+        "ea30af68ad467e0f",
+    ),
+]
+
+
+@pytest.mark.parametrize(("settings", "fingerprint"), FINGERPRINTS)
+def test_fingerprints_are_unchanged(settings, fingerprint):
+    base = {"pairs": "p.jsonl", "model": "m", "output_dir": "out"}
+    assert load_train_config(None, base | settings).fingerprint("0" * 64) == fingerprint
+
+
+def test_fingerprint_of_the_example_config_is_unchanged():
+    config = load_train_config(Path(__file__).parents[1] / "examples" / "train-fgit.yaml", {})
+    assert config.fingerprint("0" * 64) == "9710d43d304abb80"
+
+
+def test_set_of_a_nested_setting_keeps_the_files_other_keys(tmp_path):
+    path = tmp_path / "train.yaml"
+    path.write_text("pairs: p.jsonl\nmodel: m\noutput_dir: out\nlora: {r: 16, alpha: 64}\n")
+    config = load_train_config(path, {"lora": {"r": 8}})  # what --set lora.r=8 passes
+    assert config.lora == LoraSettings(r=8, alpha=64)
+
+
+@pytest.mark.parametrize(
+    ("loss", "setting", "value"),
+    [
+        ("dpo+sft", "label_smoothing", 0.1),  # the cases of issue 12
+        ("fault-dpo", "label_smoothing", 0.1),
+        ("sft", "beta", 0.2),
+        ("dpo", "alpha", 3),
+        ("fixed", "detach_weights", "true"),
+        ("fgit", "sft_weight", 0.5),
+    ],
+)
+def test_a_setting_the_loss_ignores_is_an_error(tmp_path, loss, setting, value):
+    from fgit.training.loss_settings import READ_BY
+
+    path = tmp_path / "train.yaml"
+    path.write_text(
+        f"pairs: p.jsonl\nmodel: m\noutput_dir: out\nloss: {loss}\n{setting}: {value}\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        load_train_config(path, {})
+    message = str(info.value)
+    assert len(message.splitlines()) == 1
+    assert f"{path}: {setting}: " in message and f"loss {loss}:" in message
+    assert all(reader in message for reader in READ_BY[setting])  # who would read it
+
+
+def test_settings_at_their_defaults_are_allowed_with_every_loss():
+    from typing import get_args
+
+    from fgit.training import LossName
+
+    # examples/train-fgit.yaml writes out fgit's settings at their defaults; --loss still works.
+    path = Path(__file__).parents[1] / "examples" / "train-fgit.yaml"
+    for loss in get_args(LossName):
+        assert load_train_config(path, {"loss": loss}).loss == loss
 
 
 def test_missing_pairs_file(config_for, tmp_path):
@@ -553,6 +621,93 @@ def test_cli_set_applies_to_settings_that_have_their_own_option(pairs_file, mode
     config = json.loads((out / "training.json").read_text())["config"]
     assert config["learning_rate"] == 0.001
     assert config["max_steps"] == 1
+
+
+class _Trained(Exception):
+    """Raised by the stand-in trainer: it hands the settings back instead of training."""
+
+
+def cli_settings(monkeypatch, *args: str) -> TrainConfig:
+    """The settings `fgit train ARGS` would train with; nothing is trained."""
+
+    def capture(settings: TrainConfig, overwrite: bool = False) -> None:
+        raise _Trained(settings)
+
+    monkeypatch.setattr(trainer_module, "train", capture)
+    result = runner.invoke(app, ["train", *args])
+    assert isinstance(result.exception, _Trained), result.output
+    return result.exception.args[0]
+
+
+@pytest.fixture()
+def lora_file(tmp_path):
+    path = tmp_path / "train.yaml"
+    path.write_text("pairs: p.jsonl\nmodel: m\noutput_dir: out\nlora: {r: 16, alpha: 64}\n")
+    return path
+
+
+def test_cli_lora_keeps_the_files_lora_block(monkeypatch, lora_file):
+    settings = cli_settings(monkeypatch, "--config", str(lora_file), "--lora")
+    assert settings.lora == LoraSettings(r=16, alpha=64)
+    settings = cli_settings(monkeypatch, "--config", str(lora_file), "--lora", "--set", "lora.r=8")
+    assert settings.lora == LoraSettings(r=8, alpha=64)
+
+
+def test_cli_lora_without_a_block_uses_the_defaults(monkeypatch, tmp_path):
+    args = ["--pairs", "p.jsonl", "--model", "m", "--output-dir", str(tmp_path / "out")]
+    assert cli_settings(monkeypatch, *args).lora is None
+    assert cli_settings(monkeypatch, *args, "--lora").lora == LoraSettings()
+    assert cli_settings(monkeypatch, *args, "--set", "lora=null", "--lora").lora == LoraSettings()
+
+
+def test_cli_no_lora_and_set_null_turn_a_file_setting_off(monkeypatch, lora_file):
+    assert cli_settings(monkeypatch, "--config", str(lora_file), "--no-lora").lora is None
+    assert cli_settings(monkeypatch, "--config", str(lora_file), "--set", "lora=null").lora is None
+    lora_file.write_text(lora_file.read_text() + "max_steps: 5\n")
+    settings = cli_settings(monkeypatch, "--config", str(lora_file), "--set", "max_steps=null")
+    assert settings.max_steps is None and settings.lora is not None
+
+
+def test_cli_train_options_take_their_help_from_the_settings():
+    import typer.main
+
+    command = typer.main.get_command(app).commands["train"]
+    documented = {p.name: p.help for p in command.params if p.name in TrainConfig.model_fields}
+    assert {"loss", "alpha", "learning_rate", "per_device_batch_size", "lora"} <= set(documented)
+    for name, help_text in documented.items():
+        assert help_text and help_text == TrainConfig.model_fields[name].description, name
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        ("--lr", "--batch-size", "--grad-accum"),
+        ("--learning-rate", "--per-device-batch-size", "--gradient-accumulation-steps"),
+    ],
+)
+def test_cli_short_and_field_named_options(monkeypatch, tmp_path, names):
+    lr, batch, accum = names
+    args = ["--pairs", "p.jsonl", "--model", "m", "--output-dir", str(tmp_path / "out")]
+    settings = cli_settings(monkeypatch, *args, lr, "1e-4", batch, "3", accum, "5")
+    assert settings.learning_rate == 1e-4
+    assert (settings.per_device_batch_size, settings.gradient_accumulation_steps) == (3, 5)
+
+
+def test_objective_carries_every_loss_setting():
+    from fgit.training import Objective
+
+    chosen = {"loss": "fault-dpo", "beta": 0.3, "sft_weight": 0.5, "shared_weight": 1.0}
+    config = TrainConfig(pairs="p", model="m", output_dir="o", granularity="line", **chosen)
+    assert config.objective == Objective(granularity="line", **chosen)
+
+
+def test_cli_ignored_setting_is_a_one_line_error(tmp_path):
+    args = ["train", "--pairs", "p.jsonl", "--model", "m", "--output-dir", str(tmp_path / "out")]
+    result = runner.invoke(app, [*args, "--loss", "sft", "--alpha", "3"])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "alpha" in lines[0] and "loss sft" in lines[0], result.output
+    assert "Traceback" not in result.output
 
 
 # ------------------------------------------------------------------------------- tensorboard

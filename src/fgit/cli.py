@@ -320,6 +320,7 @@ def _parse_overrides(pairs: list[str]) -> dict[str, Any]:
     """``--set key=value`` options; values are YAML (``--set lora.r=8``, ``--set lora=null``)."""
     import yaml
 
+    from fgit.merge import deep_merge
     from fgit.training.config import ConfigError
 
     out: dict[str, Any] = {}
@@ -331,12 +332,19 @@ def _parse_overrides(pairs: list[str]) -> dict[str, Any]:
             value = yaml.safe_load(raw)
         except yaml.YAMLError:
             raise ConfigError(f"--set {item!r}: the value is not valid YAML") from None
-        *parents, leaf = key.split(".")
-        target = out
-        for part in parents:
-            target = target.setdefault(part, {})
-        target[leaf] = value
+        for part in reversed(key.split(".")):
+            value = {part: value}
+        # Merged like everything else: a later --set wins, and lora=null then lora.r=8 works.
+        out = deep_merge(out, value)
     return out
+
+
+def _setting(name: str) -> str:
+    """A `fgit train` option's help: the description of the TrainConfig field it sets, so the
+    help and the config never disagree."""
+    from fgit.training.config import TrainConfig
+
+    return TrainConfig.model_fields[name].description or name
 
 
 @app.command()
@@ -345,32 +353,34 @@ def train(
     config: Annotated[
         Path | None, typer.Option(help="YAML settings (keys of fgit.training.TrainConfig).")
     ] = None,
-    pairs: Annotated[Path | None, typer.Option(help="Pairs JSONL (fgit select's output).")] = None,
-    model: Annotated[
-        str | None, typer.Option(help="Packaged model name, local folder or hub id.")
+    pairs: Annotated[Path | None, typer.Option(help=_setting("pairs"))] = None,
+    model: Annotated[str | None, typer.Option(help=_setting("model"))] = None,
+    output_dir: Annotated[Path | None, typer.Option(help=_setting("output_dir"))] = None,
+    loss: Annotated[str | None, typer.Option(help=_setting("loss"))] = None,
+    granularity: Annotated[str | None, typer.Option(help=_setting("granularity"))] = None,
+    alpha: Annotated[float | None, typer.Option(help=_setting("alpha"))] = None,
+    detach_weights: Annotated[bool | None, typer.Option(help=_setting("detach_weights"))] = None,
+    learning_rate: Annotated[
+        float | None, typer.Option("--lr", "--learning-rate", help=_setting("learning_rate"))
     ] = None,
-    output_dir: Annotated[Path | None, typer.Option(help="Run folder to write.")] = None,
-    loss: Annotated[
-        str | None, typer.Option(help="sft, fixed, fgit, dpo, dpo+sft or fault-dpo.")
+    epochs: Annotated[float | None, typer.Option(help=_setting("epochs"))] = None,
+    max_steps: Annotated[int | None, typer.Option(help=_setting("max_steps"))] = None,
+    per_device_batch_size: Annotated[
+        int | None,
+        typer.Option(
+            "--batch-size", "--per-device-batch-size", help=_setting("per_device_batch_size")
+        ),
     ] = None,
-    granularity: Annotated[str | None, typer.Option(help="line, token or hybrid.")] = None,
-    alpha: Annotated[
-        float | None, typer.Option(help="FGIT α (sensitive weights in (α-1, α]).")
+    gradient_accumulation_steps: Annotated[
+        int | None,
+        typer.Option(
+            "--grad-accum",
+            "--gradient-accumulation-steps",
+            help=_setting("gradient_accumulation_steps"),
+        ),
     ] = None,
-    detach_weights: Annotated[
-        bool | None, typer.Option(help="Treat the FGIT weight W as a constant.")
-    ] = None,
-    learning_rate: Annotated[float | None, typer.Option("--lr", help="Learning rate.")] = None,
-    epochs: Annotated[float | None, typer.Option(help="Passes over the pairs.")] = None,
-    max_steps: Annotated[int | None, typer.Option(help="Stop after N optimizer steps.")] = None,
-    batch_size: Annotated[
-        int | None, typer.Option(help="Pairs per device per micro-batch.")
-    ] = None,
-    grad_accum: Annotated[int | None, typer.Option(help="Micro-batches per step.")] = None,
-    lora: Annotated[
-        bool | None, typer.Option(help="Train a LoRA adapter (peft) instead of all weights.")
-    ] = None,
-    precision: Annotated[str | None, typer.Option(help="auto, bf16, fp16 or fp32.")] = None,
+    lora: Annotated[bool | None, typer.Option(help=_setting("lora"))] = None,
+    precision: Annotated[str | None, typer.Option(help=_setting("precision"))] = None,
     set_: Annotated[
         list[str] | None,
         typer.Option("--set", help="Any other setting as KEY=VALUE (YAML value), repeatable."),
@@ -384,6 +394,7 @@ def train(
     from fgit.training.trainer import train as run_training
 
     overrides = _parse_overrides(set_ or [])
+    # Each option is named after the setting it sets (TrainConfig's field).
     options = dict(
         pairs=pairs,
         model=model,
@@ -395,14 +406,16 @@ def train(
         learning_rate=learning_rate,
         epochs=epochs,
         max_steps=max_steps,
-        per_device_batch_size=batch_size,
-        gradient_accumulation_steps=grad_accum,
+        per_device_batch_size=per_device_batch_size,
+        gradient_accumulation_steps=gradient_accumulation_steps,
         precision=precision,
     )
     # Options given on the command line win over --set; options not given leave --set alone.
     overrides.update({key: value for key, value in options.items() if value is not None})
     if lora is not None:
-        overrides["lora"] = overrides.get("lora", {}) if lora else None
+        # --lora turns LoRA on: an empty block merges onto the file's (or --set's) settings and
+        # keeps them, or gives the defaults where there are none. --no-lora turns it off.
+        overrides["lora"] = (overrides.get("lora") or {}) if lora else None
     settings = load_train_config(config, overrides)
     result = run_training(settings, overwrite=overwrite)
     if not _is_main_process():

@@ -13,6 +13,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from fgit.merge import deep_merge
 from fgit.training.config import ConfigError, TrainConfig
 
 __all__ = ["RunConfig", "load_run_config", "train_config"]
@@ -161,8 +162,9 @@ class RunConfig(_Strict):
 
 
 def train_config(config: RunConfig, name: str, **links: Any) -> TrainConfig:
-    """The :class:`TrainConfig` of training run ``name``: defaults, the run's keys, the links."""
-    settings = {**config.training.defaults, **config.training.runs[name]}
+    """The :class:`TrainConfig` of training run ``name``: defaults, the run's keys deep-merged
+    on top, the links."""
+    settings = deep_merge(config.training.defaults, config.training.runs[name])
     given = [key for key in PIPELINE_TRAIN_KEYS if key in settings]
     if given:
         raise ValueError(
@@ -180,6 +182,9 @@ def train_config(config: RunConfig, name: str, **links: Any) -> TrainConfig:
     except ValidationError as error:
         first = error.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
+        key = first["loc"][0] if first["loc"] else None
+        if key in config.training.defaults and key not in config.training.runs[name]:
+            where += " (from training.defaults)"  # e.g. beta there, shared with an sft run
         raise ValueError(f"training.runs.{name}: {where}: {first['msg']}") from None
 
 
@@ -202,14 +207,6 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> None:
     fix(data.get("training"), "accelerate_config")
 
 
-def _merge(target: dict[str, Any], overrides: dict[str, Any]) -> None:
-    for key, value in overrides.items():
-        if isinstance(value, dict) and isinstance(target.get(key), dict):
-            _merge(target[key], value)
-        else:
-            target[key] = value
-
-
 def parse_run_config(
     data: Any, source: str, base: Path, overrides: dict[str, Any] | None = None
 ) -> RunConfig:
@@ -220,7 +217,7 @@ def parse_run_config(
         raise ConfigError(f"{source}: expected a mapping of settings, got {type(data).__name__}")
     data = dict(data)
     _resolve_paths(data, base)
-    _merge(data, overrides or {})
+    data = deep_merge(data, overrides or {})
     try:
         return RunConfig.model_validate(data)
     except ValidationError as error:

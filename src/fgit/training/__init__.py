@@ -6,7 +6,7 @@ forward pass; ``trainer`` runs it all on accelerate.
 """
 
 from fgit.training.config import ConfigError, LoraSettings, TrainConfig, load_train_config
-from fgit.training.objective import LossName, Objective
+from fgit.training.loss_settings import LossName, Objective
 
 __all__ = [
     "ConfigError",

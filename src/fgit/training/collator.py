@@ -10,18 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Literal
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from fgit.segments.encode import IGNORE_INDEX, EncodedPair, EncodedSide
+from fgit.training.loss_settings import Granularity, Sides
 
 __all__ = ["Granularity", "PairBatch", "PairCollator", "Sides", "shifted"]
-
-Granularity = Literal["line", "token", "hybrid"]
-Sides = Literal["both", "correct"]
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from pydantic import (
@@ -22,8 +22,11 @@ from pydantic import (
     model_validator,
 )
 
-from fgit.segments.encode import PromptFormat
-from fgit.training.objective import LossName, Objective
+from fgit.merge import deep_merge
+from fgit.training.loss_settings import Objective, one_of
+
+if TYPE_CHECKING:
+    from fgit.segments.encode import PromptFormat
 
 __all__ = [
     "ConfigError",
@@ -82,23 +85,13 @@ class LoraSettings(_Strict):
     merge: bool = True  # also save the merged full model (model/), not only the adapter
 
 
-class TrainConfig(_Strict):
-    pairs: Path
-    model: str
-    output_dir: Path
+class TrainConfig(Objective):
+    """Every setting of a training run. The loss settings (``loss``, ``alpha``, ``beta``, ...)
+    are :class:`Objective`'s, declared there once."""
 
-    # the objective (fgit.training.losses)
-    loss: LossName = "fgit"
-    granularity: Literal["line", "token", "hybrid"] = "hybrid"
-    alpha: float = Field(2.0, ge=1.0)
-    detach_weights: bool = False
-    # Which H carries W's gradient (unless detached): both (the paper), or correct (H^c only).
-    weight_gradient: Literal["both", "correct"] = "both"
-    fixed_weight: float = Field(2.0, ge=0.0)
-    beta: float = Field(0.1, gt=0.0)
-    label_smoothing: float = Field(0.0, ge=0.0, lt=0.5)
-    sft_weight: float = Field(1.0, ge=0.0)
-    shared_weight: float = Field(0.0, ge=0.0)
+    pairs: Path = Field(description="Pairs JSONL (fgit select's output).")
+    model: str = Field(description="Packaged model name, local folder or hub id.")
+    output_dir: Path = Field(description="Run folder to write.")
 
     # data
     max_length: int = Field(1024, ge=2)
@@ -116,20 +109,24 @@ class TrainConfig(_Strict):
     holdout_seed: int = 0
 
     # optimisation
-    epochs: float = Field(1.0, gt=0)
-    max_steps: int | None = Field(None, ge=1)
-    learning_rate: float = Field(5e-6, gt=0)
+    epochs: float = Field(1.0, gt=0, description="Passes over the pairs.")
+    max_steps: int | None = Field(None, ge=1, description="Stop after N optimizer steps.")
+    learning_rate: float = Field(5e-6, gt=0, description="Learning rate.")
     lr_scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup"] = "linear"
     warmup_ratio: float = Field(0.0, ge=0, lt=1)
     weight_decay: float = Field(0.0, ge=0)
     max_grad_norm: float | None = Field(1.0, gt=0)
-    per_device_batch_size: int = Field(4, ge=1)
-    gradient_accumulation_steps: int = Field(1, ge=1)
+    per_device_batch_size: int = Field(4, ge=1, description="Pairs per device per micro-batch.")
+    gradient_accumulation_steps: int = Field(1, ge=1, description="Micro-batches per step.")
     seed: int = 42
 
     # model and memory
-    precision: Precision = "auto"
-    lora: LoraSettings | None = None
+    precision: Precision = Field(
+        "auto", description=f"{one_of(Precision)} (auto: bf16 where the hardware has it)."
+    )
+    lora: LoraSettings | None = Field(
+        None, description="Train a LoRA adapter (peft) instead of all weights."
+    )
     quantization: Literal["4bit", "8bit"] | None = None
     gradient_checkpointing: bool = False
     logprob_chunk_size: int = Field(1024, ge=1)
@@ -138,7 +135,7 @@ class TrainConfig(_Strict):
     logging_steps: int = Field(1, ge=1)
     save_steps: int | None = Field(500, ge=1)
     save_total_limit: int = Field(2, ge=1)
-    report_to: list[Literal["tensorboard", "wandb"]] = []
+    report_to: list[Literal["tensorboard", "wandb"]] = Field(default_factory=list)
     quiet: bool = False
 
     @field_validator("prompt_template")
@@ -157,21 +154,13 @@ class TrainConfig(_Strict):
 
     @property
     def objective(self) -> Objective:
-        return Objective(
-            loss=self.loss,
-            granularity=self.granularity,
-            alpha=self.alpha,
-            detach_weights=self.detach_weights,
-            weight_gradient=self.weight_gradient,
-            fixed_weight=self.fixed_weight,
-            beta=self.beta,
-            label_smoothing=self.label_smoothing,
-            sft_weight=self.sft_weight,
-            shared_weight=self.shared_weight,
-        )
+        """The loss settings alone (the trainer's step function takes only these)."""
+        return Objective(**{name: getattr(self, name) for name in Objective.model_fields})
 
     def build_prompt_format(self) -> PromptFormat:
         """How instructions become prompts for encoding the pairs (fgit.segments)."""
+        from fgit.segments.encode import PromptFormat  # numpy and rapidfuzz: only when encoding
+
         return PromptFormat(
             kind=self.prompt_format, template=self.prompt_template, system=self.system_prompt
         )
@@ -213,7 +202,9 @@ def _where(error: dict[str, Any]) -> str:
 
 def load_train_config(path: Path | None, overrides: dict[str, Any]) -> TrainConfig:
     """Settings from ``path`` (YAML, optional) with ``overrides`` (options given on the
-    command line) on top. Relative paths in the file are relative to the file."""
+    command line) deep-merged on top: ``{"lora": {"r": 8}}`` keeps the file's other LoRA
+    settings, and ``None`` is null (``{"lora": None}`` turns LoRA off), so leave out what was
+    not given. Relative paths in the file are relative to the file."""
     data: dict[str, Any] = {}
     source = "command line"
     if path is not None:
@@ -239,7 +230,7 @@ def load_train_config(path: Path | None, overrides: dict[str, Any]) -> TrainConf
         for key in ("pairs", "output_dir"):
             if isinstance(data.get(key), str) and not Path(data[key]).is_absolute():
                 data[key] = str(base / data[key])
-    data.update({k: v for k, v in overrides.items() if v is not None})
+    data = deep_merge(data, overrides)
     try:
         return TrainConfig.model_validate(data)
     except ValidationError as error:

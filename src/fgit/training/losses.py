@@ -19,13 +19,12 @@ renormalised, so up-weighting sensitive tokens really increases their share of t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-WeightGradient = Literal["both", "correct"]
+from fgit.training.loss_settings import WeightGradient
 
 __all__ = [
     "DpoOutput",

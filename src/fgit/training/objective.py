@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -17,13 +16,10 @@ from torch import Tensor, nn
 
 from fgit.segments.encode import IGNORE_INDEX
 from fgit.training import losses
-from fgit.training.collator import Granularity, PairBatch, Sides, shifted
-from fgit.training.losses import WeightGradient
+from fgit.training.collator import PairBatch, shifted
+from fgit.training.loss_settings import LossName, Objective
 
 __all__ = ["METRICS", "LossName", "Objective", "StepCounts", "micro_batch_loss"]
-
-LossName = Literal["sft", "fixed", "fgit", "dpo", "dpo+sft", "fault-dpo"]
-PREFERENCE_LOSSES = ("dpo", "dpo+sft", "fault-dpo")
 
 # Sums accumulated over a step's micro-batches and processes; the logger turns them into means.
 METRICS = (
@@ -42,30 +38,6 @@ METRICS = (
     "pairs",
     "tokens",
 )
-
-
-@dataclass(frozen=True)
-class Objective:
-    """The loss and its hyper-parameters (see :mod:`fgit.training.losses` for the formulas)."""
-
-    loss: LossName = "fgit"
-    granularity: Granularity = "hybrid"
-    alpha: float = 2.0
-    detach_weights: bool = False
-    weight_gradient: WeightGradient = "both"
-    fixed_weight: float = 2.0
-    beta: float = 0.1
-    label_smoothing: float = 0.0
-    sft_weight: float = 1.0
-    shared_weight: float = 0.0
-
-    @property
-    def sides(self) -> Sides:
-        return "correct" if self.loss in ("sft", "fixed") else "both"
-
-    @property
-    def needs_reference(self) -> bool:
-        return self.loss in PREFERENCE_LOSSES
 
 
 @dataclass(frozen=True)
