@@ -19,7 +19,7 @@ import os
 import re
 from typing import Any
 
-from fgit.generation import Backend, GenerationError
+from fgit.backends.protocol import Backend, GenerationError
 
 __all__ = ["SCHEMES", "Backend", "GenerationError", "load_backend"]
 

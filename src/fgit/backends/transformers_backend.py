@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from fgit.backends.greedy import StopCheck, greedy_decode
-from fgit.generation import Conversation, GenerationError, SamplingParams
+from fgit.backends.protocol import Conversation, GenerationError, SamplingParams
 from fgit.progress import progress_bar
 
 if TYPE_CHECKING:
