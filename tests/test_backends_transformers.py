@@ -187,6 +187,18 @@ def test_empty_input(backend: TransformersBackend):
     assert backend.generate([], GREEDY) == []
 
 
+def test_completion_continues_prompts_in_the_models_format(backend: TransformersBackend):
+    conversation = CONVERSATIONS[0]
+    prompt = backend.prompt_formatter.apply_chat_template(
+        conversation, add_generation_prompt=True, tokenize=False
+    )
+    assert prompt == backend.render(conversation)
+    # A rendered conversation, continued as text, is the same as the conversation generated.
+    assert backend.complete([prompt], GREEDY) == backend.generate([conversation], GREEDY)
+    assert backend.count_tokens(prompt) == len(backend._encode([conversation])[0])
+    assert backend.complete([], GREEDY) == []
+
+
 def test_without_chat_template_messages_are_plain_text(tiny_folder: Path):
     plain = TransformersBackend(tiny_folder, device="cpu", quiet=True)
     plain.tokenizer.chat_template = None

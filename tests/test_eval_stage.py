@@ -117,6 +117,8 @@ def test_cli_evaluate_errors_are_one_line(tmp_path):
 class ChatOnlyBackend:
     """Like an OpenAI-compatible server: conversations in, whole markdown answers out."""
 
+    supports_completion = False
+
     def __init__(self, answers: dict[str, str]) -> None:
         self.answers = answers
         self.seen: list[list[dict[str, str]]] = []
@@ -159,3 +161,16 @@ def test_chat_only_backends_answer_in_markdown(tmp_path, monkeypatch):
             "openai:fake@http://127.0.0.1:9/v1", "humaneval", tmp_path / "p.json", limit=1,
             generation=stage.GenerationSettings(prompt_kind="plain"), quiet=True,
         )  # fmt: skip
+
+
+def test_plain_prompts_on_a_chat_only_backend_fail_in_one_line(tmp_path, shared_data):
+    result = runner.invoke(
+        app,
+        ["evaluate", "--model", "openai:m@http://127.0.0.1:9/v1", "--benchmark", "humaneval",
+         "--prompt", "plain", "--limit", "1", "--out", str(tmp_path / "r.json"), "--quiet"],
+    )  # fmt: skip
+    assert result.exit_code == 2
+    [line] = result.output.strip().splitlines()
+    assert line.startswith("error: --prompt plain needs a local model")
+    assert line.endswith("the openai backend only takes conversations")
+    assert not (tmp_path / "r.samples.jsonl").exists()

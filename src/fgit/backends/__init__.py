@@ -19,9 +19,23 @@ import os
 import re
 from typing import Any
 
-from fgit.backends.protocol import Backend, GenerationError
+from fgit.backends.protocol import (
+    Backend,
+    CompletionBackend,
+    GenerationError,
+    can_complete,
+    require_completion,
+)
 
-__all__ = ["SCHEMES", "Backend", "GenerationError", "load_backend"]
+__all__ = [
+    "SCHEMES",
+    "Backend",
+    "CompletionBackend",
+    "GenerationError",
+    "can_complete",
+    "load_backend",
+    "require_completion",
+]
 
 SCHEMES = ("hf", "openai", "vllm")
 VLLM_MISSING = (

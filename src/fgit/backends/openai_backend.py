@@ -105,6 +105,9 @@ def _choice_texts(data: Any) -> list[str]:
 class OpenAIBackend:
     """``Backend`` for an OpenAI-compatible ``/chat/completions`` endpoint."""
 
+    # Raw prompts would need the model's chat template, which a server does not hand out.
+    supports_completion = False
+
     def __init__(
         self,
         model: str,

@@ -114,7 +114,9 @@ def _stop_check(tokenizer: PreTrainedTokenizerBase, stop: Sequence[str]) -> Stop
 
 
 class TransformersBackend:
-    """``Backend`` running a causal LM in this process (GPU when present)."""
+    """``CompletionBackend`` running a causal LM in this process (GPU when present)."""
+
+    supports_completion = True
 
     def __init__(
         self,
@@ -205,6 +207,15 @@ class TransformersBackend:
                 conversation, add_generation_prompt=True, tokenize=False
             )
         return "\n\n".join(message["content"] for message in conversation)
+
+    @property
+    def prompt_formatter(self) -> PreTrainedTokenizerBase:
+        """The tokenizer: its chat template writes the prompts :meth:`complete` continues."""
+        return self.tokenizer
+
+    def count_tokens(self, text: str) -> int:
+        """Length of ``text`` in this model's tokens (no special tokens added)."""
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def _encode(self, conversations: Sequence[Conversation]) -> list[list[int]]:
         # A chat template writes its own special tokens (BOS included where the model wants it).

@@ -19,6 +19,8 @@ __all__ = ["VLLMBackend"]
 class VLLMBackend:
     """``Backend`` running vLLM's offline ``LLM`` engine in this process."""
 
+    supports_completion = False  # conversations only, through ``LLM.chat``
+
     def __init__(
         self,
         model: str | os.PathLike[str],
