@@ -1,15 +1,22 @@
 """Every backend class against the protocol: a Backend, and a CompletionBackend exactly when it
-declares ``supports_completion``; a missing capability is a one-line GenerationError."""
+declares ``supports_completion``; a missing capability is a one-line GenerationError. And the
+settings ``load_backend`` hands each backend."""
 
 from __future__ import annotations
+
+import inspect
+import sys
+import types
 
 import pytest
 
 from fgit.backends import (
+    SETTINGS,
     Backend,
     CompletionBackend,
     GenerationError,
     can_complete,
+    load_backend,
     require_completion,
 )
 from fgit.backends.openai_backend import OpenAIBackend
@@ -56,3 +63,50 @@ def test_a_chat_only_backend_refuses_completion_in_one_line():
 def test_a_completion_backend_is_returned_as_it_is(tiny_llama, bytelevel_tokenizer):
     backend = _transformers(tiny_llama, bytelevel_tokenizer)
     assert require_completion(backend, "--prompt plain") is backend
+
+
+# Every generation setting load_backend knows, with a value that is not the default.
+ALL_SETTINGS = {
+    "dtype": "bfloat16",
+    "device": "cpu",
+    "batch_size": 3,
+    "cache_implementation": "static",
+    "drop_finished_rows": False,
+    "max_concurrency": 2,
+    "quiet": True,
+}
+
+
+@pytest.mark.parametrize(
+    ("scheme", "cls"),
+    [("hf", TransformersBackend), ("openai", OpenAIBackend), ("vllm", VLLMBackend)],
+)
+def test_each_backend_takes_its_settings_as_keywords(scheme, cls):
+    keywords = {
+        name
+        for name, parameter in inspect.signature(cls).parameters.items()
+        if parameter.kind is parameter.KEYWORD_ONLY
+    }
+    assert SETTINGS[scheme] <= keywords
+
+
+def test_a_server_gets_only_its_settings():
+    assert set(ALL_SETTINGS) == set().union(*SETTINGS.values())
+    backend = load_backend("openai:m@http://127.0.0.1:9/v1", **ALL_SETTINGS, timeout_s=3.0)
+    assert isinstance(backend, OpenAIBackend)
+    assert (backend.max_concurrency, backend.quiet, backend.timeout_s) == (2, True, 3.0)
+
+
+def test_vllm_gets_its_settings_and_engine_arguments(tmp_path, monkeypatch):
+    engines: list[dict] = []
+    fake = types.ModuleType("vllm")
+    fake.LLM = lambda **kwargs: engines.append(kwargs)  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "vllm", fake)
+    backend = load_backend(f"vllm:{tmp_path}", **ALL_SETTINGS, gpu_memory_utilization=0.5)
+    assert isinstance(backend, VLLMBackend) and backend.quiet
+    assert engines == [{"model": str(tmp_path), "dtype": "bfloat16", "gpu_memory_utilization": 0.5}]
+
+
+def test_an_unknown_keyword_still_fails():
+    with pytest.raises(TypeError, match="nonsense"):
+        load_backend("openai:m@http://127.0.0.1:9/v1", nonsense=1)

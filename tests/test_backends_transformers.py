@@ -228,6 +228,22 @@ def test_load_backend_hf(tiny_folder: Path):
         assert loaded.describe()["model"] == str(tiny_folder)
 
 
+def test_load_backend_builds_with_the_settings(tiny_folder: Path):
+    loaded = load_backend(
+        f"hf:{tiny_folder}",
+        device="cpu",
+        batch_size=3,
+        cache_implementation="static",
+        drop_finished_rows=False,
+        max_concurrency=2,  # a server's setting: not for this backend
+        quiet=True,
+    )
+    assert isinstance(loaded, TransformersBackend)
+    assert (loaded.batch_size, loaded.drop_finished_rows, loaded.quiet) == (3, False, True)
+    assert loaded.describe()["cache_implementation"] == "static"
+    assert loaded._generation_config(GREEDY).cache_implementation == "static"
+
+
 def test_load_backend_errors():
     with pytest.raises(GenerationError, match="hf, openai, vllm"):
         load_backend("ollama:llama3")

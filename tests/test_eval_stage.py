@@ -63,6 +63,17 @@ def test_evaluate_model_writes_samples_results_and_resumes(model_dir, tmp_path, 
     assert len(again.tasks) == 7
 
 
+def test_generation_settings_reach_the_backend(model_dir):
+    from fgit.evaluation.stage import GenerationSettings, load_generation_backend
+
+    settings = GenerationSettings(batch_size=3, device="cpu", cache_implementation="static")
+    local = load_generation_backend(str(model_dir), settings, quiet=True)
+    assert (local.batch_size, local.cache_implementation, local.quiet) == (3, "static", True)
+    assert local.describe()["model"] == str(model_dir)
+    server = load_generation_backend("openai:m@http://127.0.0.1:9/v1", settings, quiet=True)
+    assert server.quiet  # --quiet silences a server's progress bar too
+
+
 def test_cli_evaluate_samples_and_compare(tmp_path, shared_data):
     from fgit.evaluation.tasks import load_benchmark
 

@@ -17,12 +17,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from fgit.backends.protocol import (
-    Backend,
-    SamplingParams,
-    can_complete,
-    require_completion,
-)
+from fgit.backends import Backend, can_complete, load_backend, require_completion
+from fgit.backends.protocol import SamplingParams
 from fgit.evaluation.prompts import (
     EvalPrompt,
     PromptKind,
@@ -179,24 +175,18 @@ def _count_tokens(backend: Backend, text: str) -> int:
     return len(text.split())
 
 
-def load_generation_backend(model: str, generation: GenerationSettings, quiet: bool) -> Any:
-    """``hf:``/a packaged name/a folder/a hub id -> transformers; ``openai:MODEL@URL`` and
-    ``vllm:NAME`` -> those backends (fgit.backends)."""
-    if model.startswith(("openai:", "vllm:")):
-        from fgit.backends import load_backend
-
-        return load_backend(model)
-    from fgit.backends.transformers_backend import TransformersBackend
-
-    backend = TransformersBackend(
-        model.removeprefix("hf:"),
+def load_generation_backend(model: str, generation: GenerationSettings, quiet: bool) -> Backend:
+    """The backend of the spec ``model`` (:func:`fgit.backends.load_backend`: ``hf:``, a
+    packaged name, a folder or a hub id; ``openai:MODEL@URL``; ``vllm:NAME``), given the
+    settings of ``generation`` it uses."""
+    return load_backend(
+        model,
         dtype=generation.dtype,
         device=generation.device,
         batch_size=generation.batch_size,
+        cache_implementation=generation.cache_implementation,
         quiet=quiet,
     )
-    backend.cache_implementation = generation.cache_implementation
-    return backend
 
 
 def evaluate_model(
