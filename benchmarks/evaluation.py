@@ -71,6 +71,7 @@ def generation(
     from fgit.backends.transformers_backend import TransformersBackend
     from fgit.generation import SamplingParams
 
+    drop = loop == "drop-finished"
     if model == "tiny":
         from fgit.precision import choose_dtype
         from fgit.testing import build_tiny_llama, build_tiny_tokenizer
@@ -78,10 +79,13 @@ def generation(
         tokenizer = build_tiny_tokenizer("bytelevel")
         name = choose_dtype("cpu").dtype if dtype == "auto" else dtype
         lm = build_tiny_llama(tokenizer).to(getattr(torch, name)).eval()
-        backend = TransformersBackend.from_model(lm, tokenizer, batch_size=batch, quiet=True)
+        backend = TransformersBackend.from_model(
+            lm, tokenizer, batch_size=batch, drop_finished_rows=drop, quiet=True
+        )
     else:
-        backend = TransformersBackend(model, batch_size=batch, dtype=dtype, quiet=True)
-    backend.drop_finished_rows = loop == "drop-finished"
+        backend = TransformersBackend(
+            model, batch_size=batch, dtype=dtype, drop_finished_rows=drop, quiet=True
+        )
     tok = backend.tokenizer
     built = _prompts(tok, tasks)
     prompts = [p.text for p in built]

@@ -187,6 +187,18 @@ def test_empty_input(backend: TransformersBackend):
     assert backend.generate([], GREEDY) == []
 
 
+def test_completion_continues_prompts_in_the_models_format(backend: TransformersBackend):
+    conversation = CONVERSATIONS[0]
+    prompt = backend.prompt_formatter.apply_chat_template(
+        conversation, add_generation_prompt=True, tokenize=False
+    )
+    assert prompt == backend.render(conversation)
+    # A rendered conversation, continued as text, is the same as the conversation generated.
+    assert backend.complete([prompt], GREEDY) == backend.generate([conversation], GREEDY)
+    assert backend.count_tokens(prompt) == len(backend._encode([conversation])[0])
+    assert backend.complete([], GREEDY) == []
+
+
 def test_without_chat_template_messages_are_plain_text(tiny_folder: Path):
     plain = TransformersBackend(tiny_folder, device="cpu", quiet=True)
     plain.tokenizer.chat_template = None
@@ -214,6 +226,22 @@ def test_load_backend_hf(tiny_folder: Path):
         loaded = load_backend(spec, device="cpu", quiet=True)
         assert isinstance(loaded, TransformersBackend)
         assert loaded.describe()["model"] == str(tiny_folder)
+
+
+def test_load_backend_builds_with_the_settings(tiny_folder: Path):
+    loaded = load_backend(
+        f"hf:{tiny_folder}",
+        device="cpu",
+        batch_size=3,
+        cache_implementation="static",
+        drop_finished_rows=False,
+        max_concurrency=2,  # a server's setting: not for this backend
+        quiet=True,
+    )
+    assert isinstance(loaded, TransformersBackend)
+    assert (loaded.batch_size, loaded.drop_finished_rows, loaded.quiet) == (3, False, True)
+    assert loaded.describe()["cache_implementation"] == "static"
+    assert loaded._generation_config(GREEDY).cache_implementation == "static"
 
 
 def test_load_backend_errors():

@@ -137,11 +137,13 @@ def test_static_kv_cache_gives_the_same_greedy_answers(bytelevel_tokenizer, tiny
         for i in range(6)
     ]  # fmt: skip
     params = SamplingParams(temperature=0.0, max_new_tokens=16)
+    model = tiny_llama.float().eval()
+    dynamic = TransformersBackend.from_model(
+        model, bytelevel_tokenizer, batch_size=3, quiet=True
+    ).complete(prompts, params)
     backend = TransformersBackend.from_model(
-        tiny_llama.float().eval(), bytelevel_tokenizer, batch_size=3, quiet=True
+        model, bytelevel_tokenizer, batch_size=3, cache_implementation="static", quiet=True
     )
-    dynamic = backend.complete(prompts, params)
-    backend.cache_implementation = "static"
     assert backend._generation_config(params).cache_implementation == "static"
     assert backend.complete(prompts, params) == dynamic
     assert backend.describe()["cache_implementation"] == "static"

@@ -63,6 +63,17 @@ def test_evaluate_model_writes_samples_results_and_resumes(model_dir, tmp_path, 
     assert len(again.tasks) == 7
 
 
+def test_generation_settings_reach_the_backend(model_dir):
+    from fgit.evaluation.stage import GenerationSettings, load_generation_backend
+
+    settings = GenerationSettings(batch_size=3, device="cpu", cache_implementation="static")
+    local = load_generation_backend(str(model_dir), settings, quiet=True)
+    assert (local.batch_size, local.cache_implementation, local.quiet) == (3, "static", True)
+    assert local.describe()["model"] == str(model_dir)
+    server = load_generation_backend("openai:m@http://127.0.0.1:9/v1", settings, quiet=True)
+    assert server.quiet  # --quiet silences a server's progress bar too
+
+
 def test_cli_evaluate_samples_and_compare(tmp_path, shared_data):
     from fgit.evaluation.tasks import load_benchmark
 
@@ -117,6 +128,8 @@ def test_cli_evaluate_errors_are_one_line(tmp_path):
 class ChatOnlyBackend:
     """Like an OpenAI-compatible server: conversations in, whole markdown answers out."""
 
+    supports_completion = False
+
     def __init__(self, answers: dict[str, str]) -> None:
         self.answers = answers
         self.seen: list[list[dict[str, str]]] = []
@@ -159,3 +172,16 @@ def test_chat_only_backends_answer_in_markdown(tmp_path, monkeypatch):
             "openai:fake@http://127.0.0.1:9/v1", "humaneval", tmp_path / "p.json", limit=1,
             generation=stage.GenerationSettings(prompt_kind="plain"), quiet=True,
         )  # fmt: skip
+
+
+def test_plain_prompts_on_a_chat_only_backend_fail_in_one_line(tmp_path, shared_data):
+    result = runner.invoke(
+        app,
+        ["evaluate", "--model", "openai:m@http://127.0.0.1:9/v1", "--benchmark", "humaneval",
+         "--prompt", "plain", "--limit", "1", "--out", str(tmp_path / "r.json"), "--quiet"],
+    )  # fmt: skip
+    assert result.exit_code == 2
+    [line] = result.output.strip().splitlines()
+    assert line.startswith("error: --prompt plain needs a local model")
+    assert line.endswith("the openai backend only takes conversations")
+    assert not (tmp_path / "r.samples.jsonl").exists()

@@ -17,9 +17,12 @@ import hashlib
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fgit.records import Problem
+
+if TYPE_CHECKING:
+    from fgit.backends.protocol import Backend
 
 __all__ = ["ValidationResult", "holdout_ids", "split_problems", "validate"]
 
@@ -71,14 +74,14 @@ class ValidationResult:
 
 
 def validate(
-    backend: Any,
+    backend: Backend,
     problems: Sequence[Problem],
     *,
     max_new_tokens: int = 512,
     workers: int | None = None,
     timeout: float = 10.0,
 ) -> ValidationResult:
-    """Greedy pass@1 of ``backend`` (a :class:`fgit.generation.Backend`) on ``problems``.
+    """Greedy pass@1 of ``backend`` (a :class:`fgit.backends.Backend`) on ``problems``.
 
     A problem without tests cannot be scored: it is listed in ``skipped`` and not counted.
     An answer with no code counts as a failure (verdict ``no code``), never as a skip.

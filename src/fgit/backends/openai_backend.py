@@ -32,7 +32,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from typing import Any
 
-from fgit.generation import Conversation, GenerationError, SamplingParams
+from fgit.backends.protocol import Conversation, GenerationError, SamplingParams
 from fgit.progress import progress_bar
 
 __all__ = ["OpenAIBackend"]
@@ -104,6 +104,9 @@ def _choice_texts(data: Any) -> list[str]:
 
 class OpenAIBackend:
     """``Backend`` for an OpenAI-compatible ``/chat/completions`` endpoint."""
+
+    # Raw prompts would need the model's chat template, which a server does not hand out.
+    supports_completion = False
 
     def __init__(
         self,

@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from fgit.backends.greedy import StopCheck, greedy_decode
-from fgit.generation import Conversation, GenerationError, SamplingParams
+from fgit.backends.protocol import Conversation, GenerationError, SamplingParams
 from fgit.progress import progress_bar
 
 if TYPE_CHECKING:
@@ -114,7 +114,9 @@ def _stop_check(tokenizer: PreTrainedTokenizerBase, stop: Sequence[str]) -> Stop
 
 
 class TransformersBackend:
-    """``Backend`` running a causal LM in this process (GPU when present)."""
+    """``CompletionBackend`` running a causal LM in this process (GPU when present)."""
+
+    supports_completion = True
 
     def __init__(
         self,
@@ -123,12 +125,19 @@ class TransformersBackend:
         dtype: str = "auto",
         device: str | None = None,
         batch_size: int = 16,
+        cache_implementation: str | None = None,
+        drop_finished_rows: bool = True,
         quiet: bool = False,
     ) -> None:
         """Load ``model`` (packaged name, local folder or hub id) via ``fgit.models``.
 
         ``dtype="auto"``: :func:`fgit.precision.choose_dtype` (bfloat16 on a GPU or a CPU with
         native bf16, float32 elsewhere); :meth:`describe` records the choice and its reason.
+        ``cache_implementation``: transformers' KV cache kind for ``generate``, None (dynamic)
+        or e.g. "static", which lets torch.compile reuse one graph on GPUs; greedy answers are
+        the same either way. ``drop_finished_rows``: greedy runs on the dynamic cache drop
+        finished rows (:mod:`fgit.backends.greedy`); False runs plain ``generate``, which
+        benchmarks/evaluation.py measures it against.
         """
         from fgit.models import load_model_and_tokenizer
         from fgit.precision import choose_dtype
@@ -140,7 +149,15 @@ class TransformersBackend:
         else:
             reason = "asked for"
         lm, tokenizer = load_model_and_tokenizer(model, dtype=dtype, device=device, quiet=quiet)
-        self._setup(lm, tokenizer, name=os.fspath(model), batch_size=batch_size, quiet=quiet)
+        self._setup(
+            lm,
+            tokenizer,
+            name=os.fspath(model),
+            batch_size=batch_size,
+            cache_implementation=cache_implementation,
+            drop_finished_rows=drop_finished_rows,
+            quiet=quiet,
+        )
         self.dtype_reason = reason
 
     @classmethod
@@ -151,11 +168,14 @@ class TransformersBackend:
         *,
         name: str | None = None,
         batch_size: int = 16,
+        cache_implementation: str | None = None,
+        drop_finished_rows: bool = True,
         quiet: bool = False,
     ) -> TransformersBackend:
         """Wrap an already loaded model (e.g. right after training) without reloading it.
 
         The model is put in eval mode; the tokenizer gets left padding (and a pad token).
+        Settings as for the constructor.
         """
         backend = cls.__new__(cls)
         backend._setup(
@@ -163,6 +183,8 @@ class TransformersBackend:
             tokenizer,
             name=name or str(getattr(model, "name_or_path", "") or type(model).__name__),
             batch_size=batch_size,
+            cache_implementation=cache_implementation,
+            drop_finished_rows=drop_finished_rows,
             quiet=quiet,
         )
         return backend
@@ -174,6 +196,8 @@ class TransformersBackend:
         *,
         name: str,
         batch_size: int,
+        cache_implementation: str | None,
+        drop_finished_rows: bool,
         quiet: bool,
     ) -> None:
         from fgit.models import ensure_pad_token
@@ -189,12 +213,8 @@ class TransformersBackend:
         self.quiet = quiet
         self.eos_ids = _eos_ids(model, self.tokenizer)
         self.dtype_reason = "the loaded model's dtype"
-        # transformers' KV cache kind for generate(): None (dynamic) or e.g. "static", which
-        # lets torch.compile reuse one graph on GPUs; greedy answers are the same either way.
-        self.cache_implementation: str | None = None
-        # greedy runs drop finished rows (fgit.backends.greedy); False: plain generate(), which
-        # benchmarks/evaluation.py measures it against
-        self.drop_finished_rows = True
+        self.cache_implementation = cache_implementation
+        self.drop_finished_rows = drop_finished_rows
 
     # ----------------------------------------------------------------------- prompts
 
@@ -205,6 +225,15 @@ class TransformersBackend:
                 conversation, add_generation_prompt=True, tokenize=False
             )
         return "\n\n".join(message["content"] for message in conversation)
+
+    @property
+    def prompt_formatter(self) -> PreTrainedTokenizerBase:
+        """The tokenizer: its chat template writes the prompts :meth:`complete` continues."""
+        return self.tokenizer
+
+    def count_tokens(self, text: str) -> int:
+        """Length of ``text`` in this model's tokens (no special tokens added)."""
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def _encode(self, conversations: Sequence[Conversation]) -> list[list[int]]:
         # A chat template writes its own special tokens (BOS included where the model wants it).

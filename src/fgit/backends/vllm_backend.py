@@ -11,13 +11,15 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from fgit.generation import Conversation, GenerationError, SamplingParams
+from fgit.backends.protocol import Conversation, GenerationError, SamplingParams
 
 __all__ = ["VLLMBackend"]
 
 
 class VLLMBackend:
     """``Backend`` running vLLM's offline ``LLM`` engine in this process."""
+
+    supports_completion = False  # conversations only, through ``LLM.chat``
 
     def __init__(
         self,

@@ -17,6 +17,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from fgit.backends import Backend, can_complete, load_backend, require_completion
+from fgit.backends.protocol import SamplingParams
 from fgit.evaluation.prompts import (
     EvalPrompt,
     PromptKind,
@@ -28,7 +30,6 @@ from fgit.evaluation.prompts import solution_from_completion as to_solution
 from fgit.evaluation.samples import SamplesError, append_samples, read_samples
 from fgit.evaluation.scoring import ScoreSettings, score_solutions
 from fgit.evaluation.tasks import Benchmark, load_benchmark
-from fgit.generation import GenerationError, SamplingParams
 
 __all__ = [
     "GenerationSettings",
@@ -103,7 +104,7 @@ def _subset_record(
 
 
 def _generate(
-    backend: Any,
+    backend: Backend,
     benchmark: Benchmark,
     settings: GenerationSettings,
     out: Path,
@@ -145,7 +146,7 @@ def _generate(
 
 
 def _complete(
-    backend: Any, chunk: list[Any], settings: GenerationSettings, params: SamplingParams
+    backend: Backend, chunk: list[Any], settings: GenerationSettings, params: SamplingParams
 ) -> tuple[list[EvalPrompt], list[list[str]]]:
     """Prompts and greedy completions for a chunk of tasks.
 
@@ -153,45 +154,39 @@ def _complete(
     conversations (an OpenAI-compatible server, vLLM's chat) gets evalplus's user message and
     answers in full; the sanitizer then takes the code out of the markdown.
     """
-    if hasattr(backend, "complete"):
-        tokenizer = backend.tokenizer
+    if settings.prompt_kind == "plain":
+        backend = require_completion(backend, "--prompt plain")
+    if can_complete(backend):
+        formatter = backend.prompt_formatter
         prompts = [
-            build_prompt(t.prompt, tokenizer, t.dataset, settings.prompt_kind) for t in chunk
+            build_prompt(t.prompt, formatter, t.dataset, settings.prompt_kind) for t in chunk
         ]
         params = replace(params, stop=prompts[0].stop)
         return prompts, backend.complete([p.text for p in prompts], params)
-    if settings.prompt_kind == "plain":
-        raise GenerationError("--prompt plain needs a local model; this backend only chats")
     prompts = [EvalPrompt("chat", instruction_message(t.prompt), (), "") for t in chunk]
     conversations = [[{"role": "user", "content": p.text}] for p in prompts]
     return prompts, backend.generate(conversations, params)
 
 
-def _count_tokens(backend: Any, text: str) -> int:
-    tokenizer = getattr(backend, "tokenizer", None)
-    if tokenizer is None:  # a remote server: whitespace words, a rough count for tokens/s
-        return len(text.split())
-    return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+def _count_tokens(backend: Backend, text: str) -> int:
+    if can_complete(backend):
+        return backend.count_tokens(text)
+    # A chat-only backend has no tokenizer here: whitespace words, a rough count for tokens/s.
+    return len(text.split())
 
 
-def load_generation_backend(model: str, generation: GenerationSettings, quiet: bool) -> Any:
-    """``hf:``/a packaged name/a folder/a hub id -> transformers; ``openai:MODEL@URL`` and
-    ``vllm:NAME`` -> those backends (fgit.backends)."""
-    if model.startswith(("openai:", "vllm:")):
-        from fgit.backends import load_backend
-
-        return load_backend(model)
-    from fgit.backends.transformers_backend import TransformersBackend
-
-    backend = TransformersBackend(
-        model.removeprefix("hf:"),
+def load_generation_backend(model: str, generation: GenerationSettings, quiet: bool) -> Backend:
+    """The backend of the spec ``model`` (:func:`fgit.backends.load_backend`: ``hf:``, a
+    packaged name, a folder or a hub id; ``openai:MODEL@URL``; ``vllm:NAME``), given the
+    settings of ``generation`` it uses."""
+    return load_backend(
+        model,
         dtype=generation.dtype,
         device=generation.device,
         batch_size=generation.batch_size,
+        cache_implementation=generation.cache_implementation,
         quiet=quiet,
     )
-    backend.cache_implementation = generation.cache_implementation
-    return backend
 
 
 def evaluate_model(
@@ -229,8 +224,8 @@ def evaluate_model(
     started = time.perf_counter()
     scores = score_solutions(benchmark, solutions, scoring, progress=not quiet)
     timings["score_s"] = time.perf_counter() - started
-    if hasattr(backend, "complete"):
-        fmt = prompt_format_record(generation.prompt_kind, backend.tokenizer)
+    if can_complete(backend):
+        fmt = prompt_format_record(generation.prompt_kind, backend.prompt_formatter)
     else:
         fmt = {"kind": "chat", "style": "evalplus 0.3.1 instruction, answer not pre-filled"}
     gen = {**backend.describe(), **vars(generation), "greedy": True}

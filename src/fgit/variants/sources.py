@@ -130,7 +130,7 @@ def load_source(
         return MutationSource(seed=seed)
     from fgit.backends import load_backend
 
-    options = {"max_concurrency": concurrency} if concurrency and spec.startswith("openai:") else {}
+    options = {"max_concurrency": concurrency} if concurrency else {}
     return TeacherSource(
         backend=load_backend(spec, **options),
         params=params or SamplingParams(temperature=0.8, seed=seed),
