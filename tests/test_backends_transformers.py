@@ -64,6 +64,7 @@ def test_is_a_backend_and_describes_itself(backend: TransformersBackend, tiny_fo
         "dtype": "float32",
         "dtype_reason": choose_dtype("cpu").reason,  # auto; conftest keeps it float32
         "cache_implementation": "dynamic",
+        "greedy_loop": "drop-finished",
         "device": "cpu",
         "transformers": transformers.__version__,
         "torch": torch.__version__,
@@ -241,6 +242,7 @@ def test_load_backend_builds_with_the_settings(tiny_folder: Path):
     assert isinstance(loaded, TransformersBackend)
     assert (loaded.batch_size, loaded.drop_finished_rows, loaded.quiet) == (3, False, True)
     assert loaded.describe()["cache_implementation"] == "static"
+    assert loaded.describe()["greedy_loop"] == "generate"  # a static cache keeps generate
     assert loaded._generation_config(GREEDY).cache_implementation == "static"
 
 

@@ -775,3 +775,35 @@ def test_two_processes_train_like_one_with_accumulation(pairs_file, model_dir, t
     assert ddp_weights.keys() == single_weights.keys()
     for name, tensor in single_weights.items():
         torch.testing.assert_close(ddp_weights[name], tensor, atol=1e-5, rtol=0)
+
+
+def test_the_logprob_check_passes_a_plain_model_and_catches_post_processed_logits(
+    bytelevel_tokenizer,
+):
+    """The step-0 check: fgit's chunked log-probabilities against the model's own logits. A
+    forward that changes its logits (here a temperature of 0.5) is refused, a plain one is not."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from fgit.models import ModelError
+    from fgit.testing import build_tiny_llama
+    from fgit.training.logprobs import CausalLMLogProbs
+    from fgit.training.trainer import LOGPROB_TOLERANCE, _check_logprobs
+
+    model = build_tiny_llama(bytelevel_tokenizer).eval()
+    torch.manual_seed(0)
+    ids = torch.randint(3, len(bytelevel_tokenizer), (2, 16))
+    batch = SimpleNamespace(input_ids=ids, attention_mask=torch.ones_like(ids), labels=ids)
+    _check_logprobs(CausalLMLogProbs(model), batch, LOGPROB_TOLERANCE[True])
+
+    plain_forward = model.forward
+
+    def tempered(*args, **kwargs):
+        out = plain_forward(*args, **kwargs)
+        out.logits = out.logits / 0.5
+        return out
+
+    model.forward = tempered
+    with pytest.raises(ModelError, match="post-processes its logits"):
+        _check_logprobs(CausalLMLogProbs(model), batch, LOGPROB_TOLERANCE[True])

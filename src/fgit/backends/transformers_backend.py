@@ -378,6 +378,11 @@ class TransformersBackend:
             "dtype": str(self.model.dtype).removeprefix("torch."),
             "dtype_reason": self.dtype_reason,
             "cache_implementation": self.cache_implementation or "dynamic",
+            # how greedy runs decode (fgit.backends.greedy): finished rows leave the batch, or
+            # transformers' generate keeps every row to the end
+            "greedy_loop": "drop-finished"
+            if self.drop_finished_rows and self.cache_implementation is None
+            else "generate",
             "device": str(self.model.device),
             "transformers": transformers.__version__,
             "torch": torch.__version__,
