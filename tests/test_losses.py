@@ -1,5 +1,5 @@
 """The training losses against hand-written references, and their gradients through a real tiny
-model checked by finite differences (DESIGN.md, "Training loss")."""
+model checked by finite differences (docs/training.md, "The losses")."""
 
 from __future__ import annotations
 

@@ -69,7 +69,7 @@ def test_python_blocks_win_over_other_languages():
 @pytest.mark.parametrize(
     "text",
     [
-        # DESIGN.md's measured failures of a 0.5B teacher: nested fences around the code.
+        # failures seen from a 0.5B teacher (docs/variants.md): nested fences around the code.
         "```markdown\n```text\ndef f(x):\n    return x - 1\n```\n```",
         "Incorrect response:\n```markdown\nHere:\n```python\ndef f(x):\n    return x - 1\n```\n```",
         "```text\nSome words\n```python\ndef f(x):\n    return x - 1\n```\n```",

@@ -7,7 +7,7 @@
 The CPU rule is measured, not assumed. On a CPU without bf16 instructions, PyTorch emulates
 bf16 by converting to float32 and back, which is *slower* than float32: on a 2-core AVX2 EPYC,
 greedy generation with Qwen2.5-Coder-0.5B ran 2.2-2.8x slower in bf16 (docs/benchmarks.md). On
-one with AMX/AVX-512 BF16, the same run is 2-3x faster in bf16 (DESIGN.md's measurements).
+one with AMX/AVX-512 BF16, the same run is 2-3x faster in bf16 (issue 11's measurements).
 
 Every choice carries its reason, which result files record next to the dtype.
 ``FGIT_CPU_BF16=0`` (or ``1``) overrides the CPU feature check, e.g. to keep a test suite's
