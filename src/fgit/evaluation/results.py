@@ -15,7 +15,6 @@ import hashlib
 import json
 import math
 import os
-import tempfile
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
@@ -26,6 +25,7 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from fgit.evaluation.scores import TaskScore, pass_at_1
+from fgit.io import atomic_write
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -288,31 +288,10 @@ def _encode(run: EvalRun) -> bytes:
         return (json.dumps(data, indent=2, ensure_ascii=True) + "\n").encode("ascii")
 
 
-def _umask() -> int:
-    # os.umask can only be read by setting it.
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 def write_run(path: PathLike, run: EvalRun) -> None:
-    """Write ``run`` as pretty JSON, atomically: a temp file beside ``path`` is filled, fsynced
-    and renamed over it, so a crash leaves either the old file or the new one."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    payload = _encode(run)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with open(fd, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp_name, 0o666 & ~_umask())  # mkstemp makes 0600 files
-        os.replace(tmp_name, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp_name)
-        raise
+    """Write ``run`` as pretty JSON, atomically (:func:`fgit.io.atomic_write`): a crash leaves
+    either the old file or the new one."""
+    atomic_write(path, _encode(run))
 
 
 def _json_type(value: Any) -> str:

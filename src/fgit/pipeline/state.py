@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from fgit.io import write_json
+
 __all__ = [
     "MANIFEST",
     "Manifest",
@@ -128,13 +130,7 @@ class Manifest:
 
     def save(self) -> None:
         self.data["updated"] = now()
-        path = self.root / MANIFEST
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "w", encoding="utf-8") as handle:
-            handle.write(json.dumps(self.data, indent=2, default=str) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        tmp.replace(path)
+        write_json(self.root / MANIFEST, self.data)
 
 
 @contextlib.contextmanager

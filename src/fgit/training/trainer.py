@@ -28,6 +28,7 @@ from typing import Any
 
 import torch
 
+from fgit.io import atomic_write, write_json
 from fgit.models import ModelError, ensure_pad_token, load_model, load_tokenizer, resolve
 from fgit.progress import progress_bar
 from fgit.training.collator import PairCollator
@@ -191,9 +192,7 @@ def _truncate_log(path: Path, last_step: int) -> None:
         for line in path.read_text().splitlines()
         if line.strip() and json.loads(line)["step"] <= last_step
     ]
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(line + "\n" for line in kept))
-    tmp.replace(path)
+    atomic_write(path, "".join(line + "\n" for line in kept))
 
 
 def _summarise(sums: dict[str, float], steps: int) -> dict[str, float]:
@@ -543,9 +542,7 @@ def _save_checkpoint(
     accelerator.save_state(str(path))
     if accelerator.is_main_process:
         state = {"step": step, "fingerprint": fingerprint}
-        tmp = path / (STATE_FILE + ".tmp")
-        tmp.write_text(json.dumps(state))
-        tmp.replace(path / STATE_FILE)  # last: marks the checkpoint complete
+        write_json(path / STATE_FILE, state, indent=None)  # last: marks the checkpoint complete
         complete = sorted(p for p in folder.glob("step-*") if (p / STATE_FILE).is_file())
         for old in complete[:-keep]:
             shutil.rmtree(old, ignore_errors=True)
@@ -600,9 +597,7 @@ def _save_final(
             "seconds": round(time.time() - started, 2),
             "versions": _versions(),
         }
-        tmp = out / (SUMMARY_FILE + ".tmp")
-        tmp.write_text(json.dumps(summary, indent=2))
-        tmp.replace(out / SUMMARY_FILE)  # last: marks the run finished
+        write_json(out / SUMMARY_FILE, summary)  # last: marks the run finished
         shutil.rmtree(out / "checkpoints", ignore_errors=True)
     accelerator.wait_for_everyone()
     if not summary:
