@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal
 
-from fgit.io import atomic_write
+from fgit.io import atomic_write, sha256_file
 
 if TYPE_CHECKING:
     import torch
@@ -214,14 +214,6 @@ def _temp_sibling(path: Path, suffix: str) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}{suffix}")
 
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 @contextlib.contextmanager
 def _locked(folder: Path) -> Iterator[None]:
     """Exclusive lock on ``folder`` so parallel processes (pytest-xdist, several runs) don't
@@ -341,7 +333,7 @@ def _gguf_is_verified(spec: PackagedModel, gguf: Path) -> bool:
     marker = gguf.with_name(gguf.name + MARKER_SUFFIX)
     if marker.is_file() and _marker_matches(marker.read_text("utf-8"), spec.sha256, size):
         return True
-    if _sha256_file(gguf) != spec.sha256:
+    if sha256_file(gguf) != spec.sha256:
         return False
     atomic_write(marker, _marker_text(spec.sha256, size))
     return True

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from fgit.io import write_json
+from fgit.io import sha256_file, write_json
 
 __all__ = [
     "MANIFEST",
@@ -53,14 +53,6 @@ def stage_key(name: str, settings: dict[str, Any], inputs: dict[str, str]) -> st
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def digest_paths(root: Path, paths: list[str]) -> str:
     """sha256 over the contents of files and folders (relative to ``root``), names included."""
     digest = hashlib.sha256()
@@ -70,7 +62,7 @@ def digest_paths(root: Path, paths: list[str]) -> str:
         for file in files:
             if not file.is_file():
                 raise PipelineError(f"expected output {file} is missing")
-            digest.update(f"{file.relative_to(root).as_posix()}\0{_file_sha256(file)}\n".encode())
+            digest.update(f"{file.relative_to(root).as_posix()}\0{sha256_file(file)}\n".encode())
     return digest.hexdigest()
 
 
