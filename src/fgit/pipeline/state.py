@@ -14,7 +14,6 @@ import fcntl
 import hashlib
 import json
 import os
-import platform
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,6 @@ __all__ = [
     "digest_paths",
     "run_lock",
     "stage_key",
-    "versions",
 ]
 
 MANIFEST = "manifest.json"
@@ -64,18 +62,6 @@ def digest_paths(root: Path, paths: list[str]) -> str:
                 raise PipelineError(f"expected output {file} is missing")
             digest.update(f"{file.relative_to(root).as_posix()}\0{sha256_file(file)}\n".encode())
     return digest.hexdigest()
-
-
-def versions() -> dict[str, str]:
-    """The versions that decide results, for the manifest."""
-    import importlib.metadata as metadata
-
-    out = {"python": platform.python_version(), "platform": platform.platform()}
-    for package in ("fgit", "torch", "transformers", "tokenizers", "accelerate", "peft",
-                    "evalplus"):  # fmt: skip
-        with contextlib.suppress(metadata.PackageNotFoundError):
-            out[package] = metadata.version(package)
-    return out
 
 
 class Manifest:

@@ -38,6 +38,7 @@ from fgit.training.logprobs import CausalLMLogProbs, naive_token_logprobs
 from fgit.training.objective import METRICS, StepCounts, local_counts, micro_batch_loss
 from fgit.training.reference import compute_reference_logps, load_reference, save_reference
 from fgit.training.schedule import StepPlan
+from fgit.versions import versions
 
 __all__ = ["TrainResult", "train"]
 
@@ -223,25 +224,6 @@ def _tracker_config(config: TrainConfig) -> dict[str, int | float | str | bool]:
         scalar = isinstance(value, (int, float, str, bool))
         flat[key] = value if scalar else json.dumps(value)
     return flat
-
-
-def _versions() -> dict[str, str]:
-    import accelerate
-    import transformers
-
-    from fgit import __version__
-
-    versions = {
-        "fgit": __version__,
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "accelerate": accelerate.__version__,
-    }
-    with contextlib.suppress(ImportError):
-        import peft
-
-        versions["peft"] = peft.__version__
-    return versions
 
 
 def _prepare_output(config: TrainConfig, fingerprint: str, overwrite: bool) -> TrainResult | None:
@@ -595,7 +577,7 @@ def _save_final(
             "data": data.summary(),
             "config": config.model_dump(mode="json"),
             "seconds": round(time.time() - started, 2),
-            "versions": _versions(),
+            "versions": versions(),
         }
         write_json(out / SUMMARY_FILE, summary)  # last: marks the run finished
         shutil.rmtree(out / "checkpoints", ignore_errors=True)
