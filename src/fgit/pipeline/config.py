@@ -10,11 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from fgit.merge import deep_merge
-from fgit.training.config import ConfigError, TrainConfig
+from fgit.training.config import ConfigError, TrainConfig, read_config_file
 
 __all__ = ["RunConfig", "load_run_config", "train_config"]
 
@@ -228,16 +227,5 @@ def parse_run_config(
 
 def load_run_config(path: Path, overrides: dict[str, Any] | None = None) -> RunConfig:
     """A run config from a YAML file, with ``--set`` overrides (nested dicts) on top."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such config file") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{path}: is a folder, not a config file") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{path}{line}: not valid YAML ({error.__class__.__name__})") from None
+    data = read_config_file(path)
     return parse_run_config(data, str(path), Path(path).resolve().parent, overrides)
