@@ -6,6 +6,23 @@ keeps its traceback.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
+
+def validation_summary(error: ValidationError, limit: int = 3) -> str:
+    """pydantic's errors as one line, ``key.path: message; ...``, the first ``limit`` of them:
+    what a config or a file that fails validation is reported with."""
+    parts = []
+    for err in error.errors()[:limit]:
+        where = ".".join(str(part) for part in err["loc"])
+        message = err["msg"].removeprefix("Value error, ")  # pydantic's prefix for ValueError
+        parts.append(f"{where}: {message}" if where else message)
+    more = error.error_count() - limit
+    return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
+
 
 def user_errors() -> tuple[type[Exception], ...]:
     # Imported here: each module is heavy, and a command needs only the errors, not the modules.

@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from fgit.errors import validation_summary
 from fgit.evaluation.scores import TaskScore, pass_at_1
 from fgit.io import atomic_write
 from fgit.versions import versions
@@ -294,19 +295,6 @@ def _json_type(value: Any) -> str:
     return names.get(type(value), "number")
 
 
-def _explain(error: ValidationError) -> str:
-    """pydantic's errors as one line: ``field.path: message; ...`` (at most three)."""
-    parts = []
-    errors = error.errors()
-    for err in errors[:3]:
-        where = ".".join(str(part) for part in err["loc"])
-        message = err["msg"].removeprefix("Value error, ")
-        parts.append(f"{where}: {message}" if where else message)
-    if len(errors) > 3:
-        parts.append(f"and {len(errors) - 3} more errors")
-    return "; ".join(parts)
-
-
 def read_run(path: PathLike) -> EvalRun:
     """Read and validate a run file; any problem raises :class:`RunFileError` (a ValueError)
     whose one-line message names the file (and the line, or the field path)."""
@@ -336,7 +324,7 @@ def read_run(path: PathLike) -> EvalRun:
         # Validate the JSON text, not the dict: strict mode then takes ISO times as strings.
         return EvalRun.model_validate_json(raw)
     except ValidationError as exc:
-        raise RunFileError(f"{name}: invalid run file: {_explain(exc)}") from None
+        raise RunFileError(f"{name}: invalid run file: {validation_summary(exc)}") from None
 
 
 # ---------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from fgit.errors import validation_summary
 from fgit.merge import deep_merge
 from fgit.training.config import ConfigError, TrainConfig, read_config_file
 
@@ -184,11 +185,8 @@ def train_config(config: RunConfig, name: str, **links: Any) -> TrainConfig:
         key = first["loc"][0] if first["loc"] else None
         if key in config.training.defaults and key not in config.training.runs[name]:
             where += " (from training.defaults)"  # e.g. beta there, shared with an sft run
-        raise ValueError(f"training.runs.{name}: {where}: {first['msg']}") from None
-
-
-def _where(error: dict[str, Any]) -> str:
-    return ".".join(str(part) for part in error["loc"]) or "config"
+        message = first["msg"].removeprefix("Value error, ")  # as validation_summary shows it
+        raise ValueError(f"training.runs.{name}: {where}: {message}") from None
 
 
 def _resolve_paths(data: dict[str, Any], base: Path) -> None:
@@ -220,9 +218,7 @@ def parse_run_config(
     try:
         return RunConfig.model_validate(data)
     except ValidationError as error:
-        problems = "; ".join(f"{_where(e)}: {e['msg']}" for e in error.errors()[:3])
-        more = f" (and {error.error_count() - 3} more)" if error.error_count() > 3 else ""
-        raise ConfigError(f"{source}: {problems}{more}") from None
+        raise ConfigError(f"{source}: {validation_summary(error)}") from None
 
 
 def load_run_config(path: Path, overrides: dict[str, Any] | None = None) -> RunConfig:

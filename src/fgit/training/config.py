@@ -22,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from fgit.errors import validation_summary
 from fgit.merge import deep_merge
 from fgit.training.loss_settings import Objective, one_of
 
@@ -197,10 +198,6 @@ class TrainConfig(Objective):
         return self.model_dump(mode="json", exclude=ignored)
 
 
-def _where(error: dict[str, Any]) -> str:
-    return ".".join(str(part) for part in error["loc"]) or "(top level)"
-
-
 def read_config_file(path: Path) -> dict[str, Any]:
     """The mapping a YAML config file holds (an empty file is an empty mapping). Any problem is
     one :class:`ConfigError` line naming the file, and the line where YAML can tell it."""
@@ -255,6 +252,4 @@ def load_train_config(path: Path | None, overrides: dict[str, Any]) -> TrainConf
     try:
         return TrainConfig.model_validate(data)
     except ValidationError as error:
-        problems = "; ".join(f"{_where(e)}: {e['msg']}" for e in error.errors()[:3])
-        more = f" (and {error.error_count() - 3} more)" if error.error_count() > 3 else ""
-        raise ConfigError(f"{source}: {problems}{more}") from None
+        raise ConfigError(f"{source}: {validation_summary(error)}") from None
