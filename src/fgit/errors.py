@@ -1,7 +1,8 @@
 """The failures a user can fix (bad input, a missing file or model, a failed stage).
 
+Each is a :class:`FgitError` (and a ValueError, RuntimeError or FileNotFoundError as before).
 The command line prints these as one line naming what and where; anything else is a bug and
-keeps its traceback.
+keeps its traceback. Nothing heavy is imported here: every module imports this one.
 """
 
 from __future__ import annotations
@@ -10,6 +11,12 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from pydantic import ValidationError
+
+__all__ = ["FgitError", "user_errors", "validation_summary"]
+
+
+class FgitError(Exception):
+    """A failure the user can fix; its message is one line naming what and where."""
 
 
 def validation_summary(error: ValidationError, limit: int = 3) -> str:
@@ -25,27 +32,6 @@ def validation_summary(error: ValidationError, limit: int = 3) -> str:
 
 
 def user_errors() -> tuple[type[Exception], ...]:
-    # Imported here: each module is heavy, and a command needs only the errors, not the modules.
-    from fgit.evaluation.results import RunFileError
-    from fgit.evaluation.samples import SamplesError
-    from fgit.generation import GenerationError
-    from fgit.models import ModelError
-    from fgit.pipeline.state import PipelineError
-    from fgit.records import RecordError
-    from fgit.report.load import ReportError
-    from fgit.segments import SegmentError
-    from fgit.training.config import ConfigError
-
-    # DataError (fgit.problems) is a FileNotFoundError.
-    return (
-        ModelError,
-        RecordError,
-        SegmentError,
-        GenerationError,
-        ConfigError,
-        SamplesError,
-        RunFileError,
-        PipelineError,
-        ReportError,
-        FileNotFoundError,
-    )
+    """What the command line reports in one line: fgit's own errors, and a plain missing file
+    (an input path the user gave)."""
+    return (FgitError, FileNotFoundError)

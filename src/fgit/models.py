@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal
 
+from fgit.errors import FgitError
 from fgit.io import atomic_write, sha256_file
 
 if TYPE_CHECKING:
@@ -75,7 +76,7 @@ SOURCE_FILENAME = "fgit-source.json"
 _CHUNK = 1 << 20
 
 
-class ModelError(RuntimeError):
+class ModelError(FgitError, RuntimeError):
     """Any failure to fetch, convert or load a model; the message is one line."""
 
 

