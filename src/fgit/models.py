@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal
 
 from fgit.errors import FgitError
-from fgit.io import atomic_write, sha256_file
+from fgit.io import atomic_write, file_lock, sha256_file
 
 if TYPE_CHECKING:
     import torch
@@ -217,20 +217,10 @@ def _temp_sibling(path: Path, suffix: str) -> Path:
 @contextlib.contextmanager
 def _locked(folder: Path) -> Iterator[None]:
     """Exclusive lock on ``folder`` so parallel processes (pytest-xdist, several runs) don't
-    fetch or convert the same model twice. A no-op where ``fcntl`` is missing (Windows):
-    the atomic renames still keep the cache consistent there, only work may be duplicated."""
+    fetch or convert the same model twice."""
     folder.mkdir(parents=True, exist_ok=True)
-    try:
-        import fcntl
-    except ImportError:
+    with file_lock(folder / ".lock"):
         yield
-        return
-    with (folder / ".lock").open("a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 @contextlib.contextmanager
