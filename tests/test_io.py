@@ -50,6 +50,21 @@ def test_mode_follows_the_umask(tmp_path: Path, mask: int) -> None:
     assert (tmp_path / "out.txt").stat().st_mode & 0o777 == 0o666 & ~mask
 
 
+def test_umask_is_read_without_changing_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where /proc tells the umask, reading it never sets it (a thread could see the change)."""
+    from fgit import io
+
+    if not Path("/proc/self/status").is_file():
+        pytest.skip("no /proc on this platform")
+    old = os.umask(0o027)
+    try:
+        monkeypatch.setattr(os, "umask", lambda mask: pytest.fail("os.umask was called"))
+        assert io._umask() == 0o027
+    finally:
+        monkeypatch.undo()
+        os.umask(old)
+
+
 def test_concurrent_writers_do_not_collide(tmp_path: Path) -> None:
     """Both writers are mid-write at once: with a shared temp name one would overwrite or
     rename away the other's file. Each must finish, and the result is one whole payload."""
