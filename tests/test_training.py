@@ -463,6 +463,39 @@ def test_config_file_with_yaml_syntax_error(tmp_path):
     assert f"{path}:5:" in str(info.value)
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("a: 1\n  bad: : x\n", ":2: not valid YAML (mapping values are not allowed here)"),
+        ("name: x\nproblems:\n  preset: [unclosed\n", ":4: not valid YAML (expected ','"),
+        ("# a comment first\n- pairs: p.jsonl\n", ":2: expected a mapping of settings, got list"),
+        ("just text\n", ":1: expected a mapping of settings, got str"),
+        (b"pairs: \xff\n", ": not UTF-8 text (byte 7)"),
+    ],
+)
+def test_both_config_loaders_name_file_and_line(tmp_path, text, message):
+    from fgit.pipeline.config import load_run_config
+
+    path = tmp_path / "config.yaml"
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    for load in (lambda: load_train_config(path, {}), lambda: load_run_config(path)):
+        with pytest.raises(ConfigError) as info:
+            load()
+        assert str(info.value).startswith(f"{path}{message}")
+        assert "\n" not in str(info.value)
+
+
+def test_config_file_empty_is_empty_and_a_folder_is_refused(tmp_path):
+    from fgit.training.config import read_config_file
+
+    (tmp_path / "empty.yaml").write_text("# nothing set yet\n")
+    assert read_config_file(tmp_path / "empty.yaml") == {}
+    with pytest.raises(ConfigError, match="is a folder, not a config file"):
+        read_config_file(tmp_path)
+    with pytest.raises(ConfigError, match="no such config file"):
+        read_config_file(tmp_path / "missing.yaml")
+
+
 def test_config_file_paths_are_relative_to_the_file(tmp_path):
     path = tmp_path / "conf" / "train.yaml"
     path.parent.mkdir()

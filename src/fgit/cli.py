@@ -11,7 +11,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from fgit import __version__
 from fgit.errors import user_errors
 
 app = typer.Typer(
@@ -48,14 +47,9 @@ def one_line_errors(func: F) -> F:
 @app.command()
 def version() -> None:
     """Print fgit's version and the versions of the libraries it runs on."""
-    import tokenizers
-    import torch
-    import transformers
+    from fgit.versions import versions
 
-    console.print(
-        f"fgit {__version__} · torch {torch.__version__} · transformers {transformers.__version__}"
-        f" · tokenizers {tokenizers.__version__}"
-    )
+    console.print(" · ".join(f"{name} {number}" for name, number in versions().items()))
 
 
 @models_app.command("list")

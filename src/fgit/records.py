@@ -11,19 +11,19 @@ Reading problems from a pairs file is allowed: the pair-only fields (``incorrect
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import gzip
 import hashlib
 import json
 import os
-import tempfile
 import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Annotated, Any, Literal, TypeVar, overload
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+
+from fgit.errors import FgitError
+from fgit.io import atomic_write
 
 __all__ = [
     "Candidate",
@@ -108,7 +108,7 @@ R = TypeVar("R", Problem, Pair, VariantSet)
 Kind = Literal["problem", "pair"]
 
 
-class RecordError(ValueError):
+class RecordError(FgitError, ValueError):
     """An invalid record or file; the message starts with ``path:line:`` (or ``path: item N:``).
 
     ``line`` is the 1-based JSONL line (or JSON line of a parse error), ``item`` the 1-based index
@@ -523,24 +523,6 @@ def _encode(record: Problem) -> bytes:
         return (json.dumps(data, ensure_ascii=True) + "\n").encode("ascii")
 
 
-@functools.cache
-def _umask() -> int:
-    # os.umask can only be read by setting it; do it once.
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def _fsync_dir(directory: Path) -> None:
-    # Makes the rename durable; not possible on every platform, hence best-effort.
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 def _ends_with_newline(path: Path) -> bool:
     with open(path, "rb") as fh:
         fh.seek(0, os.SEEK_END)
@@ -580,34 +562,25 @@ def write_records(path: PathLike, records: Iterable[Problem], *, append: bool = 
             os.fsync(fh.fileno())
         return count
 
-    directory = target.parent
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
-    try:
-        with open(fd, "wb") as raw:
-            # mtime=0 keeps gzip output byte-identical across runs.
-            sink: IO[bytes] = (
-                gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") if compressed else raw
-            )
-            seen: set[str] = set()
-            count = 0
-            for record in records:
-                if _check_record(record).id in seen:
-                    raise ValueError(f"{target}: duplicate id {record.id!r}")
-                seen.add(record.id)
-                sink.write(_encode(record))
-                count += 1
-            if compressed:
-                sink.close()  # writes the gzip trailer; ``raw`` stays open
-            raw.flush()
-            os.fsync(raw.fileno())
-        # mkstemp creates 0600 files; give the result the usual permissions.
-        os.chmod(tmp_name, 0o666 & ~_umask())
-        os.replace(tmp_name, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp_name)
-        raise
-    _fsync_dir(directory)
+    count = 0
+
+    def write(raw: IO[bytes]) -> None:
+        nonlocal count
+        # mtime=0 keeps gzip output byte-identical across runs.
+        sink: IO[bytes] = (
+            gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") if compressed else raw
+        )
+        seen: set[str] = set()
+        for record in records:
+            if _check_record(record).id in seen:
+                raise ValueError(f"{target}: duplicate id {record.id!r}")
+            seen.add(record.id)
+            sink.write(_encode(record))
+            count += 1
+        if compressed:
+            sink.close()  # writes the gzip trailer; ``raw`` stays open
+
+    atomic_write(target, write)
     return count
 
 

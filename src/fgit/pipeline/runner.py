@@ -18,6 +18,7 @@ from typing import Any
 
 from rich.console import Console
 
+from fgit.errors import user_errors
 from fgit.pipeline.config import RunConfig
 from fgit.pipeline.stages import Context, Stage, build_plan
 from fgit.pipeline.state import (
@@ -28,8 +29,8 @@ from fgit.pipeline.state import (
     now,
     run_lock,
     stage_key,
-    versions,
 )
+from fgit.versions import versions
 
 __all__ = ["RunResult", "run_pipeline"]
 
@@ -75,7 +76,7 @@ def _header(config: RunConfig) -> dict[str, Any]:
         "fgit_version": __version__,
         "config": dumped,
         "config_sha256": hashlib.sha256(canonical_json(dumped).encode()).hexdigest(),
-        "versions": versions(),
+        "versions": versions(system=True),
     }
 
 
@@ -134,8 +135,6 @@ def run_pipeline(
     ``until``: stop after the last stage matching this name or pattern (``selection``,
     ``train:*``); later stages are neither run nor forgotten.
     """
-    from fgit.errors import user_errors
-
     root = config.output_dir
     full_plan = build_plan(config)
     plan = _until(full_plan, until)
@@ -198,9 +197,7 @@ def run_pipeline(
                     error=f"{type(error).__name__}: {error}"[:1000],
                     seconds=round(time.perf_counter() - began, 2),
                 )
-                if isinstance(error, PipelineError):
-                    raise PipelineError(f"stage {stage.name}: {error}") from error
-                if isinstance(error, user_errors()):
+                if isinstance(error, user_errors()):  # PipelineError included
                     raise PipelineError(f"stage {stage.name}: {error}") from error
                 raise
             manifest.set_stage(

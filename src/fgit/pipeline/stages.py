@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from fgit.io import write_json
 from fgit.pipeline.config import RunConfig, train_config
 from fgit.pipeline.state import PipelineError
 
@@ -43,12 +44,6 @@ class Stage:
     owned: tuple[str, ...] = ()  # removed before the stage reruns with another key
     always: bool = False  # cheap: runs every time, its digest decides what reruns downstream
     info: dict[str, Any] = field(default_factory=dict)
-
-
-def _write_json(path: Path, value: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(value, indent=2, default=str) + "\n", encoding="utf-8")
-    tmp.replace(path)
 
 
 # ---------------------------------------------------------------------------------- problems
@@ -260,11 +255,11 @@ def _segments(ctx: Context) -> dict[str, Any]:
     )  # fmt: skip
     folder = ctx.root / SEGMENTS
     folder.mkdir(parents=True, exist_ok=True)
-    _write_json(
+    write_json(
         folder / "stats.json",
         {"rows": stats.rows(), "skips": stats.skip_summary(), "prompt": settings},
     )
-    _write_json(
+    write_json(
         folder / "examples.json",
         {"model": ctx.config.model, "pairs": views, "skipped": skipped},
     )

@@ -14,10 +14,12 @@ import fcntl
 import hashlib
 import json
 import os
-import platform
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from fgit.errors import FgitError
+from fgit.io import sha256_file, write_json
 
 __all__ = [
     "MANIFEST",
@@ -26,14 +28,13 @@ __all__ = [
     "digest_paths",
     "run_lock",
     "stage_key",
-    "versions",
 ]
 
 MANIFEST = "manifest.json"
 LOCK = ".lock"
 
 
-class PipelineError(RuntimeError):
+class PipelineError(FgitError, RuntimeError):
     """A stage that cannot run or failed; the message names the stage and what to do."""
 
 
@@ -51,14 +52,6 @@ def stage_key(name: str, settings: dict[str, Any], inputs: dict[str, str]) -> st
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def digest_paths(root: Path, paths: list[str]) -> str:
     """sha256 over the contents of files and folders (relative to ``root``), names included."""
     digest = hashlib.sha256()
@@ -68,20 +61,8 @@ def digest_paths(root: Path, paths: list[str]) -> str:
         for file in files:
             if not file.is_file():
                 raise PipelineError(f"expected output {file} is missing")
-            digest.update(f"{file.relative_to(root).as_posix()}\0{_file_sha256(file)}\n".encode())
+            digest.update(f"{file.relative_to(root).as_posix()}\0{sha256_file(file)}\n".encode())
     return digest.hexdigest()
-
-
-def versions() -> dict[str, str]:
-    """The versions that decide results, for the manifest."""
-    import importlib.metadata as metadata
-
-    out = {"python": platform.python_version(), "platform": platform.platform()}
-    for package in ("fgit", "torch", "transformers", "tokenizers", "accelerate", "peft",
-                    "evalplus"):  # fmt: skip
-        with contextlib.suppress(metadata.PackageNotFoundError):
-            out[package] = metadata.version(package)
-    return out
 
 
 class Manifest:
@@ -128,13 +109,7 @@ class Manifest:
 
     def save(self) -> None:
         self.data["updated"] = now()
-        path = self.root / MANIFEST
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "w", encoding="utf-8") as handle:
-            handle.write(json.dumps(self.data, indent=2, default=str) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        tmp.replace(path)
+        write_json(self.root / MANIFEST, self.data)
 
 
 @contextlib.contextmanager

@@ -7,17 +7,15 @@ through :func:`_e` (``html.escape``): generated code is untrusted text, not mark
 from __future__ import annotations
 
 import base64
-import contextlib
 import html
 import json
-import os
-import tempfile
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from fgit.evaluation.compare import Comparison, PairedStats, compare_runs
 from fgit.evaluation.results import EvalRun
+from fgit.io import atomic_write
 from fgit.report.load import ReportInputs, load_report_inputs, section_state
 from fgit.report.plots import evaluation_plot, selection_plot, training_plot
 
@@ -553,22 +551,6 @@ def render_report(inputs: ReportInputs, plots: Mapping[str, bytes] | None = None
     )
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write to a temp file beside ``path`` and rename it over: never a half-written file."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with open(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600 files; a report is for reading
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 def write_report(run_dir: Path, out_dir: Path | None = None) -> Path:
     """Write ``index.html`` and the plots' PNG files to ``out_dir`` (default ``RUN/report``);
     returns the index path. Plots are written first, the index last."""
@@ -579,9 +561,9 @@ def write_report(run_dir: Path, out_dir: Path | None = None) -> Path:
     plots = make_plots(inputs)
     for name, filename in PLOT_FILES.items():
         if name in plots:
-            _write_atomic(out / filename, plots[name])
+            atomic_write(out / filename, plots[name])
         else:  # a plot from an earlier report that no longer has data
             (out / filename).unlink(missing_ok=True)
     index = out / "index.html"
-    _write_atomic(index, render_report(inputs, plots).encode("utf-8"))
+    atomic_write(index, render_report(inputs, plots).encode("utf-8"))
     return index

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fgit.errors import FgitError
 from fgit.evaluation.results import EvalRun, RunFileError, read_run
 
 __all__ = [
@@ -33,7 +34,7 @@ SECTION_STAGES: dict[str, tuple[str, ...]] = {
 }
 
 
-class ReportError(ValueError):
+class ReportError(FgitError, ValueError):
     """A run folder that cannot be reported on; the message names the file."""
 
 

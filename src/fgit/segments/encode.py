@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from fgit.errors import FgitError
 from fgit.segments.diff import LineGap, SideMarks, diff_marks, normalize_response
 
 __all__ = [
@@ -33,7 +34,7 @@ __all__ = [
 IGNORE_INDEX = -100  # labels of prompt tokens: ignored by the loss (never 0, a real token id)
 
 
-class SegmentError(ValueError):
+class SegmentError(FgitError, ValueError):
     """A pair or setting that cannot be encoded. ``kind`` names the category (for counting
     skips), the message gives the details."""
 

@@ -6,8 +6,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
+from fgit.progress import progress_bar
 from fgit.records import Pair
 from fgit.segments.diff import LineGap
 from fgit.segments.encode import (
@@ -93,11 +92,8 @@ def encode_records(
     line_gap: LineGap = "next-line",
 ) -> Iterator[tuple[Pair, EncodedPair | SegmentError]]:
     """Encode pair records in batches, yielding each record with its encoding or its error."""
-    columns = (
-        TextColumn("encoding pairs"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()
-    )  # fmt: skip
-    with Progress(*columns, disable=not show_progress, transient=True) as progress:
-        task = progress.add_task("encode", total=len(records))
+    with progress_bar(not show_progress, unit="pairs", transient=True) as progress:
+        task = progress.add_task("encoding", total=len(records))
         for batch in _batches(records, batch_size):
             triples = [(r.instruction, r.response, r.incorrect) for r in batch]
             results = encode_pairs(

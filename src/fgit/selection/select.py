@@ -18,13 +18,13 @@ atomically from that journal.
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fgit.io import write_json
 from fgit.progress import progress_bar
 from fgit.records import (
     Candidate,
@@ -255,8 +255,7 @@ def select_pairs(
     pairs = _pairs_from_journal(journal, {s.id for s in sets}, summary, embedder)
     write_records(out, pairs)
     summary.seconds = round(time.perf_counter() - started, 2)
-    path = out.with_name(out.name + ".summary.json")
-    path.write_text(json.dumps(summary.to_json(), indent=2) + "\n")
+    write_json(out.with_name(out.name + ".summary.json"), summary.to_json())
     return summary
 
 

@@ -22,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from fgit.errors import FgitError, validation_summary
 from fgit.merge import deep_merge
 from fgit.training.loss_settings import Objective, one_of
 
@@ -34,13 +35,14 @@ __all__ = [
     "TrainConfig",
     "check_prompt_template",
     "load_train_config",
+    "read_config_file",
 ]
 
 Precision = Literal["auto", "bf16", "fp16", "fp32"]
 DEFAULT_PROMPT_TEMPLATE = "{instruction}\n"  # fgit.segments.PromptFormat's default
 
 
-class ConfigError(ValueError):
+class ConfigError(FgitError, ValueError):
     """A config file or option that cannot be used; the message names the file and key."""
 
 
@@ -196,8 +198,39 @@ class TrainConfig(Objective):
         return self.model_dump(mode="json", exclude=ignored)
 
 
-def _where(error: dict[str, Any]) -> str:
-    return ".".join(str(part) for part in error["loc"]) or "(top level)"
+def read_config_file(path: Path) -> dict[str, Any]:
+    """The mapping a YAML config file holds (an empty file is an empty mapping). Any problem is
+    one :class:`ConfigError` line naming the file, and the line where YAML can tell it."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a folder, not a config file") from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {error.start})") from None
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read ({error.strerror})") from None
+    # yaml.safe_load's own steps, keeping the node to say where a wrong top level starts.
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or type(error).__name__
+        raise ConfigError(f"{path}{line}: not valid YAML ({problem})") from None
+    finally:
+        loader.dispose()
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{path}:{node.start_mark.line + 1}: expected a mapping of settings, "
+            f"got {type(data).__name__}"
+        )
+    return data
 
 
 def load_train_config(path: Path | None, overrides: dict[str, Any]) -> TrainConfig:
@@ -209,22 +242,7 @@ def load_train_config(path: Path | None, overrides: dict[str, Any]) -> TrainConf
     source = "command line"
     if path is not None:
         source = str(path)
-        try:
-            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: no such config file") from None
-        except yaml.YAMLError as error:
-            mark = getattr(error, "problem_mark", None)
-            line = f":{mark.line + 1}" if mark is not None else ""
-            raise ConfigError(
-                f"{path}{line}: not valid YAML ({error.__class__.__name__})"
-            ) from None
-        if loaded is None:
-            loaded = {}
-        if not isinstance(loaded, dict):
-            raise ConfigError(
-                f"{path}: expected a mapping of settings, got {type(loaded).__name__}"
-            )
+        loaded = read_config_file(path)
         data = dict(loaded.get("train", loaded))  # a `fgit run` config keeps them under train:
         base = Path(path).parent
         for key in ("pairs", "output_dir"):
@@ -234,6 +252,4 @@ def load_train_config(path: Path | None, overrides: dict[str, Any]) -> TrainConf
     try:
         return TrainConfig.model_validate(data)
     except ValidationError as error:
-        problems = "; ".join(f"{_where(e)}: {e['msg']}" for e in error.errors()[:3])
-        more = f" (and {error.error_count() - 3} more)" if error.error_count() > 3 else ""
-        raise ConfigError(f"{source}: {problems}{more}") from None
+        raise ConfigError(f"{source}: {validation_summary(error)}") from None

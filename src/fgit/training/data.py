@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,7 +11,7 @@ from fgit.records import read_pairs
 from fgit.segments.diff import LineGap
 from fgit.segments.encode import EncodedPair, PromptFormat, SegmentError, encode_pairs
 
-__all__ = ["TrainingData", "file_sha256", "load_training_pairs"]
+__all__ = ["TrainingData", "load_training_pairs"]
 
 
 @dataclass
@@ -36,14 +35,6 @@ class TrainingData:
             "without_sensitive_tokens": self.identical,
             "held_out_for_validation": self.held_out,
         }
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def load_training_pairs(

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.numpy import load_file, save_file
+from safetensors.numpy import load_file, save
 from torch import nn
 
+from fgit.io import atomic_write
 from fgit.progress import progress_bar
 from fgit.segments.encode import EncodedPair
 from fgit.training.collator import PairCollator, shifted
@@ -76,11 +77,8 @@ def save_reference(path: Path, reference: Reference, fingerprint: str) -> None:
     for index, (correct, incorrect) in reference.items():
         tensors[f"{index}.correct"] = np.ascontiguousarray(correct, dtype=np.float32)
         tensors[f"{index}.incorrect"] = np.ascontiguousarray(incorrect, dtype=np.float32)
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(
-        tensors, str(tmp), metadata={"fingerprint": fingerprint, "pairs": str(len(reference))}
-    )
-    tmp.replace(path)
+    metadata = {"fingerprint": fingerprint, "pairs": str(len(reference))}
+    atomic_write(path, save(tensors, metadata=metadata))
 
 
 def load_reference(path: Path, fingerprint: str) -> Reference | None:

@@ -28,15 +28,17 @@ from typing import Any
 
 import torch
 
+from fgit.io import atomic_write, sha256_file, write_json
 from fgit.models import ModelError, ensure_pad_token, load_model, load_tokenizer, resolve
 from fgit.progress import progress_bar
 from fgit.training.collator import PairCollator
 from fgit.training.config import ConfigError, TrainConfig
-from fgit.training.data import TrainingData, file_sha256, load_training_pairs
+from fgit.training.data import TrainingData, load_training_pairs
 from fgit.training.logprobs import CausalLMLogProbs, naive_token_logprobs
 from fgit.training.objective import METRICS, StepCounts, local_counts, micro_batch_loss
 from fgit.training.reference import compute_reference_logps, load_reference, save_reference
 from fgit.training.schedule import StepPlan
+from fgit.versions import versions
 
 __all__ = ["TrainResult", "train"]
 
@@ -198,9 +200,7 @@ def _truncate_log(path: Path, last_step: int) -> None:
         for line in path.read_text().splitlines()
         if line.strip() and json.loads(line)["step"] <= last_step
     ]
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(line + "\n" for line in kept))
-    tmp.replace(path)
+    atomic_write(path, "".join(line + "\n" for line in kept))
 
 
 def _summarise(sums: dict[str, float], steps: int) -> dict[str, float]:
@@ -231,25 +231,6 @@ def _tracker_config(config: TrainConfig) -> dict[str, int | float | str | bool]:
         scalar = isinstance(value, (int, float, str, bool))
         flat[key] = value if scalar else json.dumps(value)
     return flat
-
-
-def _versions() -> dict[str, str]:
-    import accelerate
-    import transformers
-
-    from fgit import __version__
-
-    versions = {
-        "fgit": __version__,
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "accelerate": accelerate.__version__,
-    }
-    with contextlib.suppress(ImportError):
-        import peft
-
-        versions["peft"] = peft.__version__
-    return versions
 
 
 def _prepare_output(config: TrainConfig, fingerprint: str, overwrite: bool) -> TrainResult | None:
@@ -297,7 +278,7 @@ def train(config: TrainConfig, *, overwrite: bool = False) -> TrainResult:
     started = time.time()
     if not config.pairs.is_file():
         raise FileNotFoundError(f"{config.pairs}: no such pairs file")
-    data_sha = file_sha256(config.pairs)
+    data_sha = sha256_file(config.pairs)
     fingerprint = config.fingerprint(data_sha)
     mixed, precision_reason = _precision(config.precision)
     accelerator = Accelerator(
@@ -550,9 +531,7 @@ def _save_checkpoint(
     accelerator.save_state(str(path))
     if accelerator.is_main_process:
         state = {"step": step, "fingerprint": fingerprint}
-        tmp = path / (STATE_FILE + ".tmp")
-        tmp.write_text(json.dumps(state))
-        tmp.replace(path / STATE_FILE)  # last: marks the checkpoint complete
+        write_json(path / STATE_FILE, state, indent=None)  # last: marks the checkpoint complete
         complete = sorted(p for p in folder.glob("step-*") if (p / STATE_FILE).is_file())
         for old in complete[:-keep]:
             shutil.rmtree(old, ignore_errors=True)
@@ -605,11 +584,9 @@ def _save_final(
             "data": data.summary(),
             "config": config.model_dump(mode="json"),
             "seconds": round(time.time() - started, 2),
-            "versions": _versions(),
+            "versions": versions(),
         }
-        tmp = out / (SUMMARY_FILE + ".tmp")
-        tmp.write_text(json.dumps(summary, indent=2))
-        tmp.replace(out / SUMMARY_FILE)  # last: marks the run finished
+        write_json(out / SUMMARY_FILE, summary)  # last: marks the run finished
         shutil.rmtree(out / "checkpoints", ignore_errors=True)
     accelerator.wait_for_everyone()
     if not summary:

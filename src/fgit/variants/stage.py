@@ -6,7 +6,6 @@ so a crash loses at most the batch in flight, and a rerun skips every id already
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -14,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fgit.io import write_json
 from fgit.progress import progress_bar
 from fgit.records import (
     Candidate,
@@ -122,7 +122,4 @@ def summary_path(out: Path) -> Path:
 
 
 def _write_summary(out: Path, summary: VariantsSummary) -> None:
-    path = summary_path(out)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(summary.to_json(), indent=2) + "\n")
-    tmp.replace(path)
+    write_json(summary_path(out), summary.to_json())
