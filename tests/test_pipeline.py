@@ -201,9 +201,12 @@ TRAIN_STAGE_KEYS = {
     ("paper.yaml", "train:dpo"): "171db31040a51bfa",
     ("single-gpu-qwen0.5b.yaml", "train:sft"): "afb3d09851ee5d8d",
     ("single-gpu-qwen0.5b.yaml", "train:fgit"): "f34f102eb45a9702",
-    ("cpu-qwen0.5b-mbpp.yaml", "train:sft"): "3f592d78e670ffdd",
-    ("cpu-qwen0.5b-mbpp.yaml", "train:fgit"): "ef5dbb663789f922",
-    ("cpu-qwen0.5b-mbpp.yaml", "train:dpo"): "af551ae1c1e228df",
+    # the experiment's learning-rate sweep (docs/results.md); its DPO run is added by
+    # examples/cpu-qwen0.5b-mbpp.sh once the sweep has chosen a rate
+    ("cpu-qwen0.5b-mbpp.yaml", "train:sft-lr1e-4"): "009b2fb244d164ee",
+    ("cpu-qwen0.5b-mbpp.yaml", "train:sft-lr4e-4"): "880b4f477c628d49",
+    ("cpu-qwen0.5b-mbpp.yaml", "train:fgit-lr1e-4"): "57c603ff7debaba5",
+    ("cpu-qwen0.5b-mbpp.yaml", "train:fgit-lr4e-4"): "e99aa689474a17d8",
 }
 
 
