@@ -276,7 +276,7 @@ def select_command(
     workers: Annotated[int | None, typer.Option(help="Parallel sandbox runs.")] = None,
 ) -> None:
     """Stage 2: keep the most similar candidate that really fails; write pairs."""
-    from fgit.sandbox import SandboxLimits
+    from fgit.execution import SandboxLimits
     from fgit.selection.embedders import load_scorer
     from fgit.selection.select import journal_path, select_pairs
 
