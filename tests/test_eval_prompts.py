@@ -93,7 +93,7 @@ def test_read_samples_solutions_and_completions(tmp_path):
 @pytest.mark.parametrize(
     ("rows", "match"),
     [
-        (['{"task_id": "T/0", "solution": "a"}', "{not json"], r"s\.jsonl:2: not valid JSON"),
+        (['{"task_id": "T/0", "solution": "a"}', "{not json"], r"s\.jsonl:2: invalid JSON"),
         ([{"task_id": "T/0", "solution": "a"}, {"task_id": "T/0", "solution": "b"}], ":2: second"),
         ([{"solution": "a"}], ":1: expected an object with a task_id"),
         ([{"task_id": "T/0"}], ":1: needs a 'solution'"),

@@ -20,6 +20,7 @@ from fgit.records import (
     derive_id,
     iter_records,
     read_completed_ids,
+    read_json_records,
     read_pairs,
     read_problems,
     repair_truncated_tail,
@@ -322,6 +323,16 @@ def test_invalid_utf8(tmp_path: Path) -> None:
     path = tmp_path / "p.jsonl"
     path.write_bytes(b'{"id": "\xff"}\n')
     assert str(_error(path)) == f"{path}:1: invalid UTF-8 at byte 8"
+
+
+def test_read_json_records_gives_objects_with_their_lines(tmp_path: Path) -> None:
+    """The one reader of plain JSON lines (samples files, training logs, benchmark files)."""
+    path = _jsonl(tmp_path / "x.jsonl", {"a": 1}, "", {"b": 2})
+    assert list(read_json_records(path)) == [(1, {"a": 1}), (3, {"b": 2})]
+    for bad, reason in (("{oops", "invalid JSON"), ("[1]", "expected a JSON object")):
+        _jsonl(path, {"a": 1}, bad)
+        with pytest.raises(RecordError, match=rf"x\.jsonl:2: {reason}"):
+            list(read_json_records(path))
 
 
 def test_duplicate_ids_name_both_lines(tmp_path: Path) -> None:

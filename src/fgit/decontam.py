@@ -51,8 +51,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from fgit.data.benchmarks import DECONTAMINATION_BENCHMARKS, benchmark_file
-from fgit.problems import mbpp_split, read_json_records
-from fgit.records import Problem
+from fgit.problems import mbpp_split
+from fgit.records import Problem, read_json_records
 
 __all__ = [
     "BENCHMARKS",

@@ -36,7 +36,7 @@ import os
 import random
 import warnings
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -63,6 +63,7 @@ from fgit.records import (
     _iter_raw,
     derive_id,
     iter_records,
+    read_json_records,
 )
 
 __all__ = [
@@ -168,25 +169,6 @@ class LoadReport:
 
 # What every loader returns.
 Loaded = tuple[list[Problem], LoadReport]
-
-
-# ---------------------------------------------------------------------------------------------
-# Records of trusted files
-# ---------------------------------------------------------------------------------------------
-
-
-def read_json_records(path: PathLike) -> Iterator[tuple[int, dict[str, Any]]]:
-    """``(line or item number, object)`` for each record of a JSONL/JSON(.gz) file.
-
-    For trusted benchmark and dataset files: the first bad record raises :class:`RecordError`.
-    """
-    for position, obj, is_item in _iter_raw(path):
-        if isinstance(obj, RecordError):
-            raise obj
-        if not isinstance(obj, dict):
-            where = {"item": position} if is_item else {"line": position}
-            raise RecordError(path, "expected a JSON object", **where)
-        yield position, obj
 
 
 # ---------------------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ __all__ = [
     "derive_id",
     "iter_records",
     "read_completed_ids",
+    "read_json_records",
     "read_pairs",
     "read_problems",
     "repair_truncated_tail",
@@ -438,6 +439,21 @@ def _iter_raw(path: PathLike) -> Iterator[tuple[int, Any, bool]]:
         except RecordError as exc:
             value = exc  # a bad line is a record-level error: the caller may skip it
         yield number, value, False
+
+
+def read_json_records(path: PathLike) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(line or item number, object)`` for each record of a JSONL/JSON(.gz) file.
+
+    For files of plain objects (benchmarks, datasets, samples, logs): the first bad record
+    raises :class:`RecordError`, its message starting with ``path:line:``.
+    """
+    for position, obj, is_item in _iter_raw(path):
+        if isinstance(obj, RecordError):
+            raise obj
+        if not isinstance(obj, dict):
+            where = {"item": position} if is_item else {"line": position}
+            raise RecordError(path, "expected a JSON object", **where)
+        yield position, obj
 
 
 @overload

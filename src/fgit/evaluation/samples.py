@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from fgit.errors import FgitError
+from fgit.records import RecordError, read_json_records
 
 __all__ = ["SamplesError", "append_samples", "read_samples"]
 
@@ -24,15 +25,10 @@ def read_samples(path: Path, prompts: Mapping[str, str] | None = None) -> dict[s
         raise FileNotFoundError(f"{path}: no such samples file")
     out: dict[str, str] = {}
     first_line: dict[str, int] = {}
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise SamplesError(f"{path}:{number}: not valid JSON ({error.msg})") from None
-            if not isinstance(row, dict) or not isinstance(row.get("task_id"), str):
+    # A line that is not JSON, or not an object, is a RecordError naming the file and line.
+    try:
+        for number, row in read_json_records(path):
+            if not isinstance(row.get("task_id"), str):
                 raise SamplesError(f"{path}:{number}: expected an object with a task_id string")
             task_id = row["task_id"]
             if task_id in first_line:
@@ -52,6 +48,8 @@ def read_samples(path: Path, prompts: Mapping[str, str] | None = None) -> dict[s
                 raise SamplesError(f"{path}:{number}: needs a 'solution' or 'completion' string")
             first_line[task_id] = number
             out[task_id] = solution
+    except RecordError as error:
+        raise SamplesError(str(error)) from None
     return out
 
 

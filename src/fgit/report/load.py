@@ -14,6 +14,7 @@ from typing import Any
 
 from fgit.errors import FgitError
 from fgit.evaluation.results import EvalRun, RunFileError, read_run
+from fgit.records import RecordError, read_json_records
 
 __all__ = [
     "MANIFEST",
@@ -160,23 +161,13 @@ def _view_problem(view: Any) -> str | None:
 def read_train_log(path: Path) -> list[dict[str, Any]]:
     """One JSON object per line; a bad line is an error naming the file and line."""
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        return [row for _, row in read_json_records(path)]
     except FileNotFoundError:
         raise ReportError(f"{path} not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except RecordError as exc:  # not JSON, not UTF-8, or not an object
+        raise ReportError(str(exc)) from None
+    except OSError as exc:
         raise ReportError(f"{path}: cannot read ({exc})") from None
-    rows = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ReportError(f"{path}:{number}: invalid JSON ({exc.msg})") from None
-        if not isinstance(row, dict):
-            raise ReportError(f"{path}:{number}: expected a JSON object")
-        rows.append(row)
-    return rows
 
 
 def _eval_key(name: str, entry: dict[str, Any]) -> tuple[str, str]:
