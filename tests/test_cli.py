@@ -90,3 +90,14 @@ def test_set_options_are_deep_merged_in_order():
     assert _parse_overrides(["lora.r=8", "lora.alpha=16"]) == {"lora": {"r": 8, "alpha": 16}}
     assert _parse_overrides(["lora=null", "lora.r=8"]) == {"lora": {"r": 8}}  # no TypeError
     assert _parse_overrides(["lora.r=8", "lora=null"]) == {"lora": None}  # the later one wins
+
+
+def test_version_option_prints_what_the_version_command_prints():
+    from fgit import __version__
+
+    option = runner.invoke(app, ["--version"])
+    assert option.exit_code == 0, option.output
+    assert f"fgit {__version__}" in option.output
+    assert option.output == runner.invoke(app, ["version"]).output
+    # Eager: it answers before any command is looked at.
+    assert runner.invoke(app, ["--version", "no-such-command"]).output == option.output

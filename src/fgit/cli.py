@@ -46,10 +46,31 @@ def one_line_errors(func: F) -> F:
 
 @app.command()
 def version() -> None:
-    """Print fgit's version and the versions of the libraries it runs on."""
+    """Print fgit's version and the versions of the libraries it runs on (= fgit --version)."""
     from fgit.versions import versions
 
     console.print(" · ".join(f"{name} {number}" for name, number in versions().items()))
+
+
+def _version_option(value: bool) -> None:
+    if value:
+        version()
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_version_option,
+            is_eager=True,
+            help="Print fgit's version and its libraries' (as `fgit version`), and exit.",
+        ),
+    ] = False,
+) -> None:
+    """Fault-Guided Fine-Tuning (FGIT) for code LLMs."""
 
 
 @models_app.command("list")
