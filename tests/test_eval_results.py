@@ -448,6 +448,25 @@ def test_compare_rejects_mismatches() -> None:
         compare_runs([first, second], names=["a", "a"])
 
 
+def test_cli_compare_writes_json_with_out_or_its_old_name_json(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from fgit.cli import app
+
+    paths = [tmp_path / "base.json", tmp_path / "fgit.json"]
+    for path, run in zip(paths, _two_runs(), strict=True):
+        write_run(path, run)
+    runs = [str(path) for path in paths]
+    for option in ("--out", "--json"):  # --json: the name scripts may still use
+        target = tmp_path / f"comparison{option}.json"
+        result = CliRunner().invoke(app, ["compare", *runs, option, str(target)])
+        assert result.exit_code == 0, result.output
+        assert json.loads(target.read_text())["runs"][0]["name"] == "base"
+    both = ["compare", *runs, "--out", str(tmp_path / "a.json"), "--json", str(tmp_path / "b")]
+    result = CliRunner().invoke(app, both)
+    assert result.exit_code == 2 and "--json is the old name of --out" in result.output
+
+
 def _rendered(comparison: Any) -> str:
     console = Console(record=True, width=120)
     console.print(render_comparison(comparison))

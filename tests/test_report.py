@@ -447,6 +447,21 @@ def test_write_report_is_atomic_and_replaces_an_old_report(tmp_path, run_folder)
     assert not list(out.glob("*.tmp")) and not list(out.glob(".*"))
 
 
+def test_cli_report_output_dir_and_its_old_name_out(tmp_path, run_folder):
+    from typer.testing import CliRunner
+
+    from fgit.cli import app
+
+    for option in ("--output-dir", "--out"):  # --out: the name scripts may still use
+        folder = tmp_path / option.strip("-")
+        result = CliRunner().invoke(app, ["report", str(run_folder), option, str(folder)])
+        assert result.exit_code == 0, result.output
+        assert (folder / "index.html").is_file()
+    both = ["report", str(run_folder), "--output-dir", str(tmp_path / "a"), "--out", "b"]
+    result = CliRunner().invoke(app, both)
+    assert result.exit_code == 2 and "--out is the old name of --output-dir" in result.output
+
+
 def test_write_report_keeps_the_old_index_when_rendering_fails(tmp_path, run_folder, monkeypatch):
     from fgit.report import html as report_html
 

@@ -28,6 +28,7 @@ app.add_typer(segments_app, name="segments")
 console = Console()
 err_console = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 
 
 def one_line_errors(func: F) -> F:
@@ -42,6 +43,14 @@ def one_line_errors(func: F) -> F:
             raise typer.Exit(code=2) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _renamed(value: T | None, old: T | None, name: str, old_name: str) -> T | None:
+    """An option given by its name, or by the name it had before (kept as a hidden alias so
+    that scripts keep working); not both."""
+    if value is not None and old is not None and value != old:
+        raise typer.BadParameter(f"{old_name} is the old name of {name}: give one of them")
+    return old if value is None else value
 
 
 @app.command()
@@ -585,9 +594,8 @@ def validate(
 @one_line_errors
 def compare(
     runs: Annotated[list[Path], typer.Argument(help="Results JSON files of `fgit evaluate`.")],
-    json_out: Annotated[
-        Path | None, typer.Option("--json", help="Also write the comparison as JSON.")
-    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Also write the comparison as JSON.")] = None,
+    old_out: Annotated[Path | None, typer.Option("--json", hidden=True)] = None,  # --out's old name
 ) -> None:
     """Runs side by side: pass@1, paired differences (McNemar, bootstrap CI), flipped tasks."""
     import json
@@ -602,8 +610,9 @@ def compare(
         err_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
         raise typer.Exit(code=2) from None
     console.print(render_comparison(comparison))
-    if json_out is not None:
-        json_out.write_text(json.dumps(comparison_to_dict(comparison), indent=2) + "\n")
+    target = _renamed(out, old_out, "--out", "--json")
+    if target is not None:
+        target.write_text(json.dumps(comparison_to_dict(comparison), indent=2) + "\n")
 
 
 def _is_main_process() -> bool:
@@ -705,14 +714,16 @@ def quickstart(
 @one_line_errors
 def report(
     run_dir: Annotated[Path, typer.Argument(help="A run folder of `fgit run`.")],
-    out: Annotated[
+    output_dir: Annotated[
         Path | None, typer.Option(help="Folder for index.html and the PNGs (default RUN/report).")
     ] = None,
+    old_output_dir: Annotated[Path | None, typer.Option("--out", hidden=True)] = None,
 ) -> None:
     """Write the run's self-contained HTML report (pairs, selection, training, evaluation)."""
     from fgit.report import write_report
 
-    console.print(f"report: {write_report(run_dir, out)}", highlight=False, soft_wrap=True)
+    folder = _renamed(output_dir, old_output_dir, "--output-dir", "--out")
+    console.print(f"report: {write_report(run_dir, folder)}", highlight=False, soft_wrap=True)
 
 
 if __name__ == "__main__":  # pragma: no cover
