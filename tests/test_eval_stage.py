@@ -121,6 +121,10 @@ def test_cli_evaluate_errors_are_one_line(tmp_path):
         app, ["evaluate", "--samples", str(bad), "--benchmark", "nope", "--quiet"]
     )
     assert result.exit_code == 2 and "nope" in result.output
+    result = runner.invoke(
+        app, ["evaluate", "--samples", str(bad), "--benchmark", "humaneval", "--prompt", "x"]
+    )
+    assert result.exit_code == 2 and "--prompt-format" in result.output and "'x'" in result.output
     result = runner.invoke(app, ["compare", str(tmp_path / "missing.json"), str(bad)])
     assert result.exit_code == 2 and "missing.json" in result.output
 
@@ -174,14 +178,15 @@ def test_chat_only_backends_answer_in_markdown(tmp_path, monkeypatch):
         )  # fmt: skip
 
 
-def test_plain_prompts_on_a_chat_only_backend_fail_in_one_line(tmp_path, shared_data):
+@pytest.mark.parametrize("option", ["--prompt-format", "--prompt"])  # --prompt: its old name
+def test_plain_prompts_on_a_chat_only_backend_fail_in_one_line(tmp_path, shared_data, option):
     result = runner.invoke(
         app,
         ["evaluate", "--model", "openai:m@http://127.0.0.1:9/v1", "--benchmark", "humaneval",
-         "--prompt", "plain", "--limit", "1", "--out", str(tmp_path / "r.json"), "--quiet"],
+         option, "plain", "--limit", "1", "--out", str(tmp_path / "r.json"), "--quiet"],
     )  # fmt: skip
     assert result.exit_code == 2
     [line] = result.output.strip().splitlines()
-    assert line.startswith("error: --prompt plain needs a local model")
+    assert line.startswith("error: --prompt-format plain needs a local model")
     assert line.endswith("the openai backend only takes conversations")
     assert not (tmp_path / "r.samples.jsonl").exists()

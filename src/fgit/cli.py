@@ -133,12 +133,18 @@ PromptFormatOption = Annotated[
 ]
 
 
+def _prompt_kind(kind: str) -> str:
+    if kind not in ("auto", "chat", "plain"):
+        raise typer.BadParameter(
+            f"must be auto, chat or plain, not {kind!r}", param_hint="--prompt-format"
+        )
+    return kind
+
+
 def _prompt_format(kind: str):
     from fgit.segments import PromptFormat
 
-    if kind not in ("auto", "chat", "plain"):
-        raise typer.BadParameter(f"must be auto, chat or plain, not {kind!r}")
-    return PromptFormat(kind=kind)  # type: ignore[arg-type]
+    return PromptFormat(kind=_prompt_kind(kind))  # type: ignore[arg-type]
 
 
 @segments_app.command("show")
@@ -483,8 +489,11 @@ def evaluate(
         Path | None, typer.Option(help="Results JSON (default runs/eval/NAME-BENCHMARK.json).")
     ] = None,
     data_dir: DataDirOption = None,
-    prompt: Annotated[
-        str, typer.Option(help="auto, chat (evalplus instruction) or plain.")
+    prompt_format: Annotated[
+        str,
+        typer.Option(
+            "--prompt-format", "--prompt", help="auto, chat (evalplus instruction) or plain."
+        ),
     ] = "auto",
     max_new_tokens: Annotated[int, typer.Option(help="Generation limit per task.")] = 512,
     batch_size: Annotated[int, typer.Option(help="Prompts per generation batch.")] = 16,
@@ -514,8 +523,7 @@ def evaluate(
         raise typer.BadParameter(
             f"unknown benchmark {benchmark!r}; choose from {', '.join(BENCHMARKS)}"
         )
-    if prompt not in ("auto", "chat", "plain"):
-        raise typer.BadParameter(f"--prompt must be auto, chat or plain, not {prompt!r}")
+    _prompt_kind(prompt_format)
     target = out or _default_eval_out(model, samples, benchmark)
     scoring = ScoreSettings(workers=workers)
     if samples is not None:
@@ -524,7 +532,7 @@ def evaluate(
         )
     else:
         settings = GenerationSettings(
-            prompt_kind=prompt,  # type: ignore[arg-type]
+            prompt_kind=prompt_format,  # type: ignore[arg-type]
             max_new_tokens=max_new_tokens,
             batch_size=batch_size,
             dtype=dtype,

@@ -155,7 +155,7 @@ def _complete(
     answers in full; the sanitizer then takes the code out of the markdown.
     """
     if settings.prompt_kind == "plain":
-        backend = require_completion(backend, "--prompt plain")
+        backend = require_completion(backend, "--prompt-format plain")
     if can_complete(backend):
         formatter = backend.prompt_formatter
         prompts = [
