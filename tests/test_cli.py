@@ -101,3 +101,27 @@ def test_version_option_prints_what_the_version_command_prints():
     assert option.output == runner.invoke(app, ["version"]).output
     # Eager: it answers before any command is looked at.
     assert runner.invoke(app, ["--version", "no-such-command"]).output == option.output
+
+
+def _commands(group, prefix=()):
+    for name, command in group.commands.items():
+        if hasattr(command, "commands"):
+            yield from _commands(command, (*prefix, name))
+        else:
+            yield " ".join((*prefix, name)), command
+
+
+def test_every_command_that_shows_progress_takes_quiet():
+    import typer.main
+
+    commands = dict(_commands(typer.main.get_command(app)))
+    quiet = {name for name, command in commands.items()
+             for param in command.params if "--quiet" in param.opts}  # fmt: skip
+    shows_progress = {
+        "models prepare", "segments show", "segments stats", "variants", "select", "train",
+        "evaluate", "validate", "run", "quickstart",
+    }  # fmt: skip
+    assert quiet == shows_progress
+    # The rest print a table or a line and nothing else.
+    others = {"version", "models list", "problems build", "compare", "report"}
+    assert set(commands) - quiet == others

@@ -45,3 +45,26 @@ def test_mbpp_mutation_pairs_are_verified_incorrect(tmp_path, shared_data):
     assert len(journal) == 8  # every problem is audited, chosen or not
     passing = [c for s in journal for c in s.candidates if c.verdict == "passed"]
     assert all(c.dropped == "passes its tests" and not c.chosen for c in passing)
+
+
+def test_quiet_silences_the_progress_bars_of_variants_and_select(tmp_path, shared_data):
+    problems = tmp_path / "problems.jsonl"
+    invoke("problems", "build", "--preset", "mbpp", "--data-dir", str(shared_data),
+           "--out", str(problems), "--limit", "3")  # fmt: skip
+    commands = {
+        "variants": ["variants", "--problems", str(problems), "--teacher", "mutation"],
+        "select": ["select", "--variants", str(tmp_path / "variants.jsonl"), "--no-tests",
+                   "--embedder", "lexical"],
+    }  # fmt: skip
+    for name, args in commands.items():
+        bars = {}
+        for quiet in (False, True):
+            out = tmp_path / f"{name}-{quiet}.jsonl"
+            result = runner.invoke(app, [*args, "--out", str(out), *(["--quiet"] * quiet)])
+            assert result.exit_code == 0, result.output
+            assert "│ problems " in result.stdout  # the results' table, either way
+            bars[quiet] = result.stderr
+        assert "3/3 problems" in bars[False], bars[False]  # the bar's last state
+        assert bars[True] == "", bars[True]
+        if name == "variants":
+            (tmp_path / "variants-False.jsonl").rename(tmp_path / "variants.jsonl")

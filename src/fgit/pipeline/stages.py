@@ -119,6 +119,7 @@ def _variants(ctx: Context) -> dict[str, Any]:
         template=template,
         seed=settings.seed,
         concurrency=settings.concurrency,
+        quiet=ctx.quiet,
     )
     summary = generate_variants(
         problems, source, ctx.root / VARIANTS, k=settings.k, batch_size=settings.batch_size,

@@ -138,7 +138,7 @@ class TrainConfig(Objective):
     save_steps: int | None = Field(500, ge=1)
     save_total_limit: int = Field(2, ge=1)
     report_to: list[Literal["tensorboard", "wandb"]] = Field(default_factory=list)
-    quiet: bool = False
+    quiet: bool = Field(False, description="No progress output.")
 
     @field_validator("prompt_template")
     @classmethod

@@ -121,18 +121,20 @@ def load_source(
     template: str | None = None,
     seed: int = 0,
     concurrency: int | None = None,
+    quiet: bool = False,
 ) -> VariantSource:
     """``mutation`` or a backend spec (``hf:...``, ``openai:MODEL@URL``, ``vllm:...``, a
     packaged model name or a local folder): see :func:`fgit.backends.load_backend`.
     ``concurrency``: requests in flight for an ``openai:`` server (1 for a server that runs one
-    request at a time, such as llama-cpp-python's; else the backend's default)."""
+    request at a time, such as llama-cpp-python's; else the backend's default). ``quiet``: no
+    progress bars while the teacher loads and generates."""
     if spec == "mutation":
         return MutationSource(seed=seed)
     from fgit.backends import load_backend
 
     options = {"max_concurrency": concurrency} if concurrency else {}
     return TeacherSource(
-        backend=load_backend(spec, **options),
+        backend=load_backend(spec, quiet=quiet, **options),
         params=params or SamplingParams(temperature=0.8, seed=seed),
         template=template or PAPER_TEMPLATE,
     )
