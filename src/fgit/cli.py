@@ -618,7 +618,7 @@ def validate(
 def compare(
     runs: Annotated[list[Path], typer.Argument(help="Results JSON files of `fgit evaluate`.")],
     out: Annotated[Path | None, typer.Option(help="Also write the comparison as JSON.")] = None,
-    old_out: Annotated[Path | None, typer.Option("--json", hidden=True)] = None,  # --out's old name
+    old_out: Annotated[Path | None, typer.Option("--json", hidden=True)] = None,
 ) -> None:
     """Runs side by side: pass@1, paired differences (McNemar, bootstrap CI), flipped tasks."""
     import json
