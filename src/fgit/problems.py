@@ -59,6 +59,7 @@ from fgit.data.files import (
 from fgit.records import (
     Problem,
     RecordError,
+    _check_unique,
     _explain,
     _iter_raw,
     derive_id,
@@ -599,12 +600,7 @@ def _collect(
                 problem = _mapped(obj, mapping, source)
             except ValueError as exc:
                 raise RecordError(label, str(exc), **where) from None
-            first = seen.setdefault(problem.id, position)
-            if first != position:
-                unit = "item" if is_item else "line"
-                raise RecordError(
-                    label, f"duplicate id {problem.id!r} (first seen on {unit} {first})", **where
-                )
+            _check_unique(seen, problem.id, label, position, is_item)
         except RecordError as exc:
             if not skip_invalid:
                 raise

@@ -501,18 +501,26 @@ def iter_records(
                 record = _parse(obj, cls)
             except _Invalid as exc:
                 raise RecordError(path, str(exc), **where) from None
-            first = seen.setdefault(record.id, position)
-            if first != position:
-                unit = "item" if is_item else "line"
-                raise RecordError(
-                    path, f"duplicate id {record.id!r} (first seen on {unit} {first})", **where
-                )
+            _check_unique(seen, record.id, path, position, is_item)
         except RecordError as exc:
             if errors is None:
                 raise
             errors.append(exc)
             continue
         yield position, record
+
+
+def _check_unique(
+    seen: dict[str, int], record_id: str, path: Any, position: int, is_item: bool
+) -> None:
+    """:class:`RecordError` when ``record_id`` was already read at another position (``seen``
+    maps each id to the line or item it was first read on)."""
+    first = seen.setdefault(record_id, position)
+    if first != position:
+        unit = "item" if is_item else "line"
+        raise RecordError(
+            path, f"duplicate id {record_id!r} (first seen on {unit} {first})", **{unit: position}
+        )
 
 
 def read_problems(path: PathLike, *, errors: list[RecordError] | None = None) -> list[Problem]:

@@ -28,6 +28,8 @@ __all__ = [
     "TaskRow",
     "compare_runs",
     "comparison_to_dict",
+    "format_delta",
+    "format_p",
     "render_comparison",
 ]
 
@@ -245,15 +247,17 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f}%"
 
 
-def _delta(stats: PairedStats | None) -> str:
+def format_delta(stats: PairedStats | None, missing: str = "-") -> str:
+    """``+2.4 [-1.2, +6.1]``: the difference in points and its paired 95% CI."""
     if stats is None:
-        return "-"
+        return missing
     return f"{stats.delta_pp:+.1f} [{stats.ci_low_pp:+.1f}, {stats.ci_high_pp:+.1f}]"
 
 
-def _p(stats: PairedStats | None) -> str:
+def format_p(stats: PairedStats | None, missing: str = "-") -> str:
+    """McNemar's exact p, three decimals (scientific below 0.001)."""
     if stats is None:
-        return "-"
+        return missing
     p = stats.mcnemar.p_value
     return f"{p:.3f}" if p >= 0.001 else f"{p:.1e}"
 
@@ -285,7 +289,7 @@ def _runs_table(comparison: Comparison) -> Table:
         for tests in sets:
             stats = entry.base if tests == "base" else entry.plus
             value = entry.pass_at_1_base if tests == "base" else entry.pass_at_1_plus
-            cells += [_pct(value), _delta(stats), _p(stats), _moves(stats)]
+            cells += [_pct(value), format_delta(stats), format_p(stats), _moves(stats)]
         table.add_row(*cells)
     return table
 

@@ -13,7 +13,13 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from fgit.evaluation.compare import Comparison, PairedStats, compare_runs
+from fgit.evaluation.compare import (
+    Comparison,
+    PairedStats,
+    compare_runs,
+    format_delta,
+    format_p,
+)
 from fgit.evaluation.results import EvalRun
 from fgit.io import atomic_write
 from fgit.report.load import ReportInputs, load_report_inputs, section_state
@@ -387,16 +393,11 @@ def _training_section(inputs: ReportInputs, plot: bytes | None) -> str:
 
 
 def _delta(stats: PairedStats | None) -> str:
-    if stats is None:
-        return "–"
-    return f"{stats.delta_pp:+.1f} [{stats.ci_low_pp:+.1f}, {stats.ci_high_pp:+.1f}]"
+    return format_delta(stats, missing="–")
 
 
 def _p(stats: PairedStats | None) -> str:
-    if stats is None:
-        return "–"
-    p = stats.mcnemar.p_value
-    return f"{p:.3f}" if p >= 0.001 else f"{p:.1e}"
+    return format_p(stats, missing="–")
 
 
 def _verdict_cell(verdict: str, detail: str) -> str:
