@@ -9,6 +9,7 @@ import sys
 import tempfile
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -320,24 +321,30 @@ def test_fork_bomb_is_bounded():
     assert_no_strays(marker)
 
 
-@needs_uid_switch
-def test_program_cannot_delete_files_outside_its_directory():
+@pytest.fixture
+def victim() -> Iterator[Path]:
+    """A file outside any run's folder, in a folder everybody sees and only root may write."""
     victim_dir = Path(tempfile.mkdtemp(prefix="fgit-victim-"))
     try:
-        victim_dir.chmod(0o755)  # visible to everybody, writable by root only
-        victim = victim_dir / "victim.txt"
-        victim.write_text("keep me")
-        victim.chmod(0o644)
-        for source in [
-            f"import os\nos.remove({str(victim)!r})",
-            f"import ctypes\nassert ctypes.CDLL(None).unlink({str(victim).encode()!r}) == 0",
-            f"import shutil\nshutil.rmtree({str(victim_dir)!r})",
-            f"open({str(victim)!r}, 'w').write('overwritten')",
-        ]:
-            assert not run(source).passed
-        assert victim.read_text() == "keep me"
+        victim_dir.chmod(0o755)
+        path = victim_dir / "victim.txt"
+        path.write_text("keep me")
+        path.chmod(0o644)
+        yield path
     finally:
         shutil.rmtree(victim_dir)
+
+
+@needs_uid_switch
+def test_program_cannot_delete_files_outside_its_directory(victim: Path):
+    for source in [
+        f"import os\nos.remove({str(victim)!r})",
+        f"import ctypes\nassert ctypes.CDLL(None).unlink({str(victim).encode()!r}) == 0",
+        f"import shutil\nshutil.rmtree({str(victim.parent)!r})",
+        f"open({str(victim)!r}, 'w').write('overwritten')",
+    ]:
+        assert not run(source).passed
+    assert victim.read_text() == "keep me"
 
 
 def test_destructive_os_calls_are_guarded(tmp_path):
@@ -461,21 +468,13 @@ def test_allow_subprocess_may_change_its_own_files():
 
 @needs_namespaces
 @needs_uid_switch
-def test_allow_subprocess_cannot_touch_files_outside_its_directory():
-    victim_dir = Path(tempfile.mkdtemp(prefix="fgit-victim-"))
-    try:
-        victim_dir.chmod(0o755)  # visible to everybody, writable by root only
-        victim = victim_dir / "victim.txt"
-        victim.write_text("keep me")
-        victim.chmod(0o644)
-        for source in [
-            f"import os\nos.remove({str(victim)!r})",
-            f"import subprocess\nsubprocess.run(['rm', '-rf', {str(victim_dir)!r}], check=True)",
-        ]:
-            assert not run_program(source, limits=QUICK, policy=ALLOW_SUBPROCESS).passed
-        assert victim.read_text() == "keep me"
-    finally:
-        shutil.rmtree(victim_dir)
+def test_allow_subprocess_cannot_touch_files_outside_its_directory(victim: Path):
+    for source in [
+        f"import os\nos.remove({str(victim)!r})",
+        f"import subprocess\nsubprocess.run(['rm', '-rf', {str(victim.parent)!r}], check=True)",
+    ]:
+        assert not run_program(source, limits=QUICK, policy=ALLOW_SUBPROCESS).passed
+    assert victim.read_text() == "keep me"
 
 
 def test_network_policy_reaches_our_loopback(server):
