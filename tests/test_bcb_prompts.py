@@ -26,7 +26,6 @@ from fgit.evaluation.bcb_sanitize import sanitize as bcb_sanitize
 from fgit.evaluation.prompts import (
     INSTRUCTION_PREFIX,
     RESPONSE_PREFIX,
-    EvalPrompt,
     PromptError,
     build_prompt,
     prompt_format_record,
@@ -41,7 +40,14 @@ HARD_IDS = Path("bigcodebench") / "BigCodeBench-Hard-ids.txt"
 SPLITS = ("complete", "instruct")
 # bigcodebench/provider/utility.py: EOS, then extra_eos_for_direct_completion("bigcodebench"),
 # and the "\n```\n" the vLLM/HF providers add when the answer is pre-filled with a fence.
-UPSTREAM_EOS = ["<|endoftext|>", "<|endofmask|>", "</s>", "\nif __name__", "\ndef main(", "\nprint("]
+UPSTREAM_EOS = [
+    "<|endoftext|>",
+    "<|endofmask|>",
+    "</s>",
+    "\nif __name__",
+    "\ndef main(",
+    "\nprint(",
+]
 UPSTREAM_DIRECT_EOS = ["\ndef ", "\nclass ", "\nimport ", "\nfrom ", "\nassert "]
 
 
@@ -483,9 +489,7 @@ def _benchmark(records: dict[str, Any], ids: list[str], name: str, split: str) -
     return Benchmark(name, tasks, source="test", version="v0.1.0", sha256="0", has_plus=False)
 
 
-def test_generation_writes_bigcodebench_samples(
-    tmp_path, records, sample_ids, bytelevel_tokenizer
-):
+def test_generation_writes_bigcodebench_samples(tmp_path, records, sample_ids, bytelevel_tokenizer):
     from fgit.evaluation.samples import read_samples
     from fgit.evaluation.stage import GenerationSettings, _generate, sibling
 
