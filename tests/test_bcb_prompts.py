@@ -525,6 +525,12 @@ def test_base_model_on_instruct_stops_before_generating(tmp_path, records, bytel
     with pytest.raises(PromptError):
         _generate(backend, benchmark, settings, tmp_path / "r.json", quiet=True)  # type: ignore[arg-type]
     assert backend.seen == []
+    from fgit.evaluation.stage import evaluate_model
+
+    with pytest.raises(PromptError, match="bigcodebench-instruct: --prompt-format plain"):
+        evaluate_model(
+            "no-such-model", "bigcodebench-instruct", tmp_path / "r.json", generation=settings
+        )
 
 
 def test_evaluate_model_records_bigcodebench_settings(

@@ -124,6 +124,14 @@ def test_run_config_refuses_unknown_benchmarks(tmp_path, registered, benchmarks,
         parse_run_config({**CONFIG, "evaluation": {"benchmarks": benchmarks}}, "t", tmp_path)
 
 
+def test_run_config_refuses_plain_prompts_on_the_instruct_split(tmp_path, registered):
+    evaluation = {"benchmarks": ["bigcodebench-hard-instruct"], "prompt": "plain"}
+    with pytest.raises(ConfigError, match="bigcodebench-hard-instruct has prose prompts"):
+        parse_run_config({**CONFIG, "evaluation": evaluation}, "t", tmp_path)
+    evaluation["benchmarks"] = ["bigcodebench-hard-complete"]
+    assert parse_run_config({**CONFIG, "evaluation": evaluation}, "t", tmp_path)
+
+
 # Evaluation stage keys computed before BigCodeBench's names and per-benchmark token defaults
 # existed: an existing run's evaluations must not rerun. (16 hex digits, inputs left out.)
 EVAL_STAGE_KEYS = {

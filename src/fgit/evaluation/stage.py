@@ -22,6 +22,7 @@ from fgit.backends.protocol import SamplingParams
 from fgit.evaluation.benchmark_names import bigcodebench_split, default_max_new_tokens
 from fgit.evaluation.prompts import (
     EvalPrompt,
+    PromptError,
     PromptKind,
     build_prompt,
     prompt_format_record,
@@ -221,6 +222,9 @@ def evaluate_model(
     from fgit.evaluation.results import build_run, write_run
 
     scoring = scoring or ScoreSettings()
+    if generation.prompt_kind == "plain" and bigcodebench_split(benchmark_name) == "instruct":
+        # Before a model is loaded; with "auto", build_prompt refuses a model without a template.
+        raise PromptError(f"{benchmark_name}: --prompt-format plain cannot complete prose prompts")
     if generation.max_new_tokens is None:
         generation = replace(generation, max_new_tokens=default_max_new_tokens(benchmark_name))
     benchmark = select_tasks(load_benchmark(benchmark_name, data_dir), task_ids)

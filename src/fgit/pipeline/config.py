@@ -132,6 +132,17 @@ class EvaluationSettings(_Strict):
             raise ValueError("a benchmark is listed twice")
         return names
 
+    @model_validator(mode="after")
+    def _prose_needs_chat(self) -> EvaluationSettings:
+        from fgit.evaluation.benchmark_names import bigcodebench_split
+
+        prose = [name for name in self.benchmarks if bigcodebench_split(name) == "instruct"]
+        if self.prompt == "plain" and prose:
+            raise ValueError(
+                f"{prose[0]} has prose prompts, which prompt plain (a base model) cannot complete"
+            )
+        return self
+
 
 class RunConfig(_Strict):
     name: str = Field(min_length=1)
