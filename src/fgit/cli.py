@@ -492,7 +492,13 @@ def _default_eval_out(model: str | None, samples: Path | None, benchmark: str) -
 @app.command()
 @one_line_errors
 def evaluate(
-    benchmark: Annotated[str, typer.Option(help="humaneval, humaneval+, mbpp or mbpp+.")],
+    benchmark: Annotated[
+        str,
+        typer.Option(
+            help="humaneval, humaneval+, mbpp, mbpp+, bigcodebench-complete, "
+            "bigcodebench-instruct, bigcodebench-hard-complete or bigcodebench-hard-instruct."
+        ),
+    ],
     model: Annotated[
         str | None, typer.Option(help="Model to generate with: packaged name, folder or hub id.")
     ] = None,
@@ -507,15 +513,23 @@ def evaluate(
     prompt_format: Annotated[
         str,
         typer.Option(
-            "--prompt-format", "--prompt", help="auto, chat (evalplus instruction) or plain."
+            "--prompt-format",
+            "--prompt",
+            help="auto, chat (evalplus's or bigcodebench's instruction) or plain.",
         ),
     ] = "auto",
-    max_new_tokens: Annotated[int, typer.Option(help="Generation limit per task.")] = 512,
+    max_new_tokens: Annotated[
+        int | None,
+        typer.Option(help="Tokens per answer (default 512; BigCodeBench 1280, as upstream)."),
+    ] = None,
     batch_size: Annotated[int, typer.Option(help="Prompts per generation batch.")] = 16,
     dtype: Annotated[str, typer.Option(help="auto, float32, bfloat16 or float16.")] = "auto",
     sanitize: Annotated[
         bool,
-        typer.Option(help="Sanitise answers with evalplus.sanitize (drops the model's own tests)."),
+        typer.Option(
+            help="Sanitise answers (evalplus's sanitizer, bigcodebench's for BigCodeBench): "
+            "drops the model's own tests."
+        ),
     ] = True,
     limit: Annotated[int | None, typer.Option(help="Only the first N tasks (a smoke run).")] = None,
     cache: Annotated[

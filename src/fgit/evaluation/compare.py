@@ -16,6 +16,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from fgit.evaluation.benchmark_names import benchmark_label, has_base_and_plus
 from fgit.evaluation.results import EvalRun, run_scores
 from fgit.evaluation.scores import TaskScore
 from fgit.evaluation.stats import McNemarResult, mcnemar_exact, paired_bootstrap_ci
@@ -268,22 +269,34 @@ def _moves(stats: PairedStats | None) -> str:
     return f"+{stats.mcnemar.b_only} -{stats.mcnemar.a_only}"
 
 
+def _title(benchmark: str) -> str:
+    """``BigCodeBench-Hard (instruct) (bigcodebench-hard-instruct)``; evalplus's names as they
+    are."""
+    label = benchmark_label(benchmark)
+    if has_base_and_plus(benchmark) or label == benchmark:
+        return benchmark
+    return f"{label} ({benchmark})"
+
+
 def _runs_table(comparison: Comparison) -> Table:
     level = f"{comparison.confidence:.0%}"
     first = comparison.runs[0].name
     table = Table(
-        title=f"{comparison.benchmark} · {comparison.tasks} tasks · each run vs {first}",
+        title=f"{_title(comparison.benchmark)} · {comparison.tasks} tasks · each run vs {first}",
         caption=f"Δ: vs {first}, percentage points, {level} paired bootstrap CI; "
         "p: exact McNemar; ±: tasks gained/lost",
     )
     with_plus = any(entry.pass_at_1_plus is not None for entry in comparison.runs)
     sets = ("base", "plus") if with_plus else ("base",)
+    # One test set (BigCodeBench): its columns are just "pass@1", "Δ pp" ...
+    named = has_base_and_plus(comparison.benchmark) or with_plus
     table.add_column("run", overflow="fold")  # paths: wrap, never cut
     for tests in sets:
-        table.add_column(f"pass@1 {tests}", justify="right")
-        table.add_column(f"Δ {tests} pp ({level} CI)", justify="right", no_wrap=True)
-        table.add_column(f"p {tests}", justify="right")
-        table.add_column(f"± {tests}", justify="right")
+        suffix = f" {tests}" if named else ""
+        table.add_column(f"pass@1{suffix}", justify="right")
+        table.add_column(f"Δ{suffix} pp ({level} CI)", justify="right", no_wrap=True)
+        table.add_column(f"p{suffix}", justify="right")
+        table.add_column(f"±{suffix}", justify="right")
     for entry in comparison.runs:
         cells: list[Text | str] = [Text(entry.name)]  # Text: names are not rich markup
         for tests in sets:
@@ -301,7 +314,8 @@ def _verdict_text(verdict: str) -> Text:
 
 def _tasks_table(comparison: Comparison, limit: int) -> Table:
     first = comparison.runs[0].name
-    table = Table(title=f"tasks whose pass/fail differs from {first} (verdicts base/plus)")
+    which = "base/plus" if has_base_and_plus(comparison.benchmark) else "of each run"
+    table = Table(title=f"tasks whose pass/fail differs from {first} (verdicts {which})")
     table.add_column("task_id", no_wrap=True)
     for entry in comparison.runs:
         table.add_column(Text(entry.name))

@@ -344,14 +344,23 @@ def _failure_rows(label: str, counts: Mapping[str, int]) -> list[tuple[str, str]
 
 def summary_rows(run: EvalRun) -> list[tuple[str, str]]:
     """``(measure, value)`` rows for a printed table. Failure rows count each test set's own
-    verdicts; plus pass@1 also needs the base tests to pass, as in evalplus."""
+    verdicts; plus pass@1 also needs the base tests to pass, as in evalplus. A benchmark with
+    one test set (BigCodeBench) gets one ``pass@1`` row and its ``failures``."""
+    from fgit.evaluation.benchmark_names import benchmark_label, has_base_and_plus
+
     scores = run_scores(run)
     total = len(scores)
+    passed = _share(sum(s.base_passed for s in scores), total)
+    if not has_base_and_plus(run.benchmark):
+        label = benchmark_label(run.benchmark)
+        shown = run.benchmark if label == run.benchmark else f"{label} · {run.benchmark}"
+        rows = [("model", run.model), ("benchmark", shown), ("tasks", str(total))]
+        return [*rows, ("pass@1", passed), *_failure_rows("failures", run.counts["base"])]
     rows = [
         ("model", run.model),
         ("benchmark", run.benchmark),
         ("tasks", str(total)),
-        ("pass@1 base", _share(sum(s.base_passed for s in scores), total)),
+        ("pass@1 base", passed),
         (
             "pass@1 plus",
             _share(sum(s.plus_passed for s in scores), total)

@@ -19,12 +19,15 @@ from typing import Any
 
 from fgit.backends import Backend, can_complete, load_backend, require_completion
 from fgit.backends.protocol import SamplingParams
+from fgit.evaluation.benchmark_names import bigcodebench_split, default_max_new_tokens
 from fgit.evaluation.prompts import (
     EvalPrompt,
+    PromptError,
     PromptKind,
     build_prompt,
-    instruction_message,
     prompt_format_record,
+    sanitizer_name,
+    server_prompt,
 )
 from fgit.evaluation.prompts import solution_from_completion as to_solution
 from fgit.evaluation.samples import SamplesError, append_samples, read_samples
@@ -50,7 +53,9 @@ class TaskSubsetError(SamplesError):
 @dataclass(frozen=True)
 class GenerationSettings:
     prompt_kind: PromptKind = "auto"
-    max_new_tokens: int = 512
+    # None: the benchmark's default (benchmark_names.default_max_new_tokens: 512, BigCodeBench
+    # 1280 as upstream); the run records the number used.
+    max_new_tokens: int | None = None
     batch_size: int = 16
     dtype: str = "auto"
     device: str | None = None
@@ -126,7 +131,7 @@ def _generate(
     started, tokens = time.perf_counter(), 0
     for start in range(0, len(todo), settings.chunk_tasks):
         chunk = todo[start : start + settings.chunk_tasks]
-        prompts, completions = _complete(backend, chunk, settings, params)
+        prompts, completions = _complete(backend, chunk, settings, params, benchmark.name)
         raw_rows, rows = [], []
         for task, prompt, [completion] in zip(chunk, prompts, completions, strict=True):
             tokens += _count_tokens(backend, completion)
@@ -146,24 +151,29 @@ def _generate(
 
 
 def _complete(
-    backend: Backend, chunk: list[Any], settings: GenerationSettings, params: SamplingParams
+    backend: Backend,
+    chunk: list[Any],
+    settings: GenerationSettings,
+    params: SamplingParams,
+    benchmark: str,
 ) -> tuple[list[EvalPrompt], list[list[str]]]:
     """Prompts and greedy completions for a chunk of tasks.
 
-    A local model continues evalplus's prompt with the answer begun. A backend that only takes
-    conversations (an OpenAI-compatible server, vLLM's chat) gets evalplus's user message and
-    answers in full; the sanitizer then takes the code out of the markdown.
+    A local model continues evalplus's (or bigcodebench's) prompt with the answer begun. A
+    backend that only takes conversations (an OpenAI-compatible server, vLLM's chat) gets the
+    user message and answers in full; the sanitizer then takes the code out of the markdown.
     """
+    split = bigcodebench_split(benchmark)
     if settings.prompt_kind == "plain":
         backend = require_completion(backend, "--prompt-format plain")
     if can_complete(backend):
         formatter = backend.prompt_formatter
         prompts = [
-            build_prompt(t.prompt, formatter, t.dataset, settings.prompt_kind) for t in chunk
+            build_prompt(t.prompt, formatter, t.dataset, settings.prompt_kind, split) for t in chunk
         ]
         params = replace(params, stop=prompts[0].stop)
         return prompts, backend.complete([p.text for p in prompts], params)
-    prompts = [EvalPrompt("chat", instruction_message(t.prompt), (), "") for t in chunk]
+    prompts = [server_prompt(t.prompt, t.dataset, split) for t in chunk]
     conversations = [[{"role": "user", "content": p.text}] for p in prompts]
     return prompts, backend.generate(conversations, params)
 
@@ -212,6 +222,11 @@ def evaluate_model(
     from fgit.evaluation.results import build_run, write_run
 
     scoring = scoring or ScoreSettings()
+    if generation.prompt_kind == "plain" and bigcodebench_split(benchmark_name) == "instruct":
+        # Before a model is loaded; with "auto", build_prompt refuses a model without a template.
+        raise PromptError(f"{benchmark_name}: --prompt-format plain cannot complete prose prompts")
+    if generation.max_new_tokens is None:
+        generation = replace(generation, max_new_tokens=default_max_new_tokens(benchmark_name))
     benchmark = select_tasks(load_benchmark(benchmark_name, data_dir), task_ids)
     benchmark = _limit(benchmark, limit)
     timings: dict[str, float] = {}
@@ -224,10 +239,11 @@ def evaluate_model(
     started = time.perf_counter()
     scores = score_solutions(benchmark, solutions, scoring, progress=not quiet)
     timings["score_s"] = time.perf_counter() - started
-    if can_complete(backend):
-        fmt = prompt_format_record(generation.prompt_kind, backend.prompt_formatter)
-    else:
-        fmt = {"kind": "chat", "style": "evalplus 0.3.1 instruction, answer not pre-filled"}
+    dataset = _dataset(benchmark)
+    formatter = backend.prompt_formatter if can_complete(backend) else None
+    fmt = prompt_format_record(
+        generation.prompt_kind, formatter, dataset, bigcodebench_split(benchmark_name)
+    )
     gen = {**backend.describe(), **vars(generation), "greedy": True}
     run = build_run(
         model=model,
@@ -235,7 +251,7 @@ def evaluate_model(
         scores=scores,
         solutions=solutions,
         prompt_format=fmt,
-        sanitizer=_sanitizer_name(generation.sanitize),
+        sanitizer=sanitizer_name(dataset, generation.sanitize),
         generation=gen,
         scoring=scoring,
         seed=generation.seed,
@@ -290,9 +306,7 @@ def evaluate_samples(
     return run
 
 
-def _sanitizer_name(enabled: bool) -> str:
-    if not enabled:
-        return "none"
-    from importlib.metadata import version
-
-    return f"evalplus.sanitize (evalplus {version('evalplus')})"
+def _dataset(benchmark: Benchmark) -> str:
+    """The dataset of the benchmark's tasks (they share one), which picks prompts and
+    sanitizer; "" for an empty task list."""
+    return benchmark.tasks[0].dataset if benchmark.tasks else ""

@@ -10,7 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from fgit.errors import validation_summary
 from fgit.merge import deep_merge
@@ -97,20 +104,44 @@ class TrainingSettings(_Strict):
 class EvaluationSettings(_Strict):
     """Stage 5: greedy pass@1 of the base model and of every trained model."""
 
-    benchmarks: list[Literal["humaneval", "humaneval+", "mbpp", "mbpp+"]] = Field(
-        default_factory=lambda: ["humaneval+", "mbpp+"]
-    )
+    # Names of fgit.data.EVALUATION_BENCHMARKS (humaneval(+), mbpp(+), bigcodebench-...).
+    benchmarks: list[str] = Field(default_factory=lambda: ["humaneval+", "mbpp+"])
     models: list[str] | None = None  # "base" and training run names; default: all of them
     # all: the whole benchmark. heldout-half: HumanEval's half that humaneval-train left out.
     tasks: Literal["all", "heldout-half"] = "all"
     prompt: Literal["auto", "chat", "plain"] = "auto"
-    max_new_tokens: int = Field(512, ge=1)
+    # None: each benchmark's default, 512 (BigCodeBench: 1280, upstream's); a number: every one.
+    max_new_tokens: int | None = Field(None, ge=1)
     batch_size: int = Field(16, ge=1)
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     cache: Literal["dynamic", "static"] = "dynamic"
     engine: Literal["transformers", "vllm"] = "transformers"
     limit: int | None = Field(None, ge=1)  # only the first N tasks (a smoke run)
     workers: int | None = Field(None, ge=1)
+
+    @field_validator("benchmarks")
+    @classmethod
+    def _known_benchmarks(cls, names: list[str]) -> list[str]:
+        from fgit.data import benchmarks
+
+        known = benchmarks.EVALUATION_BENCHMARKS  # read now: the registry is the one list
+        unknown = [name for name in names if name not in known]
+        if unknown:
+            raise ValueError(f"unknown benchmark {unknown[0]!r}; choose from {', '.join(known)}")
+        if len(set(names)) != len(names):
+            raise ValueError("a benchmark is listed twice")
+        return names
+
+    @model_validator(mode="after")
+    def _prose_needs_chat(self) -> EvaluationSettings:
+        from fgit.evaluation.benchmark_names import bigcodebench_split
+
+        prose = [name for name in self.benchmarks if bigcodebench_split(name) == "instruct"]
+        if self.prompt == "plain" and prose:
+            raise ValueError(
+                f"{prose[0]} has prose prompts, which prompt plain (a base model) cannot complete"
+            )
+        return self
 
 
 class RunConfig(_Strict):

@@ -378,7 +378,7 @@ def _evaluation(model: str, benchmark: str) -> Callable[[Context], dict[str, Any
         settings = ctx.config.evaluation
         generation = GenerationSettings(
             prompt_kind=settings.prompt,
-            max_new_tokens=settings.max_new_tokens,
+            max_new_tokens=_max_new_tokens(ctx.config, benchmark),
             batch_size=settings.batch_size,
             dtype=settings.dtype,
             cache_implementation=None if settings.cache == "dynamic" else settings.cache,
@@ -399,6 +399,13 @@ def _evaluation(model: str, benchmark: str) -> Callable[[Context], dict[str, Any
     return run
 
 
+def _max_new_tokens(config: RunConfig, benchmark: str) -> int:
+    from fgit.evaluation.benchmark_names import default_max_new_tokens
+
+    given = config.evaluation.max_new_tokens
+    return given if given is not None else default_max_new_tokens(benchmark)
+
+
 def _pass_rates(run: Any) -> dict[str, Any]:
     from fgit.evaluation.results import run_scores
 
@@ -415,6 +422,9 @@ def _evaluation_stage(config: RunConfig, model: str, benchmark: str) -> Stage:
     )
     ids = _task_ids(config)
     settings |= {"benchmark": benchmark, "tasks": ids if ids is not None else "all"}
+    # The limit used, not "unset": a config that left it unset keeps the key it had when the
+    # default was a fixed 512 (and a benchmark's default is part of what ran).
+    settings["max_new_tokens"] = _max_new_tokens(config, benchmark)
     inputs: tuple[str, ...] = ()
     if model == "base":
         settings["model"] = config.model

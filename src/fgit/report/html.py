@@ -13,6 +13,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from fgit.evaluation.benchmark_names import benchmark_label, has_base_and_plus
 from fgit.evaluation.compare import (
     Comparison,
     PairedStats,
@@ -409,17 +410,21 @@ def _verdict_cell(verdict: str, detail: str) -> str:
 
 def _comparison_html(comparison: Comparison, runs: Mapping[str, EvalRun]) -> str:
     with_plus = any(entry.pass_at_1_plus is not None for entry in comparison.runs)
+    two = has_base_and_plus(comparison.benchmark) or with_plus
     first = comparison.runs[0].name
     level = f"{comparison.confidence:.0%}"
-    header = ["model", "pass@1 base", "pass@1 plus", "scored",
-              f"Δ base vs {first} (pp, {level} CI)", "McNemar p base"]  # fmt: skip
+    if two:
+        header = ["model", "pass@1 base", "pass@1 plus", "scored",
+                  f"Δ base vs {first} (pp, {level} CI)", "McNemar p base"]  # fmt: skip
+    else:  # one test set (BigCodeBench): one pass@1 column
+        header = ["model", "pass@1", "scored", f"Δ vs {first} (pp, {level} CI)", "McNemar p"]
     if with_plus:
         header += [f"Δ plus vs {first} (pp, {level} CI)", "McNemar p plus"]
     rows = []
     for entry in comparison.runs:
-        row = [f"<code>{_e(entry.name)}</code>", _pct(entry.pass_at_1_base),
-               _pct(entry.pass_at_1_plus), _scored(runs[entry.name]), _delta(entry.base),
-               _p(entry.base)]  # fmt: skip
+        plus = [_pct(entry.pass_at_1_plus)] if two else []
+        row = [f"<code>{_e(entry.name)}</code>", _pct(entry.pass_at_1_base), *plus,
+               _scored(runs[entry.name]), _delta(entry.base), _p(entry.base)]  # fmt: skip
         if with_plus:
             row += [_delta(entry.plus), _p(entry.plus)]
         rows.append(row)
@@ -445,21 +450,32 @@ def _task_table(comparison: Comparison, runs: Mapping[str, EvalRun]) -> str:
         body.append(f"<tr><td><code>{_e(row.task_id)}</code></td>{cells}</tr>")
     hidden = len(comparison.differing) - MAX_TASK_ROWS
     more = f'<p class="muted">… and {hidden} more tasks.</p>' if hidden > 0 else ""
+    two = has_base_and_plus(comparison.benchmark)
+    which = "Verdicts base (or base/plus)" if two else "Verdicts"
     return (
         f"<h3>Tasks whose pass/fail differs from {_e(first)}: {len(comparison.differing)} of "
-        f'{comparison.tasks}</h3><p class="muted">Verdicts base (or base/plus); hover a cell '
+        f'{comparison.tasks}</h3><p class="muted">{which}; hover a cell '
         f"for the first failure.</p><table><thead><tr>{head}</tr></thead>"
         f"<tbody>{''.join(body)}</tbody></table>{more}"
     )
 
 
 def _separate_runs_html(runs: Mapping[str, EvalRun], why: str | None) -> str:
+    note = f'<p class="note">Not compared: {_e(why)}</p>' if why else ""
+    first = next(iter(runs.values()))
+    if not has_base_and_plus(first.benchmark) and all(
+        run.pass_at_1_plus is None for run in runs.values()
+    ):  # one test set (BigCodeBench): one pass@1 column
+        rows = [
+            [f"<code>{_e(name)}</code>", _pct(run.pass_at_1_base), _scored(run)]
+            for name, run in runs.items()
+        ]
+        return note + _table(["model", "pass@1", "scored"], rows, {1, 2})
     rows = [
         [f"<code>{_e(name)}</code>", _pct(run.pass_at_1_base), _pct(run.pass_at_1_plus),
          _scored(run)]
         for name, run in runs.items()
     ]  # fmt: skip
-    note = f'<p class="note">Not compared: {_e(why)}</p>' if why else ""
     return note + _table(["model", "pass@1 base", "pass@1 plus", "scored"], rows, {1, 2, 3})
 
 
@@ -472,7 +488,12 @@ def _scored(run: EvalRun) -> str:
 
 def _benchmark_html(benchmark: str, runs: Mapping[str, EvalRun]) -> str:
     first = next(iter(runs.values()))
-    title = f"<h3>{_e(benchmark)} · {len(first.tasks)} tasks</h3>"  # the baseline's
+    label = benchmark_label(benchmark)
+    if has_base_and_plus(benchmark) or label == benchmark:  # evalplus's names as they are
+        name = _e(benchmark)
+    else:
+        name = f"{_e(label)} <code>{_e(benchmark)}</code>"
+    title = f"<h3>{name} · {len(first.tasks)} tasks</h3>"  # the baseline's
     if len(runs) < 2:
         return title + _separate_runs_html(runs, None)
     try:

@@ -90,9 +90,17 @@ def evaluation_plot(
 ) -> bytes | None:
     """Grouped bars of pass@1 (%): one group per benchmark and test set (base, and plus where
     present), one bar per model. ``scores``: benchmark -> model -> (base, plus or None)."""
+    from fgit.evaluation.benchmark_names import benchmark_label, has_base_and_plus
+
     groups: list[tuple[str, dict[str, float]]] = []
     for benchmark, by_model in scores.items():
-        groups.append((f"{benchmark}\nbase", {m: v[0] for m, v in by_model.items()}))
+        # One test set (BigCodeBench): its label alone, e.g. "BigCodeBench-Hard\n(instruct)".
+        base = (
+            f"{benchmark}\nbase"
+            if has_base_and_plus(benchmark)
+            else (benchmark_label(benchmark).replace(" (", "\n("))
+        )
+        groups.append((base, {m: v[0] for m, v in by_model.items()}))
         plus = {m: v[1] for m, v in by_model.items() if v[1] is not None}
         if plus:
             groups.append((f"{benchmark}\nplus", plus))
