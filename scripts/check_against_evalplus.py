@@ -20,7 +20,7 @@ from pathlib import Path
 def main(argv: list[str] | None = None) -> int:
     from evalplus.evaluate import evaluate
 
-    from fgit.evaluation.samples import read_samples
+    from fgit.evaluation.samples import read_samples, samples_per_task
     from fgit.evaluation.scoring import ScoreSettings, score_solutions
     from fgit.evaluation.tasks import evalplus_data_override, evalplus_dataset, load_benchmark
 
@@ -32,7 +32,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     bench = load_benchmark(args.benchmark, args.data_dir)
-    given = read_samples(args.samples)
+    sets = read_samples(args.samples)
+    if samples_per_task(sets, args.samples) > 1:
+        parser.error(f"{args.samples}: several samples per task; this compares greedy files")
+    given = {task_id: solutions[0] for task_id, solutions in sets.items()}
     everything = {t.task_id: given.get(t.task_id, "") for t in bench.tasks}
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "samples.jsonl"

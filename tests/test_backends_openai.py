@@ -252,6 +252,18 @@ def test_missing_choices_are_requested_again(server: FakeServer):
     assert sorted(body["n"] for body in server.bodies) == [1, 1, 2, 2, 3, 3]
 
 
+def test_per_prompt_seeds_go_to_each_conversations_requests(server: FakeServer):
+    server.max_choices = 1
+    params = SamplingParams(n=2, temperature=0.8, max_new_tokens=8, seed=10, seeds=(40, 70))
+    out = client(server).generate([conversation("a"), conversation("b")], params)
+    # seeds replace seed; a follow-up request still moves its conversation's seed on
+    assert out == [["a|40|0", "a|41|0"], ["b|70|0", "b|71|0"]]
+    with pytest.raises(GenerationError, match="1 seeds for 2 prompts"):
+        client(server).generate(
+            [conversation("a"), conversation("b")], SamplingParams(n=1, seeds=(1,))
+        )
+
+
 def test_a_server_that_never_gives_enough_fails(server: FakeServer):
     server.max_choices = 0
     with pytest.raises(GenerationError, match="only 0 of 2 completions"):

@@ -139,6 +139,29 @@ def test_sampling_returns_n_per_prompt_and_is_seeded(backend: TransformersBacken
     assert any(len(set(row)) > 1 for row in first)
 
 
+def test_per_prompt_seeds_make_samples_independent_of_the_other_prompts(
+    backend: TransformersBackend, batch_size
+):
+    batch_size(4)
+    params = SamplingParams(n=3, temperature=1.0, max_new_tokens=8, seeds=(11, 12, 13))
+    together = backend.generate(CONVERSATIONS[:3], params)
+    # Each prompt alone, or among others in another order, draws the same samples.
+    alone = [
+        backend.generate([c], dataclasses.replace(params, seeds=(seed,)))[0]
+        for c, seed in zip(CONVERSATIONS[:3], (11, 12, 13), strict=True)
+    ]
+    assert together == alone
+    shuffled = backend.generate(
+        CONVERSATIONS[2::-1], dataclasses.replace(params, seeds=(13, 12, 11))
+    )
+    assert shuffled == together[::-1]
+    assert backend.generate(CONVERSATIONS[:1], dataclasses.replace(params, seeds=(99,))) != [
+        together[0]
+    ]
+    with pytest.raises(GenerationError, match="2 seeds for 3 prompts"):
+        backend.generate(CONVERSATIONS[:3], dataclasses.replace(params, seeds=(1, 2)))
+
+
 def test_n_may_exceed_the_batch_size(backend: TransformersBackend, batch_size):
     batch_size(2)
     params = SamplingParams(n=5, temperature=1.0, max_new_tokens=4, seed=0)

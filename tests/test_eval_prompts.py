@@ -15,7 +15,7 @@ from fgit.evaluation.prompts import (
     prompt_format_record,
     solution_from_completion,
 )
-from fgit.evaluation.samples import SamplesError, read_samples
+from fgit.evaluation.samples import SamplesError, read_samples, samples_per_task
 
 TASK = 'def add(a: int, b: int) -> int:\n    """Return a + b."""\n'
 
@@ -87,14 +87,35 @@ def test_read_samples_solutions_and_completions(tmp_path):
         tmp_path / "s.jsonl",
         [{"task_id": "T/0", "solution": "x = 1"}, {"task_id": "T/1", "completion": "  pass"}],
     )
-    assert read_samples(path, {"T/1": "def f():\n"}) == {"T/0": "x = 1", "T/1": "def f():\n  pass"}
+    assert read_samples(path, {"T/1": "def f():\n"}) == {
+        "T/0": ["x = 1"],
+        "T/1": ["def f():\n  pass"],
+    }
+
+
+def test_read_samples_keeps_every_sample_of_a_task_in_file_order(tmp_path):
+    # evalplus's codegen with n_samples writes one row per sample, a task's rows together or not
+    rows = [
+        {"task_id": "T/0", "solution": "a0"},
+        {"task_id": "T/1", "solution": "b0"},
+        {"task_id": "T/0", "solution": "a1"},
+        {"task_id": "T/1", "completion": "b1"},
+    ]
+    samples = read_samples(write_lines(tmp_path / "s.jsonl", rows), {"T/1": "p:"})
+    assert samples == {"T/0": ["a0", "a1"], "T/1": ["b0", "p:b1"]}
+    assert samples_per_task(samples, "s.jsonl") == 2
+    assert samples_per_task({}, "s.jsonl") == 0
+
+
+def test_samples_per_task_refuses_unequal_counts(tmp_path):
+    with pytest.raises(SamplesError, match=r"^s\.jsonl: T/1 has 1 sample\(s\) but T/0 has 2"):
+        samples_per_task({"T/0": ["a", "b"], "T/1": ["c"]}, "s.jsonl")
 
 
 @pytest.mark.parametrize(
     ("rows", "match"),
     [
         (['{"task_id": "T/0", "solution": "a"}', "{not json"], r"s\.jsonl:2: invalid JSON"),
-        ([{"task_id": "T/0", "solution": "a"}, {"task_id": "T/0", "solution": "b"}], ":2: second"),
         ([{"solution": "a"}], ":1: expected an object with a task_id"),
         ([{"task_id": "T/0"}], ":1: needs a 'solution'"),
         ([{"task_id": "T/9", "completion": "x"}], ":1: a completion for T/9 needs"),

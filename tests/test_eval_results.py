@@ -170,7 +170,7 @@ def test_write_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
         ('{"schema_version": 1,\n  "model": }', r":2: invalid JSON"),
         ("[1, 2]", "expected a JSON object, got array"),
         (b"\xff\xfe{", "invalid UTF-8"),
-        ('{"schema_version": 2}', "unsupported schema_version 2"),
+        ('{"schema_version": 3}', "unsupported schema_version 3"),
     ],
 )
 def test_read_bad_file_names_it(tmp_path: Path, content: str | bytes | None, expected: str) -> None:

@@ -538,9 +538,20 @@ def evaluate(
     workers: Annotated[
         int | None, typer.Option(help="Parallel sandbox runs (default: all cores).")
     ] = None,
+    n_samples: Annotated[
+        int, typer.Option(help="Samples per task, for pass@k (more than 1 needs --temperature).")
+    ] = 1,
+    temperature: Annotated[float, typer.Option(help="Sampling temperature; 0 is greedy.")] = 0.0,
+    top_p: Annotated[float, typer.Option(help="Nucleus sampling: top-p.")] = 1.0,
+    seed: Annotated[int, typer.Option(help="Sampling seed (each task's is derived from it).")] = 0,
+    k: Annotated[
+        str | None,
+        typer.Option("--k", help="pass@k for these k, e.g. 1,10 (default: 1, 10, 100 up to n)."),
+    ] = None,
     quiet: QuietOption = False,
 ) -> None:
-    """Stage 5: greedy pass@1, scored in the sandbox the way evalplus scores."""
+    """Stage 5: greedy pass@1 (or pass@k of n samples), scored in the sandbox the way evalplus
+    scores."""
     from fgit.evaluation.results import summary_rows
     from fgit.evaluation.scoring import ScoreSettings
     from fgit.evaluation.stage import GenerationSettings, evaluate_model, evaluate_samples
@@ -555,9 +566,10 @@ def evaluate(
     _prompt_kind(prompt_format)
     target = out or _default_eval_out(model, samples, benchmark)
     scoring = ScoreSettings(workers=workers)
+    ks = _ks_option(k)
     if samples is not None:
         run = evaluate_samples(
-            samples, benchmark, target, data_dir=data_dir, scoring=scoring, quiet=quiet
+            samples, benchmark, target, data_dir=data_dir, scoring=scoring, quiet=quiet, ks=ks
         )
     else:
         settings = GenerationSettings(
@@ -567,12 +579,26 @@ def evaluate(
             dtype=dtype,
             sanitize=sanitize,
             cache_implementation=None if cache in (None, "dynamic") else cache,
+            n_samples=n_samples,
+            temperature=temperature,
+            top_p=top_p,
+            seed=seed,
         )
         run = evaluate_model(
             str(model), benchmark, target, data_dir=data_dir, generation=settings,
-            scoring=scoring, limit=limit, quiet=quiet,
+            scoring=scoring, limit=limit, quiet=quiet, ks=ks,
         )  # fmt: skip
     _print_rows(f"evaluation -> {target}", summary_rows(run))
+
+
+def _ks_option(text: str | None) -> list[int] | None:
+    """``--k 1,10`` as integers; whether each is <= n is checked once n is known."""
+    if text is None:
+        return None
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise typer.BadParameter(f"--k wants integers separated by commas, got {text!r}") from None
 
 
 @app.command()

@@ -8,7 +8,8 @@ Behaviour worth knowing:
 * Servers may ignore or cap ``n``. When a response has fewer choices than asked for, further
   requests ask for the rest (at most ``n + 2`` requests per conversation). Each follow-up gets
   its own seed (``seed + completions collected so far``): re-sending the same seed would return
-  the same samples again.
+  the same samples again. Per-prompt ``SamplingParams.seeds`` replace ``seed`` conversation by
+  conversation.
 * Retried (exponential backoff with jitter, ``Retry-After`` honoured): connection errors,
   timeouts, HTTP 408, 429 and 5xx (but 501). Any other HTTP error fails at once with the
   server's message.
@@ -32,7 +33,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from typing import Any
 
-from fgit.backends.protocol import Conversation, GenerationError, SamplingParams
+from fgit.backends.protocol import Conversation, GenerationError, SamplingParams, seeds_for
 from fgit.progress import progress_bar
 
 __all__ = ["OpenAIBackend"]
@@ -214,12 +215,13 @@ class OpenAIBackend:
         params: SamplingParams,
         cancelled: threading.Event,
         on_texts: Callable[[int], None],
+        first_seed: int | None,
     ) -> list[str]:
         """``params.n`` completions, topping up when the server returns fewer choices."""
         texts: list[str] = []
         for _ in range(params.n + 2):
             missing = params.n - len(texts)
-            seed = None if params.seed is None else params.seed + len(texts)
+            seed = None if first_seed is None else first_seed + len(texts)
             data = self._post_with_retries(
                 self._body(conversation, params, missing, seed), cancelled
             )
@@ -243,6 +245,8 @@ class OpenAIBackend:
             raise GenerationError(f"n must be >= 1, got {params.n}")
         if not conversations:
             return []
+        seeds: list[int | None] = list(seeds_for(params, len(conversations)) or [])
+        seeds = seeds or [params.seed] * len(conversations)
         cancelled = threading.Event()
         with (
             progress_bar(self.quiet, unit="completions") as progress,
@@ -254,7 +258,8 @@ class OpenAIBackend:
                 progress.advance(task, count)
 
             futures: list[Future[list[str]]] = [
-                pool.submit(self._complete, c, params, cancelled, advance) for c in conversations
+                pool.submit(self._complete, c, params, cancelled, advance, seed)
+                for c, seed in zip(conversations, seeds, strict=True)
             ]
             try:
                 done, _ = wait(futures, return_when=FIRST_EXCEPTION)

@@ -27,6 +27,7 @@ __all__ = [
     "SamplingParams",
     "can_complete",
     "require_completion",
+    "seeds_for",
 ]
 
 Message = dict[str, str]  # {"role": "user" | "system" | "assistant", "content": str}
@@ -39,7 +40,13 @@ class GenerationError(FgitError, RuntimeError):
 
 @dataclass(frozen=True)
 class SamplingParams:
-    """``temperature == 0`` means greedy decoding (then ``n`` must be 1 for local backends)."""
+    """``temperature == 0`` means greedy decoding (then ``n`` must be 1 for local backends).
+
+    ``seeds``: one seed per prompt, in place of ``seed``. A prompt's samples then depend on its
+    own seed only, not on the other prompts of the call, so a resumed evaluation draws what an
+    uninterrupted one drew (:func:`fgit.evaluation.sampling.task_seed`). Backends check that
+    there is one per prompt (:func:`seeds_for`).
+    """
 
     n: int = 1
     temperature: float = 0.8
@@ -47,6 +54,17 @@ class SamplingParams:
     max_new_tokens: int = 1024
     seed: int | None = None
     stop: tuple[str, ...] = field(default_factory=tuple)
+    seeds: tuple[int, ...] | None = None
+
+
+def seeds_for(params: SamplingParams, prompts: int) -> list[int] | None:
+    """The seed of each of ``prompts`` prompts from ``params.seeds`` (None when it is unset:
+    the call uses ``params.seed``); a GenerationError when the count differs."""
+    if params.seeds is None:
+        return None
+    if len(params.seeds) != prompts:
+        raise GenerationError(f"{len(params.seeds)} seeds for {prompts} prompts")
+    return list(params.seeds)
 
 
 @runtime_checkable

@@ -12,7 +12,10 @@ Sampling uses only ``temperature`` and ``top_p``: the model's own generation def
 repetition penalty, ...) are neutralised so that runs are defined by ``SamplingParams`` alone
 and match what an OpenAI-compatible server is asked for. ``temperature == 0`` is greedy.
 ``seed`` seeds torch once per ``generate`` call: samples are reproducible for the same inputs
-and batch size (each batch draws from the same random stream).
+and batch size (each batch draws from the same random stream). Per-prompt ``seeds`` instead
+generate each prompt's ``n`` rows in batches of their own, after seeding torch with its seed: a
+prompt's samples then depend only on it, its seed, ``n`` and the batch size, not on the other
+prompts of the call (the price: a batch holds at most ``n`` rows).
 
 Generation ends at the model's end-of-sequence/end-of-turn ids; stop strings cut the text
 afterwards, and a row whose new text already holds one is finished early. Greedy runs
@@ -32,7 +35,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from fgit.backends.greedy import StopCheck, greedy_decode
-from fgit.backends.protocol import Conversation, GenerationError, SamplingParams
+from fgit.backends.protocol import Conversation, GenerationError, SamplingParams, seeds_for
 from fgit.progress import progress_bar
 
 if TYPE_CHECKING:
@@ -350,21 +353,28 @@ class TransformersBackend:
     ) -> list[list[str]]:
         import torch
 
+        seeds = seeds_for(params, len(encoded))
         # One row per sample; longest prompts first to fail fast on memory and pad little.
-        rows = [(i, k) for i in range(len(encoded)) for k in range(params.n)]
-        rows.sort(key=lambda row: -len(encoded[row[0]]))
+        if seeds is None:  # one random stream for the whole call
+            rows = [(i, k) for i in range(len(encoded)) for k in range(params.n)]
+            rows.sort(key=lambda row: -len(encoded[row[0]]))
+            streams = [(params.seed, rows)]
+        else:  # one stream per prompt: its rows alone, after its own seed
+            order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
+            streams = [(seeds[i], [(i, k) for k in range(params.n)]) for i in order]
         config = self._generation_config(params)
-        if params.seed is not None:
-            torch.manual_seed(params.seed)
         results: list[list[str]] = [[""] * params.n for _ in encoded]
         with progress_bar(self.quiet) as progress:
-            task = progress.add_task("generate", total=len(rows))
-            for start in range(0, len(rows), self.batch_size):
-                batch = rows[start : start + self.batch_size]
-                texts = self._run_batch([encoded[i] for i, _ in batch], config, params.stop)
-                for (i, k), text in zip(batch, texts, strict=True):
-                    results[i][k] = text
-                progress.advance(task, len(batch))
+            task = progress.add_task("generate", total=len(encoded) * params.n)
+            for seed, rows in streams:
+                if seed is not None:
+                    torch.manual_seed(seed)
+                for start in range(0, len(rows), self.batch_size):
+                    batch = rows[start : start + self.batch_size]
+                    texts = self._run_batch([encoded[i] for i, _ in batch], config, params.stop)
+                    for (i, k), text in zip(batch, texts, strict=True):
+                        results[i][k] = text
+                    progress.advance(task, len(batch))
         return results
 
     def describe(self) -> dict[str, Any]:

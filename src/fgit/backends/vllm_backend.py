@@ -11,7 +11,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from fgit.backends.protocol import Conversation, GenerationError, SamplingParams
+from fgit.backends.protocol import Conversation, GenerationError, SamplingParams, seeds_for
 
 __all__ = ["VLLMBackend"]
 
@@ -52,16 +52,26 @@ class VLLMBackend:
             raise GenerationError(f"n must be >= 1, got {params.n}")
         if not conversations:
             return []
-        sampling = self._vllm.SamplingParams(
-            n=params.n,
-            temperature=params.temperature,
-            top_p=params.top_p,
-            top_k=-1,
-            min_p=0.0,
-            repetition_penalty=1.0,
-            max_tokens=params.max_new_tokens,
-            seed=params.seed,
-            stop=list(params.stop) or None,
+        seeds = seeds_for(params, len(conversations))
+
+        def sampling_params(seed: int | None) -> Any:
+            return self._vllm.SamplingParams(
+                n=params.n,
+                temperature=params.temperature,
+                top_p=params.top_p,
+                top_k=-1,
+                min_p=0.0,
+                repetition_penalty=1.0,
+                max_tokens=params.max_new_tokens,
+                seed=seed,
+                stop=list(params.stop) or None,
+            )
+
+        # Per-prompt seeds: LLM.chat takes one SamplingParams per conversation.
+        sampling = (
+            sampling_params(params.seed)
+            if seeds is None
+            else [sampling_params(seed) for seed in seeds]
         )
         outputs = self.llm.chat(
             [list(c) for c in conversations], sampling_params=sampling, use_tqdm=not self.quiet

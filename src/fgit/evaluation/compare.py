@@ -2,6 +2,10 @@
 
 Runs are paired by task id, so differences are tested with paired statistics (McNemar's exact
 test, a bootstrap CI of the pass@1 difference) and listed task by task.
+
+Only one-sample runs (greedy pass@1) are compared: McNemar's test and the flip list need one
+pass/fail per task. A run with n > 1 samples per task is refused with one line; its pass@k is
+in its file and in the summary ``fgit evaluate`` prints.
 """
 
 from __future__ import annotations
@@ -112,6 +116,12 @@ def _ids_preview(ids: set[str], order: dict[str, int]) -> str:
 
 
 def _check_comparable(runs: Sequence[EvalRun], names: list[str]) -> None:
+    for run, name in zip(runs, names, strict=True):
+        if run.n_samples > 1:
+            raise ValueError(
+                f"{name} has {run.n_samples} samples per task; fgit compare pairs one-sample "
+                "(greedy) runs task by task: compare pass@k from each run's summary instead"
+            )
     first, first_name = runs[0], names[0]
     order = {t.task_id: i for i, t in enumerate(first.tasks)}
     for run, name in zip(runs[1:], names[1:], strict=True):

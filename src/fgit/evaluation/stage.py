@@ -1,8 +1,14 @@
 """`fgit evaluate`: generate greedy solutions (or read a samples file), score, write a run.
 
 Files next to the results JSON ``OUT``: ``OUT.samples.jsonl`` (sanitised solutions, EvalPlus
-format, what is scored) and ``OUT.raw.jsonl`` (raw solutions). Generation appends a chunk of
-tasks at a time, so a killed run resumes with the tasks it has not finished.
+format, what is scored), ``OUT.raw.jsonl`` (raw solutions) and ``OUT.sampling.json`` (what the
+samples were drawn with, :mod:`fgit.evaluation.sampling`). Generation appends a chunk of tasks
+at a time, so a killed run resumes with the tasks it has not finished.
+
+n samples per task (``GenerationSettings.n_samples``, with a temperature above 0) are n rows
+per task, as evalplus's codegen writes them; a task counts as done once it has n rows, and a
+resumed run adds the rows a task lacks. They are scored for pass@k
+(:mod:`fgit.evaluation.passk`).
 
 ``task_ids`` evaluates a chosen subset of the benchmark (e.g. the held-out half of a HumanEval
 split, :func:`fgit.problems.humaneval_task_ids`): those tasks in benchmark order, recorded in the
@@ -17,9 +23,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from fgit.backends import Backend, can_complete, load_backend, require_completion
+from fgit.backends import Backend, GenerationError, can_complete, load_backend, require_completion
 from fgit.backends.protocol import SamplingParams
 from fgit.evaluation.benchmark_names import bigcodebench_split, default_max_new_tokens
+from fgit.evaluation.passk import parse_ks
 from fgit.evaluation.prompts import (
     EvalPrompt,
     PromptError,
@@ -30,8 +37,15 @@ from fgit.evaluation.prompts import (
     server_prompt,
 )
 from fgit.evaluation.prompts import solution_from_completion as to_solution
-from fgit.evaluation.samples import SamplesError, append_samples, read_samples
-from fgit.evaluation.scoring import ScoreSettings, score_solutions
+from fgit.evaluation.samples import SamplesError, append_samples, read_samples, samples_per_task
+from fgit.evaluation.sampling import (
+    SEEDING,
+    check_sampling_record,
+    sampling_record,
+    score_samples,
+    task_seed,
+)
+from fgit.evaluation.scoring import ScoreSettings
 from fgit.evaluation.tasks import Benchmark, load_benchmark
 
 __all__ = [
@@ -63,6 +77,24 @@ class GenerationSettings:
     chunk_tasks: int = 64  # tasks generated between two appends to the samples file
     seed: int = 0
     cache_implementation: str | None = None  # e.g. "static" (transformers backend only)
+    # pass@k: n samples per task at this temperature and top-p (0: greedy, n must be 1)
+    n_samples: int = 1
+    temperature: float = 0.0
+    top_p: float = 1.0
+
+    def check(self) -> None:
+        """One-line GenerationError for settings that cannot sample as asked."""
+        if self.n_samples < 1:
+            raise GenerationError(f"--n-samples must be >= 1, got {self.n_samples}")
+        if self.temperature < 0:
+            raise GenerationError(f"--temperature must be >= 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise GenerationError(f"--top-p must be in (0, 1], got {self.top_p}")
+        if self.n_samples > 1 and self.temperature == 0:
+            raise GenerationError(
+                f"--n-samples {self.n_samples} needs --temperature > 0: greedy decoding gives "
+                "one answer (the Codex paper samples at 0.2 for pass@1, 0.8 for pass@100)"
+            )
 
 
 def sibling(out: Path, suffix: str) -> Path:
@@ -114,9 +146,12 @@ def _generate(
     settings: GenerationSettings,
     out: Path,
     quiet: bool,
-) -> tuple[dict[str, str], float, int]:
-    """Solutions for every task, resuming from ``out``'s samples file. Returns the solutions,
-    the generation seconds of this call and the tokens generated in it."""
+) -> tuple[dict[str, list[str]], float, int]:
+    """``settings.n_samples`` solutions for every task, resuming from ``out``'s samples file.
+    Returns the solutions, the generation seconds of this call and the tokens generated in it.
+
+    A task lacking samples is generated whole (with its own seed when sampling, so it draws
+    what it drew before) and gets only the rows it lacks, in each file."""
     from fgit.records import repair_truncated_tail
 
     samples_path, raw_path = sibling(out, ".samples.jsonl"), sibling(out, ".raw.jsonl")
@@ -124,27 +159,52 @@ def _generate(
         if path.exists():
             repair_truncated_tail(path)  # a kill -9 mid-line leaves a partial last line
     done = read_samples(samples_path) if samples_path.exists() else {}
-    todo = [task for task in benchmark.tasks if task.task_id not in done]
+    n, sampled = settings.n_samples, settings.temperature > 0
+    record = sampling_record(
+        n_samples=n, temperature=settings.temperature, top_p=settings.top_p,
+        seed=settings.seed, max_new_tokens=settings.max_new_tokens,
+    )  # fmt: skip
+    check_sampling_record(sibling(out, ".sampling.json"), record, bool(done))
+    too_many = [t.task_id for t in benchmark.tasks if len(done.get(t.task_id, ())) > n]
+    if too_many:
+        raise SamplesError(
+            f"{samples_path}: {too_many[0]} has {len(done[too_many[0]])} samples, more than "
+            f"the {n} asked for; use another --out, or the same --n-samples"
+        )
+    raw_done = read_samples(raw_path) if raw_path.exists() else {}
+    raw_counts = {task_id: len(rows) for task_id, rows in raw_done.items()}
+    todo = [task for task in benchmark.tasks if len(done.get(task.task_id, ())) < n]
     params = SamplingParams(
-        n=1, temperature=0.0, max_new_tokens=settings.max_new_tokens, seed=settings.seed
-    )
+        n=n, temperature=settings.temperature, top_p=settings.top_p,
+        max_new_tokens=settings.max_new_tokens, seed=settings.seed,
+    )  # fmt: skip
     started, tokens = time.perf_counter(), 0
     for start in range(0, len(todo), settings.chunk_tasks):
         chunk = todo[start : start + settings.chunk_tasks]
+        if sampled:  # each task its own seed: its samples do not depend on the chunk
+            params = replace(
+                params, seeds=tuple(task_seed(settings.seed, t.task_id) for t in chunk)
+            )
         prompts, completions = _complete(backend, chunk, settings, params, benchmark.name)
         raw_rows, rows = [], []
-        for task, prompt, [completion] in zip(chunk, prompts, completions, strict=True):
-            tokens += _count_tokens(backend, completion)
-            raw, solution = to_solution(
-                prompt, completion, task.entry_point, sanitize=settings.sanitize
-            )
-            raw_rows.append({"task_id": task.task_id, "solution": raw})
-            rows.append({"task_id": task.task_id, "solution": solution})
-            done[task.task_id] = solution
+        for task, prompt, texts in zip(chunk, prompts, completions, strict=True):
+            tokens += sum(_count_tokens(backend, text) for text in texts)
+            pairs = [
+                to_solution(prompt, text, task.entry_point, sanitize=settings.sanitize)
+                for text in texts
+            ]
+            have = done.setdefault(task.task_id, [])
+            raw_rows += [
+                {"task_id": task.task_id, "solution": raw}
+                for raw, _ in pairs[raw_counts.get(task.task_id, 0) :]
+            ]
+            rows += [{"task_id": task.task_id, "solution": sol} for _, sol in pairs[len(have) :]]
+            have += [sol for _, sol in pairs[len(have) :]]
         append_samples(raw_path, raw_rows)
         append_samples(samples_path, rows)  # last: a task counts as done once it is here
         if not quiet:
-            print(f"generated {len(done)}/{len(benchmark.tasks)} tasks", flush=True)
+            finished = sum(len(done.get(t.task_id, ())) == n for t in benchmark.tasks)
+            print(f"generated {finished}/{len(benchmark.tasks)} tasks", flush=True)
     # Solutions of tasks outside this (possibly --limit'ed) benchmark stay on disk, unscored.
     wanted = {t.task_id: done[t.task_id] for t in benchmark.tasks}
     return wanted, time.perf_counter() - started, tokens
@@ -157,7 +217,7 @@ def _complete(
     params: SamplingParams,
     benchmark: str,
 ) -> tuple[list[EvalPrompt], list[list[str]]]:
-    """Prompts and greedy completions for a chunk of tasks.
+    """Prompts and ``params.n`` completions each for a chunk of tasks.
 
     A local model continues evalplus's (or bigcodebench's) prompt with the answer begun. A
     backend that only takes conversations (an OpenAI-compatible server, vLLM's chat) gets the
@@ -211,16 +271,21 @@ def evaluate_model(
     quiet: bool = False,
     task_ids: Sequence[str] | None = None,
     task_subset_note: str | None = None,
+    ks: Sequence[int] | None = None,
 ) -> Any:
-    """Greedy solutions from ``model`` for ``benchmark_name``, scored; writes and returns the
-    run (:class:`fgit.evaluation.results.EvalRun`).
+    """Greedy solutions from ``model`` for ``benchmark_name`` (or ``generation.n_samples``
+    sampled ones), scored; writes and returns the run (:class:`fgit.evaluation.results.EvalRun`).
 
     ``task_ids``: only those tasks (in benchmark order; unknown ids raise
     :class:`TaskSubsetError`), recorded as the run's ``task_subset`` with ``task_subset_note``;
-    ``limit`` then takes the first ``limit`` of them.
+    ``limit`` then takes the first ``limit`` of them. ``ks``: the k of pass@k (default: those
+    of 1, 10, 100 that are at most n).
     """
     from fgit.evaluation.results import build_run, write_run
 
+    generation.check()
+    if ks is not None:
+        ks = _ks(ks, generation.n_samples)
     scoring = scoring or ScoreSettings()
     if generation.prompt_kind == "plain" and bigcodebench_split(benchmark_name) == "instruct":
         # Before a model is loaded; with "auto", build_prompt refuses a model without a template.
@@ -237,19 +302,22 @@ def evaluate_model(
     timings["generate_s"] = seconds
     timings["tokens_per_s"] = tokens / seconds if seconds > 0 else 0.0
     started = time.perf_counter()
-    scores = score_solutions(benchmark, solutions, scoring, progress=not quiet)
+    scores = score_samples(benchmark, solutions, generation.n_samples, scoring, progress=not quiet)
     timings["score_s"] = time.perf_counter() - started
     dataset = _dataset(benchmark)
     formatter = backend.prompt_formatter if can_complete(backend) else None
     fmt = prompt_format_record(
         generation.prompt_kind, formatter, dataset, bigcodebench_split(benchmark_name)
     )
-    gen = {**backend.describe(), **vars(generation), "greedy": True}
+    gen = {**backend.describe(), **vars(generation), "greedy": generation.temperature == 0}
+    if generation.temperature > 0:
+        gen["seeding"] = SEEDING
     run = build_run(
         model=model,
         benchmark=benchmark,
-        scores=scores,
-        solutions=solutions,
+        sample_scores=scores,
+        sample_solutions=solutions,
+        ks=ks,
         prompt_format=fmt,
         sanitizer=sanitizer_name(dataset, generation.sanitize),
         generation=gen,
@@ -272,11 +340,14 @@ def evaluate_samples(
     quiet: bool = False,
     task_ids: Sequence[str] | None = None,
     task_subset_note: str | None = None,
+    ks: Sequence[int] | None = None,
 ) -> Any:
     """Score an existing EvalPlus-format samples file; writes and returns the run.
 
     ``task_ids``: score only those tasks, as in :func:`evaluate_model`; samples of other tasks
-    in the file are ignored, subset tasks without a sample are ``missing``.
+    in the file are ignored, subset tasks without a sample are ``missing``. Several rows per
+    task are its n samples, the same n for every task (:func:`samples_per_task`); a task
+    without rows gets n ``missing`` verdicts. ``ks``: the k of pass@k, each <= n.
     """
     from fgit.evaluation.results import build_run, write_run
 
@@ -287,13 +358,17 @@ def evaluate_samples(
     if task_ids is not None:
         kept = {t.task_id for t in benchmark.tasks}
         solutions = {tid: code for tid, code in solutions.items() if tid in kept}
+    n = max(1, samples_per_task(solutions, samples))
+    if ks is not None:
+        ks = _ks(ks, n)
     started = time.perf_counter()
-    scores = score_solutions(benchmark, solutions, scoring, progress=not quiet)
+    scores = score_samples(benchmark, solutions, n, scoring, progress=not quiet)
     run = build_run(
         model=f"samples:{samples}",
         benchmark=benchmark,
-        scores=scores,
-        solutions=solutions,
+        sample_scores=scores,
+        sample_solutions=solutions,
+        ks=ks,
         prompt_format={"kind": "samples", "file": str(samples)},
         sanitizer="as given",
         generation={},
@@ -310,3 +385,11 @@ def _dataset(benchmark: Benchmark) -> str:
     """The dataset of the benchmark's tasks (they share one), which picks prompts and
     sanitizer; "" for an empty task list."""
     return benchmark.tasks[0].dataset if benchmark.tasks else ""
+
+
+def _ks(ks: Sequence[int], n: int) -> list[int]:
+    try:
+        return parse_ks(ks, n)
+    except ValueError as error:
+        raise SamplesError(str(error)) from None
+

@@ -440,7 +440,7 @@ def _evaluation_stage(config: RunConfig, model: str, benchmark: str) -> Stage:
         ("results",),
         _evaluation(model, benchmark),
         inputs=inputs,
-        owned=(path, stem + ".samples.jsonl", stem + ".raw.jsonl"),
+        owned=(path, stem + ".samples.jsonl", stem + ".raw.jsonl", stem + ".sampling.json"),
         info={"model": model, "benchmark": benchmark},
     )
 
