@@ -267,6 +267,8 @@ def _spawn(
         "1" if _USE_NAMESPACES else "0",
         "1" if policy.network else "0",
         "1" if policy.needs_namespaces else "0",
+        "1" if policy.private_tmp else "0",
+        "1" if policy.loopback else "0",
         *preload,
     ]
     try:
