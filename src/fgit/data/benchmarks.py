@@ -3,8 +3,8 @@
 Evaluation scores ``humaneval``, ``humaneval+``, ``mbpp`` and ``mbpp+`` (``mbpp`` is MBPP+ on its
 base inputs, evalplus's "MBPP" column), and BigCodeBench v0.1.0 as upstream's four leaderboard
 columns: ``bigcodebench-complete``, ``bigcodebench-instruct``, ``bigcodebench-hard-complete`` and
-``bigcodebench-hard-instruct`` (split x subset; all read the ``bigcodebench`` file, the hard ones
-keep the 148 ids of ``bigcodebench-hard-ids``).
+``bigcodebench-hard-instruct`` (split x subset; all four read the BigCodeBench file, the hard
+ones keep the 148 ids of the Hard ids file).
 
 Decontamination removes training problems that overlap ``humaneval``, ``humaneval+``, ``mbpp+``
 and ``mbpp-test`` (the original MBPP's test split, task ids 11-510, which the ``mbpp`` training
@@ -35,12 +35,14 @@ __all__ = [
 class BenchmarkData:
     """One benchmark's data: where its file is in the data folder (alternatives, preferred
     first) and, for the ones evalplus loads, evalplus's dataset name; for BigCodeBench, the
-    split (``"complete"``/``"instruct"``) and subset (``"full"``/``"hard"``)."""
+    split (``"complete"``/``"instruct"``) and subset (``"full"``/``"hard"``), and for a subset
+    the file of its task ids (``ids``, alternatives like ``files``)."""
 
     name: str
     files: tuple[str, ...]
     evalplus: str | None = None
     bigcodebench: tuple[str, str] | None = None
+    ids: tuple[str, ...] = ()
 
 
 _MBPP_PLUS_FILES = ("evalplus/MbppPlus.jsonl.gz", "MbppPlus.jsonl.gz")
@@ -57,13 +59,12 @@ BENCHMARKS: dict[str, BenchmarkData] = {
         BenchmarkData("mbpp", _MBPP_PLUS_FILES, "mbpp"),
         BenchmarkData("mbpp+", _MBPP_PLUS_FILES, "mbpp"),
         BenchmarkData("mbpp-test", (MBPP_FILE,)),
-        BenchmarkData("bigcodebench", _BIGCODEBENCH_FILES),
-        BenchmarkData("bigcodebench-hard-ids", _BIGCODEBENCH_HARD_IDS),
         *(
             BenchmarkData(
                 "bigcodebench" + ("-hard" if subset == "hard" else "") + "-" + split,
                 _BIGCODEBENCH_FILES,
                 bigcodebench=(split, subset),
+                ids=_BIGCODEBENCH_HARD_IDS if subset == "hard" else (),
             )
             for subset in ("full", "hard")
             for split in ("complete", "instruct")
@@ -122,20 +123,21 @@ def evalplus_file(name: str, data_dir: PathLike | None = None) -> Path | None:
         ) from None
 
 
-def bigcodebench_files(name: str, data_dir: PathLike | None = None) -> tuple[Path, Path] | None:
-    """(tasks file, Hard ids file) of a BigCodeBench benchmark in the data folder, or None
-    where there is no data folder at all (not named, none by default): the loader then downloads
-    upstream's release files. A data folder that lacks them is an error, not a download."""
-    if benchmark_data(name).bigcodebench is None:
+def bigcodebench_files(
+    name: str, data_dir: PathLike | None = None
+) -> tuple[Path, Path | None] | None:
+    """(tasks file, ids file or None for the full set) of a BigCodeBench benchmark in the data
+    folder, or None where there is no data folder at all (not named, none by default): the
+    loader then downloads upstream's release files. A data folder that lacks them is an error,
+    not a download."""
+    data = benchmark_data(name)
+    if data.bigcodebench is None:
         raise ValueError(f"{name} is not a BigCodeBench benchmark")
     root = find_data_dir(data_dir)
     if root is None:
         return None
     try:
-        return (
-            data_file(root, *BENCHMARKS["bigcodebench"].files),
-            data_file(root, *BENCHMARKS["bigcodebench-hard-ids"].files),
-        )
+        return data_file(root, *data.files), (data_file(root, *data.ids) if data.ids else None)
     except DataError as error:
         raise DataError(
             f"{error}: {name}'s files are not in the data folder; add them, or name another "

@@ -110,10 +110,10 @@ def _download(url: str, target: Path) -> Path:
 
 def _sources(name: str, data_dir: Path | None) -> tuple[Path, Path | None]:
     """(tasks file, Hard ids file or None for the full subset)."""
-    hard = (benchmark_data(name).bigcodebench or ("", ""))[1] == "hard"
     local = bigcodebench_files(name, data_dir)
     if local is not None:
-        return local[0], (local[1] if hard else None)
+        return local
+    hard = (benchmark_data(name).bigcodebench or ("", ""))[1] == "hard"
     tasks = _download(URL, cache_dir() / f"BigCodeBench-{VERSION}.jsonl.gz")
     if not hard:
         return tasks, None

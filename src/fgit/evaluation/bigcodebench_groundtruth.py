@@ -167,23 +167,32 @@ def _header(benchmark: Benchmark, settings: BigCodeBenchSettings) -> dict[str, A
     }
 
 
-def _read_rows(path: Path, header: Mapping[str, Any]) -> dict[str, Row]:
+def _read_rows(path: Path, header: Mapping[str, Any]) -> tuple[dict[str, Row], str]:
+    """The rows of an earlier run (and the isolation it had), after checking its header."""
     from fgit.records import repair_truncated_tail
 
     if not path.exists():
         atomic_write(path, json.dumps(header) + "\n")
-        return {}
+        return {}, ""
     repair_truncated_tail(path)
     lines = path.read_text(encoding="utf-8").splitlines()
     if not lines or json.loads(lines[0]) != header:
         raise GroundTruthError(
             f"{path} was written for other data or settings; delete it or choose another --out"
         )
-    rows = {}
-    for line in lines[1:]:
-        row = Row(**json.loads(line))
+    rows, isolation = {}, ""
+    for number, line in enumerate(lines[1:], 2):
+        try:
+            record = json.loads(line)
+            if record.get("kind") == "isolation":
+                isolation = str(record["value"])
+                continue
+            row = Row(**record)
+        except (ValueError, TypeError, KeyError) as error:
+            message = f"{path}, line {number}: not a ground-truth row ({error})"
+            raise GroundTruthError(message) from None
         rows[row.task_id] = row
-    return rows
+    return rows, isolation
 
 
 def run_groundtruth(
@@ -200,9 +209,8 @@ def run_groundtruth(
 
     settings = settings or BigCodeBenchSettings(calibrated=False)
     rows_path = out.with_name(out.name.removesuffix(".json") + ".rows.jsonl")
-    rows = _read_rows(rows_path, _header(benchmark, settings))
+    rows, isolation = _read_rows(rows_path, _header(benchmark, settings))
     todo = [task for task in benchmark.tasks if task.task_id not in rows]
-    isolation = ""
     with (
         progress_bar(quiet=not progress, unit="tasks", detail="{task.fields[counts]}") as bar,
         ThreadPoolExecutor(max_workers=max(1, workers)) as pool,
@@ -225,7 +233,9 @@ def run_groundtruth(
                 round(result.duration_s, 2),
             )
             rows[task.task_id] = row
-            isolation = isolation or result.isolation
+            if not isolation and result.isolation:  # what the sandbox could do: once
+                isolation = result.isolation
+                sink.write(json.dumps({"kind": "isolation", "value": isolation}) + "\n")
             sink.write(json.dumps(asdict(row)) + "\n")
             sink.flush()
             counts[row.reason] += 1
