@@ -44,12 +44,12 @@ _FAILING = {
     "unittest.TestResult.wasSuccessful = lambda self: True\n"
     "def task_func(*args, **kwargs):\n    return None\n",
 }
-# Solutions that fool upstream and not fgit.
+# Solutions that pass upstream and not in fgit: skipping every test; patching unittest's
+# assertions (placed before the reference solution: fgit refuses any run that changes
+# unittest, whatever its answers).
 _STRICTER = {
     "stricter:patch-assertions": "import unittest\n"
-    "for _name in [n for n in vars(unittest.TestCase) if n.startswith('assert')]:\n"
-    "    setattr(unittest.TestCase, _name, lambda *a, **k: None)\n"
-    "def task_func(*args, **kwargs):\n    return None\n",
+    "unittest.TestCase.assertEqual = lambda *a, **k: None\n",
     "stricter:skip": "import unittest\n"
     "def task_func(*args, **kwargs):\n    raise unittest.SkipTest('skipped by the solution')\n",
 }
@@ -72,7 +72,8 @@ def agreement_samples(benchmark: Any, n_tasks: int, seed: int = 0) -> list[Sampl
         # spread the hostile kinds over the tasks, one or two each
         kinds = list(_HARMLESS_PREFIXES.items()) + list(_FAILING.items()) + list(_STRICTER.items())
         label, code = kinds[i % len(kinds)]
-        solution = code + reference if label in _HARMLESS_PREFIXES else code
+        prefix = label in _HARMLESS_PREFIXES or label == "stricter:patch-assertions"
+        solution = code + reference if prefix else code
         samples.append((task.task_id, label, solution))
     return samples
 

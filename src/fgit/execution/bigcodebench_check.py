@@ -29,9 +29,9 @@ for step:
 Upstream passes when the run has no failures and no errors. fgit passes when, in addition, every
 test it loaded ran, none was skipped or succeeded unexpectedly (no v0.1.0 test skips itself: a
 skip comes from the solution, e.g. ``raise unittest.SkipTest``), and the program left
-``unittest`` and the builtins as they were: every class and function of the ``unittest``
-modules and every builtin is captured before the solution runs and compared, by identity,
-after the tests. So a solution that patches ``TestResult.wasSuccessful``,
+``unittest`` and the builtins as they were: the classes (whole), functions and submodules of
+the ``unittest`` modules and every builtin are captured before the solution runs and compared,
+by identity, after the tests. So a solution that patches ``TestResult.wasSuccessful``,
 ``TestCase.assertEqual`` or ``builtins.isinstance``, or replaces ``sys.modules["unittest"]``,
 never passes. The verdict then comes from the sandbox's nonce marker, written only when this
 function returns. Libraries the tests call (``numpy.testing``, ``pandas.testing``) are not
@@ -97,14 +97,20 @@ def __fgit_bigcodebench__(code, test_code, time_limit_s, stack_mb):
     real_test_case = unittest.TestCase
     loader_class, result_class = unittest.TestLoader, unittest.TestResult
 
+    code_like = (type, types.FunctionType, types.BuiltinFunctionType, types.ModuleType)
+
     def tampered():
-        """The first change the program made to unittest or the builtins, or None."""
+        """The first change the program made to unittest or the builtins, or None. A module's
+        data may change as it runs (``unittest.mock`` fills ``file_spec`` lazily): only its
+        functions, classes and modules must stay; a class may not change at all."""
         now = unittest_modules()
         for name, module in modules.items():
             if now.get(name) is not module:
                 return f"sys.modules[{name!r}] was replaced"
             current = vars_(module)
             for attr, value in module_state[name].items():
+                if not isinst(value, code_like):
+                    continue
                 if attr not in current or current[attr] is not value:
                     return f"{name}.{attr} was changed"
         for qualname, (cls, before) in class_state.items():
