@@ -312,6 +312,10 @@ def test_light_tasks_canonical_pass_and_stubs_fail(complete: Benchmark) -> None:
         ("memory", "MemoryError", "", "memory"),
         ("sandbox_error", "could not start", "", "sandbox"),
         ("failed", "TestsFailed: 1 of 5: test_a: AssertionError: 1.0 != 1.5", "", "failed"),
+        ("error", "TestsRaised: 3 of 7: test_a: TypeError: Axes.boxplot() got an unexpected "
+         "keyword argument 'labels'", "", "library-version"),
+        ("error", "TestsRaised: 1 of 2: test_a: AttributeError: module 'numpy' has no "
+         "attribute 'float_'", "", "library-version"),
     ],
 )  # fmt: skip
 def test_reasons(verdict: str, detail: str, stderr: str, reason: str) -> None:
@@ -325,7 +329,7 @@ def test_groundtruth_records_every_task_resumes_and_names_the_runnable_set(
     broken = replace(complete.task(LIGHT_IDS[0]), canonical_solution=STUB)
     bench = replace(complete, tasks=[complete.task(LIGHT_IDS[1]), broken])
     out = tmp_path / "gt.json"
-    results = gt.run_groundtruth(bench, out, workers=2, progress=False)
+    results = gt.run_groundtruth(bench, out, workers=2, progress=True)  # the bar renders
     rows = {row["task_id"]: row for row in results["tasks"]}
     assert rows[LIGHT_IDS[1]]["reason"] == "passed"
     assert rows[LIGHT_IDS[0]]["reason"] == "failed" and rows[LIGHT_IDS[0]]["detail"]

@@ -9,10 +9,13 @@ missing or of another version, a system program (tesseract) that is not installe
 runs every reference exactly as scoring runs a solution (:func:`run_bigcodebench`, uncalibrated
 as upstream), and records for each task its verdict, detail and a *reason*:
 
-``passed``, ``missing-library`` (an import failed), ``network`` (a connection or name lookup
-failed: the sandbox has no network), ``missing-data`` (NLTK data that upstream's tasks download),
-``timeout``, ``memory``, ``sandbox`` (the run could not start) or ``failed`` (a test failed or
-raised here: most often a library version that differs from upstream's).
+``passed``, ``missing-library`` (a module is not installed), ``library-version`` (a name the
+reference uses is not in the installed version: an unexpected keyword argument, a missing
+attribute or import name), ``network`` (a connection or name lookup failed: the sandbox has no
+network), ``missing-data`` (NLTK data that upstream's tasks download), ``timeout``, ``memory``,
+``sandbox`` (the run could not start) or ``failed`` (any other failure here: most often another
+library difference, e.g. a changed default or output format). The reasons come from the failure
+messages, so they name the likely cause, not a proven one; every row keeps its detail.
 
 The tasks whose reference passes are *the runnable set*, named by the sha256 of their sorted ids
 (``"\\n".join(sorted(ids))``, the same hash as a run's ``task_subset``), e.g.
@@ -56,6 +59,7 @@ __all__ = [
 REASONS = (
     "passed",
     "missing-library",
+    "library-version",
     "network",
     "missing-data",
     "timeout",
@@ -63,7 +67,11 @@ REASONS = (
     "sandbox",
     "failed",
 )
-_MISSING_LIBRARY = re.compile(r"ModuleNotFoundError|No module named|ImportError|cannot import name")
+_MISSING_LIBRARY = re.compile(r"ModuleNotFoundError|No module named")
+_LIBRARY_VERSION = re.compile(
+    r"unexpected keyword argument|cannot import name|module '[\w.]+' has no attribute"
+    r"|type object '\w+' has no attribute|object has no attribute '\w+'\W*$"
+)
 _NETWORK = re.compile(
     r"ConnectionError|ConnectionRefused|NewConnectionError|Max retries exceeded|NameResolution"
     r"|gaierror|Temporary failure in name resolution|Name or service not known"
@@ -110,6 +118,8 @@ def classify(verdict: str, detail: str, stderr: str = "") -> str:
         return "network"
     if _MISSING_DATA.search(text):
         return "missing-data"
+    if _LIBRARY_VERSION.search(detail):
+        return "library-version"
     return "failed"
 
 
@@ -217,7 +227,12 @@ def run_groundtruth(
         rows_path.open("a", encoding="utf-8") as sink,
     ):
         counts = Counter(row.reason for row in rows.values())
-        job = bar.add_task("ground truth", total=len(benchmark.tasks), completed=len(rows))
+
+        def shown() -> str:
+            return " ".join(f"{reason} {n}" for reason, n in sorted(counts.items()))
+
+        total = len(benchmark.tasks)
+        job = bar.add_task("ground truth", total=total, completed=len(rows), counts=shown())
         futures = {
             pool.submit(run_bigcodebench, task.canonical_solution, task, settings): task
             for task in todo
@@ -239,8 +254,7 @@ def run_groundtruth(
             sink.write(json.dumps(asdict(row)) + "\n")
             sink.flush()
             counts[row.reason] += 1
-            shown = " ".join(f"{reason} {n}" for reason, n in sorted(counts.items()))
-            bar.update(job, advance=1, counts=shown)
+            bar.update(job, advance=1, counts=shown())
     ordered = [rows[task.task_id] for task in benchmark.tasks]
     runnable = sorted(row.task_id for row in ordered if row.reason == "passed")
     name, digest = runnable_name(runnable)
