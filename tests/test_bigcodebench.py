@@ -374,14 +374,18 @@ def _upstream_available() -> str | None:
 def test_verdicts_equal_upstream_untrusted_check(complete: Benchmark) -> None:
     """Canonical, mutated and hostile solutions: fgit passes exactly those upstream's
     ``untrusted_check`` passes (needs the bigcodebench extra's libraries)."""
-    sys.path.insert(0, str(REPO / "scripts"))
+    sys.path.insert(0, str(REPO / "scripts"))  # kept while the spawned workers start
     try:
         from check_against_bigcodebench import agreement_samples, compare
+
+        samples = agreement_samples(complete, n_tasks=12, seed=0)
+        disagree, rows = compare(complete, samples, workers=2)
     finally:
-        sys.path.pop(0)
-    samples = agreement_samples(complete, n_tasks=12, seed=0)
-    disagree, _ = compare(complete, samples, workers=2)
+        sys.path.remove(str(REPO / "scripts"))
     assert disagree == []
+    assert {label.split(":")[0] for _, label, _, _ in rows} == {
+        "canonical", "mutant", "hostile", "stricter"
+    }  # fmt: skip
 
 
 def test_policy_is_allow_subprocess_with_private_tmp_and_loopback() -> None:
