@@ -71,15 +71,13 @@ def main(argv: list[str] | None = None) -> int:
     report.add_argument("run", type=Path)
     report.add_argument("--groundtruth", type=Path, required=True)
     args = parser.parse_args(argv)
+    from fgit.errors import FgitError
+
     try:
         return _run(args) if args.command == "run" else _report(args)
-    except Exception as error:  # one line for a user's mistake, as the fgit command does
-        from fgit.errors import FgitError
-
-        if isinstance(error, FgitError):
-            print(f"error: {error}", file=sys.stderr)
-            return 2
-        raise
+    except (FgitError, OSError, KeyError, ValueError) as error:  # one line, as fgit prints
+        print(f"error: {type(error).__name__}: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
