@@ -83,6 +83,9 @@ def score_one(small, task_id: str, solution: str, settings: ScoreSettings = FAST
 
 def test_benchmarks_load_with_counts_ids_and_hashes(benchmarks, shared_data):
     expected = {"humaneval": 164, "humaneval+": 164, "mbpp": 378, "mbpp+": 378}
+    # BigCodeBench's loading is checked in tests/test_bigcodebench.py
+    expected |= {"bigcodebench-complete": 1140, "bigcodebench-instruct": 1140}
+    expected |= {"bigcodebench-hard-complete": 148, "bigcodebench-hard-instruct": 148}
     for name, bench in benchmarks.items():
         assert bench.name == name and len(bench.tasks) == expected[name]
         assert bench.has_plus == name.endswith("+")

@@ -16,6 +16,7 @@ import pytest
 
 from fgit.execution import (
     ALLOW_SUBPROCESS,
+    BIGCODEBENCH,
     DEFAULT,
     ExecutionResult,
     Policy,
@@ -405,6 +406,8 @@ def test_policies_are_profiles_of_the_guard():
     assert Policy() == DEFAULT and not (DEFAULT.network or DEFAULT.subprocess)
     assert {"os.fork", "subprocess", "os.kill", "os.remove", "os.chroot"} <= set(DEFAULT.guarded())
     assert ALLOW_SUBPROCESS.guarded() == ("os.chroot",) and not ALLOW_SUBPROCESS.network
+    assert BIGCODEBENCH.guarded() == ALLOW_SUBPROCESS.guarded() and not BIGCODEBENCH.network
+    assert not (ALLOW_SUBPROCESS.private_tmp or ALLOW_SUBPROCESS.loopback)
     assert describe_sandbox()["guarded"] == list(DEFAULT.guarded())
 
 
@@ -488,6 +491,121 @@ def test_network_policy_reaches_our_loopback(server):
 
 def test_allow_subprocess_is_refused_without_namespaces(fallback):
     result = run_program(textwrap.dedent(SPAWN), limits=QUICK, policy=ALLOW_SUBPROCESS)
+    assert result.verdict is Verdict.SANDBOX_ERROR
+    assert "needs PID and network namespaces" in result.detail
+
+
+# --- the BigCodeBench profile: ALLOW_SUBPROCESS, private /tmp, its own loopback ----------------
+
+
+def run_bcb(source: str, limits: SandboxLimits = QUICK) -> ExecutionResult:
+    return run_program(textwrap.dedent(source), limits=limits, policy=BIGCODEBENCH)
+
+
+@needs_namespaces
+@pytest.mark.parametrize(
+    "source",
+    [s for name, s in EARLY_EXITS.items() if not name.endswith("guarded")],
+    ids=[name for name in EARLY_EXITS if not name.endswith("guarded")],
+)
+def test_bigcodebench_hostile_programs_never_pass(source):
+    result = run_bcb(source, HOSTILE)
+    assert not result.passed and result.verdict is not Verdict.TIMEOUT, result
+
+
+@needs_namespaces
+def test_bigcodebench_tmp_is_private_and_dies_with_the_run(victim: Path):
+    marker = f"fgit-probe-{os.getpid()}-{time.monotonic_ns()}"
+    source = f"""
+        import os, subprocess
+        assert not os.path.exists({str(victim)!r})  # the host's /tmp is not there
+        assert os.path.isfile("program.py")  # its own folder is
+        for folder in ("/tmp", "/var/tmp", "/dev/shm"):
+            open(os.path.join(folder, {marker!r}), "w").write("x")
+            subprocess.run(["touch", os.path.join(folder, {marker!r} + ".child")], check=True)
+        open("here.txt", "w").write("x")
+    """
+    result = run_bcb(source)
+    assert result.passed, result
+    assert "private-tmp" in result.isolation
+    for folder in ("/tmp", "/var/tmp", "/dev/shm"):
+        assert not [name for name in os.listdir(folder) if name.startswith(marker)]
+    assert victim.read_text() == "keep me"
+
+
+@needs_namespaces
+@needs_uid_switch
+def test_bigcodebench_cannot_write_outside_its_folder():
+    # A folder outside the private /tmp that everybody may enter but only root may write.
+    outside = Path(tempfile.mkdtemp(prefix=".fgit-victim-", dir=Path(__file__).parent))
+    try:
+        outside.chmod(0o755)
+        victim = outside / "victim.txt"
+        victim.write_text("keep me")
+        for source in [
+            f"open({str(victim)!r}, 'w').write('overwritten')",
+            f"open({str(outside / 'new.txt')!r}, 'w').write('x')",
+            f"import subprocess\nsubprocess.run(['rm', '-rf', {str(outside)!r}], check=True)",
+            f"import os\nos.remove({str(victim)!r})",
+        ]:
+            assert not run_bcb(source).passed
+        assert victim.read_text() == "keep me" and os.listdir(outside) == ["victim.txt"]
+    finally:
+        shutil.rmtree(outside)
+
+
+@needs_namespaces
+def test_bigcodebench_has_its_own_loopback_and_no_network(server):
+    listener, port = server
+    source = f"""
+        import socket, threading
+        own = socket.create_server(("127.0.0.1", 0))
+        def serve():
+            conn, _ = own.accept()
+            conn.sendall(b"pong")
+            conn.close()
+        threading.Thread(target=serve).start()
+        with socket.create_connection(own.getsockname(), timeout=5) as client:
+            assert client.recv(4) == b"pong"
+        try:  # the same address and port as the host's server: not the host's loopback
+            socket.create_connection(("127.0.0.1", {port}), timeout=2)
+        except OSError:
+            pass
+        else:
+            raise AssertionError("reached the host")
+        for host in ("1.1.1.1", "8.8.8.8"):
+            try:
+                socket.create_connection((host, 53), timeout=2)
+            except OSError:
+                pass
+            else:
+                raise AssertionError("reached " + host)
+    """
+    result = run_bcb(source, SandboxLimits(timeout_s=20))
+    assert result.passed, result
+    assert "net=namespace+loopback" in result.isolation
+    assert nothing_connected(listener)
+
+
+@needs_namespaces
+def test_bigcodebench_processes_die_with_the_run():
+    source = """
+        import os, subprocess
+        print(os.environ["TMPDIR"], flush=True)
+        subprocess.Popen(["sleep", "60"], start_new_session=True)
+        if os.fork() == 0:
+            os.setsid()
+            if os.fork() == 0:
+                import time; time.sleep(60)
+            os._exit(0)
+    """
+    result = run_bcb(source, HOSTILE)
+    assert result.passed, result
+    assert_no_strays(result.stdout.splitlines()[0])
+
+
+def test_bigcodebench_is_refused_without_namespaces(fallback):
+    result = run_bcb(SPAWN)
     assert result.verdict is Verdict.SANDBOX_ERROR
     assert "needs PID and network namespaces" in result.detail
 

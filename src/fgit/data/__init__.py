@@ -4,11 +4,13 @@ benchmark registry (:mod:`fgit.data.benchmarks`) and building training problems 
 
 from fgit.data.benchmarks import (
     BENCHMARKS,
+    BIGCODEBENCH_BENCHMARKS,
     DECONTAMINATION_BENCHMARKS,
     EVALUATION_BENCHMARKS,
     BenchmarkData,
     benchmark_data,
     benchmark_file,
+    bigcodebench_files,
     evalplus_file,
 )
 from fgit.data.files import (
@@ -23,6 +25,7 @@ from fgit.data.files import (
 
 __all__ = [
     "BENCHMARKS",
+    "BIGCODEBENCH_BENCHMARKS",
     "DECONTAMINATION_BENCHMARKS",
     "ENV_VAR",
     "EVALUATION_BENCHMARKS",
@@ -30,6 +33,7 @@ __all__ = [
     "DataError",
     "benchmark_data",
     "benchmark_file",
+    "bigcodebench_files",
     "data_dir",
     "data_file",
     "default_data_dir",

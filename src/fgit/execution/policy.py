@@ -9,15 +9,17 @@ places (``/tmp``, ``/dev/shm``). Without root it is our uid, and only the guard 
 program can get around with ``ctypes``) stands between it and our files.
 
 ``DEFAULT`` is what every caller gets: no network, no processes, no deleting or renaming
-files. ``ALLOW_SUBPROCESS`` is for benchmarks whose tasks start processes and manage files
-(BigCodeBench): see :class:`Policy` for what it costs.
+files. ``ALLOW_SUBPROCESS`` is for programs that start processes and manage files: see
+:class:`Policy` for what it costs. ``BIGCODEBENCH`` is ``ALLOW_SUBPROCESS`` with a private
+``/tmp`` (and ``/var/tmp``, ``/dev/shm``) and the loopback interface up in the run's own network
+namespace: what BigCodeBench's tasks need (temporary files, local servers), and nothing more.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["ALLOW_SUBPROCESS", "DEFAULT", "FILE_CALLS", "PROCESS_CALLS", "Policy"]
+__all__ = ["ALLOW_SUBPROCESS", "BIGCODEBENCH", "DEFAULT", "FILE_CALLS", "PROCESS_CALLS", "Policy"]
 
 # Starting and signalling processes. "subprocess" is _posixsubprocess.fork_exec, under
 # subprocess.Popen and multiprocessing.
@@ -87,12 +89,21 @@ class Policy:
     - ``file_changes``: the guard no longer covers :data:`FILE_CALLS`. Files outside the run's
       folder are then protected by the uid alone: as root, by the run's own uid; without root,
       not at all.
+    - ``private_tmp``: ``/tmp``, ``/var/tmp`` and ``/dev/shm`` are fresh tmpfs (512 MB each) in
+      a mount namespace of the run's own, so the world-writable places its uid could write are
+      its own too, and what it leaves there dies with the run. The run is refused
+      (``sandbox_error``) where no mount namespace can be made.
+    - ``loopback``: inside the run's own network namespace, ``lo`` is up, so a program may
+      serve and connect to itself on 127.0.0.1; the host's network stays out of reach (no
+      effect where the run has no network namespace).
     """
 
     name: str = "default"
     network: bool = False
     subprocess: bool = False
     file_changes: bool = False
+    private_tmp: bool = False
+    loopback: bool = False
 
     def guarded(self) -> tuple[str, ...]:
         """The functions that raise ``PermissionError`` in the program."""
@@ -110,3 +121,9 @@ DEFAULT = Policy()
 # Processes and file changes, still no network. A guard on os.remove would not protect
 # anything here (the program could run rm), only break programs that tidy up their files.
 ALLOW_SUBPROCESS = Policy(name="allow-subprocess", subprocess=True, file_changes=True)
+# BigCodeBench's tasks start processes, write and delete files (in their folder and in /tmp),
+# and a few run a server and its client on 127.0.0.1: all of it inside the run, nothing
+# outside (fgit.evaluation.bigcodebench_scoring).
+BIGCODEBENCH = Policy(
+    name="bigcodebench", subprocess=True, file_changes=True, private_tmp=True, loopback=True
+)

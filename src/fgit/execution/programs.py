@@ -14,10 +14,12 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from fgit.records import Problem
 
-__all__ = ["EVALPLUS_CHECK", "check_program", "problem_program"]
+__all__ = ["BIGCODEBENCH_CHECK", "EVALPLUS_CHECK", "check_program", "problem_program"]
 
 # evalplus's check, which evaluation has the sandbox run (by path) before each program.
 EVALPLUS_CHECK = str(Path(__file__).with_name("evalplus_check.py"))
+# BigCodeBench's unittest harness, likewise before each BigCodeBench program.
+BIGCODEBENCH_CHECK = str(Path(__file__).with_name("bigcodebench_check.py"))
 
 
 def check_program(

@@ -117,6 +117,59 @@ def expose(libc, paths):
     raise OSError("too many nested closed directories")
 
 
+TMP_DIRS = ("/tmp", "/var/tmp", "/dev/shm")
+TMP_OPTIONS = b"mode=1777,size=512m"  # tmpfs is memory: bounded, as RLIMIT_AS cannot
+
+
+def private_tmp(libc, keep):
+    """Fresh tmpfs over /tmp, /var/tmp and /dev/shm in a private mount namespace, so what a
+    program writes there is its own and dies with the run; the paths of keep under them (the
+    run's folder, an interpreter installed in /tmp) are bound back where they were."""
+    if libc is None:
+        raise OSError("ctypes unavailable")
+    if libc.unshare(CLONE_NEWNS) != 0:
+        raise OSError("unshare(CLONE_NEWNS) failed")
+    if libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None) != 0:
+        raise OSError("cannot make mounts private")
+    fds = {}
+    for path in sorted(keep):
+        if any(path.startswith(kept + "/") for kept in fds):
+            continue  # inside one bound back already
+        if any(path.startswith(tmp + "/") for tmp in TMP_DIRS):
+            fds[path] = os.open(path, os.O_PATH)
+    for tmp in TMP_DIRS:
+        if os.path.isdir(tmp) and libc.mount(
+            b"tmpfs", tmp.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, TMP_OPTIONS
+        ):
+            raise OSError("cannot mount a tmpfs on " + tmp)
+    for path, fd in fds.items():
+        source = f"/proc/self/fd/{fd}"
+        if os.path.isdir(source):
+            os.makedirs(path, exist_ok=True)
+        else:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            write_file(path, "")
+        if libc.mount(source.encode(), path.encode(), None, MS_BIND | MS_REC, None):
+            raise OSError("cannot bind " + path)
+        os.close(fd)
+
+
+def loopback_up():
+    """Bring up lo in the run's own network namespace: the program may talk to itself (a
+    server and its client), still to nothing outside."""
+    import fcntl
+    import socket
+    import struct
+
+    siocgifflags, siocsifflags, iff_up, ifreq = 0x8913, 0x8914, 0x1, "16sh22x"
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        flags = struct.unpack(ifreq, fcntl.ioctl(s, siocgifflags, struct.pack(ifreq, b"lo", 0)))[1]
+        fcntl.ioctl(s, siocsifflags, struct.pack(ifreq, b"lo", flags | iff_up))
+    finally:
+        s.close()
+
+
 def needed_paths():
     paths = [p for p in sys.path if p] + [sys.prefix, sys.base_prefix, os.getcwd()]
     return sorted({os.path.realpath(p) for p in paths if os.path.exists(p)})
@@ -229,10 +282,10 @@ def main(argv):
     base_exc, assertion, memory, sys_exit = BaseException, AssertionError, MemoryError, SystemExit
     syntax_error, isinst, typ, text, repr_ = SyntaxError, isinstance, type, str, repr
     compile_, exec_ = compile, exec
-    path, preload = argv[0], argv[14:]
+    path, preload = argv[0], argv[16:]
     nonce_fd, report_fd, uid, gid, cpu, mem, fsize, nproc, harness = [int(a) for a in argv[1:10]]
     guarded = [name for name in argv[10].split(",") if name]
-    namespaces, allow_net, contain = (flag == "1" for flag in argv[11:14])
+    namespaces, allow_net, contain, own_tmp, loopback = (flag == "1" for flag in argv[11:16])
     nonce = b""
     while True:
         chunk = read(nonce_fd, 256)
@@ -275,6 +328,8 @@ def main(argv):
                 "the policy lets the program start processes: it needs PID and "
                 "network namespaces, which this machine does not give"
             )
+        if loopback and net:
+            loopback_up()
         fs = "shared"
         if uid >= 0:
             try:
@@ -283,6 +338,9 @@ def main(argv):
             except Exception as exc:  # the uid could not import the stdlib: stay as we are
                 fs = "uid-switch-failed:" + text(exc).replace(" ", "_")
                 uid = -1
+        if own_tmp:  # a policy's promise: no run without it (SETUP error)
+            private_tmp(libc, needed_paths())
+            fs += "+private-tmp"
         parent = harness
         if pidns:
             pid = os.fork()
@@ -308,6 +366,8 @@ def main(argv):
         guard_process(guarded)
         user = uid if uid >= 0 else "same"
         network = "namespace" if net else "host" if allow_net else "socket-guard"
+        if loopback and net:
+            network += "+loopback"
         processes = "namespace" if pidns else "process-group"
         report(b"MODE", f"uid={user} net={network} pid={processes} fs={fs}")
         module = typ(sys)("program")

@@ -71,7 +71,10 @@ write wherever we can (only the guard stands in its way); without root *and* wit
 namespaces, ``ctypes`` can also signal our processes and its forks can leave the process group.
 ``describe_sandbox()`` says which case applies. Under ``ALLOW_SUBPROCESS`` the guard is gone,
 so what a program may change outside its folder is exactly what its uid may: world-writable
-places as root, everything we own without root. Run untrusted code from the internet in a
+places as root, everything we own without root. ``BIGCODEBENCH`` gives the run private
+``/tmp``, ``/var/tmp`` and ``/dev/shm`` (so the world-writable places it can reach are its own,
+and die with it) and its own loopback; other world-writable folders, and everything we own
+without root, stay within its reach. Run untrusted code from the internet in a
 container or VM in addition.
 """
 
@@ -267,6 +270,8 @@ def _spawn(
         "1" if _USE_NAMESPACES else "0",
         "1" if policy.network else "0",
         "1" if policy.needs_namespaces else "0",
+        "1" if policy.private_tmp else "0",
+        "1" if policy.loopback else "0",
         *preload,
     ]
     try:
