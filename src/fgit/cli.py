@@ -254,6 +254,36 @@ def problems_build(
     console.print(f"{len(problems)} problems -> {out} (report: {report_path})")
 
 
+@problems_app.command("holdout")
+@one_line_errors
+def problems_holdout(
+    problems: Annotated[Path, typer.Argument(help="Problems JSONL (the run's problems.jsonl).")],
+    out: Annotated[Path, typer.Option(help="Problems JSONL to write the held-out ones to.")],
+    fraction: Annotated[
+        float, typer.Option(help="The training runs' holdout_fraction (0.15: about 15%).")
+    ],
+    seed: Annotated[int, typer.Option(help="The training runs' holdout_seed.")] = 0,
+) -> None:
+    """Write the problems training leaves out (the ones `fgit validate` scores), to score them
+    with `fgit evaluate --benchmark problems:OUT`."""
+    from fgit.evaluation.problems import has_tests
+    from fgit.validation import write_holdout
+
+    held = write_holdout(problems, out, fraction, seed)
+    if not held:
+        raise typer.BadParameter(
+            f"{problems}: the holdout holds no problems", param_hint="--fraction"
+        )
+    untested = sum(not has_tests(p) for p in held)
+    note = f" ({untested} without tests, not scored by evaluate or validate)" if untested else ""
+    console.print(
+        f"{len(held)} held-out problems{note} -> {out}\n"
+        f"score them: fgit evaluate --benchmark problems:{out} --model MODEL",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
 @app.command()
 @one_line_errors
 def variants(
@@ -486,13 +516,19 @@ def _default_eval_out(model: str | None, samples: Path | None, benchmark: str) -
 
     source = samples.stem if samples is not None else Path(str(model)).name or str(model)
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", source).strip("-") or "model"
+    if benchmark.startswith("problems:"):  # problems:PATH -> problems-<file stem>
+        stem = Path(benchmark.removeprefix("problems:")).name.split(".")[0]
+        benchmark = "problems-" + (re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip("-") or "file")
     return Path("runs") / "eval" / f"{slug}-{benchmark.replace('+', 'plus')}.json"
 
 
 @app.command()
 @one_line_errors
 def evaluate(
-    benchmark: Annotated[str, typer.Option(help="humaneval, humaneval+, mbpp or mbpp+.")],
+    benchmark: Annotated[
+        str,
+        typer.Option(help="humaneval, humaneval+, mbpp, mbpp+, or problems:PATH (your file)."),
+    ],
     model: Annotated[
         str | None, typer.Option(help="Model to generate with: packaged name, folder or hub id.")
     ] = None,
@@ -534,9 +570,9 @@ def evaluate(
 
     if (model is None) == (samples is None):
         raise typer.BadParameter("give exactly one of --model and --samples")
-    if benchmark not in BENCHMARKS:
+    if benchmark not in BENCHMARKS and not benchmark.startswith("problems:"):
         raise typer.BadParameter(
-            f"unknown benchmark {benchmark!r}; choose from {', '.join(BENCHMARKS)}"
+            f"unknown benchmark {benchmark!r}; choose from {', '.join(BENCHMARKS)} or problems:PATH"
         )
     _prompt_kind(prompt_format)
     target = out or _default_eval_out(model, samples, benchmark)
@@ -559,6 +595,14 @@ def evaluate(
             scoring=scoring, limit=limit, quiet=quiet,
         )  # fmt: skip
     _print_rows(f"evaluation -> {target}", summary_rows(run))
+    without = run.data.get("without_tests")
+    if without:
+        console.print(
+            f"{without['count']} record(s) of {run.data['source']} have no tests and were not "
+            f"scored: {', '.join(without['ids'][:5])}{' …' if without['count'] > 5 else ''}",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 @app.command()
@@ -582,7 +626,8 @@ def validate(
 ) -> None:
     """Greedy pass@1 on held-out training problems, run against their own tests: what
     hyper-parameters are chosen on (never on a reported benchmark). Prompts are the chat
-    template with the instruction as the user message: training's prompt_format auto."""
+    template with the instruction as the user message: training's prompt_format auto. Scored
+    as `fgit evaluate --benchmark problems:FILE` scores (FILE from `fgit problems holdout`)."""
 
     from fgit.evaluation.stage import GenerationSettings, load_generation_backend
     from fgit.io import write_json

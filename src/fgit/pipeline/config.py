@@ -10,7 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from fgit.errors import validation_summary
 from fgit.merge import deep_merge
@@ -97,9 +104,8 @@ class TrainingSettings(_Strict):
 class EvaluationSettings(_Strict):
     """Stage 5: greedy pass@1 of the base model and of every trained model."""
 
-    benchmarks: list[Literal["humaneval", "humaneval+", "mbpp", "mbpp+"]] = Field(
-        default_factory=lambda: ["humaneval+", "mbpp+"]
-    )
+    # humaneval, humaneval+, mbpp, mbpp+, or problems:PATH (your own file, relative to the config)
+    benchmarks: list[str] = Field(default_factory=lambda: ["humaneval+", "mbpp+"])
     models: list[str] | None = None  # "base" and training run names; default: all of them
     # all: the whole benchmark. heldout-half: HumanEval's half that humaneval-train left out.
     tasks: Literal["all", "heldout-half"] = "all"
@@ -111,6 +117,30 @@ class EvaluationSettings(_Strict):
     engine: Literal["transformers", "vllm"] = "transformers"
     limit: int | None = Field(None, ge=1)  # only the first N tasks (a smoke run)
     workers: int | None = Field(None, ge=1)
+
+    @field_validator("benchmarks")
+    @classmethod
+    def _known(cls, benchmarks: list[str]) -> list[str]:
+        from fgit.data import EVALUATION_BENCHMARKS
+        from fgit.evaluation.problems import benchmark_name, is_problems_benchmark, problems_path
+
+        names = []
+        for benchmark in benchmarks:
+            if is_problems_benchmark(benchmark):
+                names.append(benchmark_name(problems_path(benchmark)))  # ValueError: no PATH
+            elif benchmark in EVALUATION_BENCHMARKS:
+                names.append(benchmark)
+            else:
+                raise ValueError(
+                    f"unknown benchmark {benchmark!r}; choose from "
+                    f"{', '.join(EVALUATION_BENCHMARKS)} or problems:PATH"
+                )
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:  # a problems file's results are named after the file's name alone
+            raise ValueError(
+                f"benchmark {twice[0]} appears twice (problems files need distinct file names)"
+            )
+        return benchmarks
 
 
 class RunConfig(_Strict):
@@ -202,6 +232,20 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> None:
     fix(data.get("problems"), "path")
     fix(data.get("variants"), "template")
     fix(data.get("training"), "accelerate_config")
+    evaluation = data.get("evaluation")
+    if isinstance(evaluation, dict) and isinstance(evaluation.get("benchmarks"), list):
+        evaluation["benchmarks"] = [_problems_spec(b, base) for b in evaluation["benchmarks"]]
+
+
+def _problems_spec(benchmark: Any, base: Path) -> Any:
+    """``problems:PATH`` with PATH relative to the config file, like every path in it."""
+    if not isinstance(benchmark, str) or not benchmark.startswith("problems:"):
+        return benchmark
+    raw = benchmark.removeprefix("problems:")
+    if not raw.strip():
+        return benchmark  # no path: validation says so
+    path = Path(raw).expanduser()
+    return benchmark if path.is_absolute() else f"problems:{base / path}"
 
 
 def parse_run_config(

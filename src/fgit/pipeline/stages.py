@@ -354,7 +354,25 @@ def _training_stage(config: RunConfig, name: str) -> Stage:
 
 
 def eval_path(model: str, benchmark: str) -> str:
+    if benchmark.startswith("problems:"):  # problems:PATH -> problems-<file stem>.json
+        return f"eval/{model}/problems-{Path(benchmark.removeprefix('problems:')).name}.json"
     return f"eval/{model}/{benchmark.replace('+', 'plus')}.json"
+
+
+def _benchmark_key(benchmark: str) -> tuple[str, dict[str, Any]]:
+    """(the name a stage shows, the settings that identify the benchmark in its key). A
+    problems file is named ``problems:<file name>`` and identified by its sha256, never by its
+    path: moving the file (or the run folder) keeps the key; editing the file changes it."""
+    if not benchmark.startswith("problems:"):
+        return benchmark, {"benchmark": benchmark}
+    from fgit.evaluation.problems import benchmark_name, problems_path
+    from fgit.io import sha256_file
+
+    path = problems_path(benchmark)
+    if not path.is_file():
+        raise PipelineError(f"evaluation.benchmarks: {benchmark}: no such problems file")
+    name = benchmark_name(path)
+    return name, {"benchmark": name, "problems_sha256": sha256_file(path)}
 
 
 def _task_ids(config: RunConfig) -> list[str] | None:
@@ -394,7 +412,7 @@ def _evaluation(model: str, benchmark: str) -> Callable[[Context], dict[str, Any
             task_ids=_task_ids(ctx.config),
             quiet=ctx.quiet,
         )
-        return {"model": model, "benchmark": benchmark, **_pass_rates(result)}
+        return {"model": model, "benchmark": result.benchmark, **_pass_rates(result)}
 
     return run
 
@@ -414,24 +432,25 @@ def _evaluation_stage(config: RunConfig, model: str, benchmark: str) -> Stage:
         mode="json", exclude={"benchmarks", "models", "workers", "tasks"}
     )
     ids = _task_ids(config)
-    settings |= {"benchmark": benchmark, "tasks": ids if ids is not None else "all"}
+    name, identity = _benchmark_key(benchmark)
+    settings |= {**identity, "tasks": ids if ids is not None else "all"}
     inputs: tuple[str, ...] = ()
     if model == "base":
         settings["model"] = config.model
     else:
         inputs = (f"train:{model}",)
-    path = eval_path(model, benchmark)
+    path = eval_path(model, name)
     stem = path.removesuffix(".json")
     return Stage(
-        f"eval:{model}:{benchmark}",
-        f"evaluate {model} on {benchmark}",
+        f"eval:{model}:{name}",
+        f"evaluate {model} on {name}",
         settings,
         {"results": path, "samples": stem + ".samples.jsonl", "raw": stem + ".raw.jsonl"},
         ("results",),
         _evaluation(model, benchmark),
         inputs=inputs,
         owned=(path, stem + ".samples.jsonl", stem + ".raw.jsonl"),
-        info={"model": model, "benchmark": benchmark},
+        info={"model": model, "benchmark": name},
     )
 
 
