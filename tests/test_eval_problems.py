@@ -400,6 +400,10 @@ def test_pipeline_configs_take_problems_files_keyed_by_content(tmp_path):
     write_records(second / "held-out.jsonl", PROBLEMS[:2])
     b = eval_stage(second, "problems:held-out.jsonl")
     assert stage_key(a.name, a.settings, {}) != stage_key(b.name, b.settings, {})
+    # Not written yet (`fgit run --until problems`, then `fgit problems holdout`): the plan is
+    # built, so the stages before this one run; this one fails in one line when reached.
+    (second / "held-out.jsonl").unlink()
+    assert eval_stage(second, "problems:held-out.jsonl").settings["problems_sha256"] is None
 
     for benchmarks, message in (
         (["mbpp", "humaneval++"], "unknown benchmark 'humaneval++'"),

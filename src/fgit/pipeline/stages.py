@@ -369,10 +369,12 @@ def _benchmark_key(benchmark: str) -> tuple[str, dict[str, Any]]:
     from fgit.io import sha256_file
 
     path = problems_path(benchmark)
-    if not path.is_file():
-        raise PipelineError(f"evaluation.benchmarks: {benchmark}: no such problems file")
+    # A file written after an earlier stage (`fgit run --until problems`, then `fgit problems
+    # holdout`) may not exist yet: the stages before this one still run, and this one stops
+    # with evaluation's one-line error when it is reached.
+    digest = sha256_file(path) if path.is_file() else None
     name = benchmark_name(path)
-    return name, {"benchmark": name, "problems_sha256": sha256_file(path)}
+    return name, {"benchmark": name, "problems_sha256": digest}
 
 
 def _task_ids(config: RunConfig) -> list[str] | None:
