@@ -414,3 +414,35 @@ def test_pipeline_configs_take_problems_files_keyed_by_content(tmp_path):
                 "evaluation": {"benchmarks": benchmarks}}  # fmt: skip
         with pytest.raises(ConfigError, match=re.escape(message)):
             parse_run_config(data, "config.yaml", tmp_path)
+
+
+# The shipped training file's references whose tests fail here, and why (docs/evaluation.md).
+LEETCODE_REFERENCE_FAILURES = {
+    # The expected ladders' order is the order in which the reference iterates a set of
+    # strings; the sandbox's PYTHONHASHSEED=0 gives the other order.
+    "word-ladder-ii",
+}
+
+
+@pytest.mark.slow
+def test_every_leetcode_reference_passes_but_the_listed_ones(shared_data, tmp_path):
+    """All 1,890 references of LeetCodeDataset v0.2.0 train, scored as samples (2 min 50 s on
+    the loaded 2-core machine)."""
+    import gzip
+
+    from fgit.evaluation.stage import evaluate_samples
+
+    source = shared_data / "instruct/leetcode/LeetCodeDataset-v0.2.0-train.jsonl.gz"
+    with gzip.open(source, "rt") as handle:
+        rows = [json.loads(line) for line in handle]
+    samples = tmp_path / "refs.jsonl"
+    samples.write_text(
+        "".join(json.dumps({"task_id": r["task_id"], "completion": r["completion"]}) + "\n"
+                for r in rows)
+    )  # fmt: skip
+    run = evaluate_samples(samples, f"problems:{source}", tmp_path / "refs.json", quiet=True)
+    assert len(run.tasks) == 1890 and "without_tests" not in run.data
+    failing = {t.task_id for t in run.tasks if t.base != "passed"}
+    assert failing == LEETCODE_REFERENCE_FAILURES, [
+        (t.task_id, t.base, t.detail) for t in run.tasks if t.task_id in failing
+    ]

@@ -516,9 +516,10 @@ def _default_eval_out(model: str | None, samples: Path | None, benchmark: str) -
 
     source = samples.stem if samples is not None else Path(str(model)).name or str(model)
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", source).strip("-") or "model"
-    if benchmark.startswith("problems:"):  # problems:PATH -> problems-<file stem>
-        stem = Path(benchmark.removeprefix("problems:")).name.split(".")[0]
-        benchmark = "problems-" + (re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip("-") or "file")
+    from fgit.evaluation.problems import is_problems_benchmark, results_label
+
+    if is_problems_benchmark(benchmark):
+        benchmark = results_label(benchmark)
     return Path("runs") / "eval" / f"{slug}-{benchmark.replace('+', 'plus')}.json"
 
 
@@ -563,6 +564,7 @@ def evaluate(
     quiet: QuietOption = False,
 ) -> None:
     """Stage 5: greedy pass@1, scored in the sandbox the way evalplus scores."""
+    from fgit.evaluation.problems import is_problems_benchmark
     from fgit.evaluation.results import summary_rows
     from fgit.evaluation.scoring import ScoreSettings
     from fgit.evaluation.stage import GenerationSettings, evaluate_model, evaluate_samples
@@ -570,7 +572,7 @@ def evaluate(
 
     if (model is None) == (samples is None):
         raise typer.BadParameter("give exactly one of --model and --samples")
-    if benchmark not in BENCHMARKS and not benchmark.startswith("problems:"):
+    if benchmark not in BENCHMARKS and not is_problems_benchmark(benchmark):
         raise typer.BadParameter(
             f"unknown benchmark {benchmark!r}; choose from {', '.join(BENCHMARKS)} or problems:PATH"
         )

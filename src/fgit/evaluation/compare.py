@@ -16,6 +16,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from fgit.evaluation.problems import is_problems_benchmark
 from fgit.evaluation.results import EvalRun, run_scores
 from fgit.evaluation.scores import TaskScore
 from fgit.evaluation.stats import McNemarResult, mcnemar_exact, paired_bootstrap_ci
@@ -114,7 +115,7 @@ def _same_problems_file(first: EvalRun, first_name: str, run: EvalRun, name: str
     """Whether both runs are on ``problems:`` benchmarks, and then they must be on the same
     file's content (ValueError otherwise): a run's benchmark name is the file's name alone, so
     two files may share a name, and a renamed copy is still the same benchmark."""
-    if not (first.benchmark.startswith("problems:") and run.benchmark.startswith("problems:")):
+    if not (is_problems_benchmark(first.benchmark) and is_problems_benchmark(run.benchmark)):
         return False
     a, b = first.data.get("sha256"), run.data.get("sha256")
     if a != b or a is None:

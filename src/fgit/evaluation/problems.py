@@ -3,9 +3,9 @@
 The file is fgit's record schema (:class:`fgit.records.Problem`, read by
 :func:`fgit.records.read_problems`, which also takes Alpaca and TRL records) or LeetCodeDataset's
 format (``task_id``, ``prompt``, ``entry_point``, ``test``, ``query``, ``completion``: mapped by
-:func:`fgit.problems.leetcode_problem`, the training loader's mapping). A record's format is
-decided by its fields (:func:`is_leetcode_record`), so a LeetCodeDataset line is never mistaken
-for TRL's ``prompt``/``completion``.
+:func:`fgit.problems.leetcode_problem`, the training loader's mapping). The file's first
+record decides its format (:func:`is_leetcode_record`), so a LeetCodeDataset line is never
+mistaken for TRL's ``prompt``/``completion``.
 
 Each problem with tests is one task, scored like ``humaneval``: one sandboxed program of the
 problem's prelude, the solution, its tests, and ``check(entry_point)`` when the tests define
@@ -31,14 +31,17 @@ tests is an error.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fgit.data import DataError
-from fgit.evaluation.tasks import Benchmark, EvalTask
 from fgit.io import sha256_file
 from fgit.records import Problem
+
+if TYPE_CHECKING:  # imported where used: tasks, scoring and the CLI import this module
+    from fgit.evaluation.tasks import Benchmark, EvalTask
 
 __all__ = [
     "PREFIX",
@@ -51,6 +54,7 @@ __all__ = [
     "problems_benchmark",
     "problems_path",
     "read_benchmark_problems",
+    "results_label",
 ]
 
 PREFIX = "problems:"
@@ -76,6 +80,13 @@ def benchmark_name(path: str | os.PathLike[str]) -> str:
     run's name does not depend on where the file sits; the file's sha256 (in the run's data)
     is what says two runs scored the same problems."""
     return PREFIX + Path(path).name
+
+
+def results_label(spec: str) -> str:
+    """The file-name part of a ``problems:`` benchmark's results: ``problems-<file name>``
+    (``problems-held-out.jsonl``), characters unsafe in a file name replaced."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", problems_path(spec).name).strip("-")
+    return f"problems-{name or 'file'}"
 
 
 def has_tests(problem: Problem) -> bool:
@@ -131,6 +142,8 @@ def _docstring(text: str) -> str:
 
 def problem_task(problem: Problem) -> EvalTask:
     """The evaluation task of a problem with tests (see the module's docstring)."""
+    from fgit.evaluation.tasks import EvalTask
+
     if not has_tests(problem):
         raise ValueError(f"{problem.id} has no tests")
     completion_style = problem.metadata.get("style") == "completion"
@@ -154,6 +167,8 @@ def problems_benchmark(
 ) -> Benchmark:
     """The benchmark of ``problems``: one task per problem with tests, in file order; the ids
     of the others in ``without_tests``. :class:`DataError` when none has tests."""
+    from fgit.evaluation.tasks import Benchmark
+
     scored = [p for p in problems if has_tests(p)]
     without = tuple(p.id for p in problems if not has_tests(p))
     if not scored:

@@ -44,6 +44,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any
 
+from fgit.evaluation.problems import is_problems_benchmark
 from fgit.evaluation.scores import MISSING, TaskScore
 from fgit.evaluation.tasks import Benchmark, EvalTask
 from fgit.execution import ExecutionResult, SandboxLimits, check_program, run_program
@@ -291,7 +292,7 @@ def score_solutions(
         )
     wanted = [task for task in benchmark.tasks if task.task_id in solutions]
     jobs: list[_Job] = []
-    if benchmark.name == "humaneval" or benchmark.name.startswith("problems:"):
+    if benchmark.name == "humaneval" or is_problems_benchmark(benchmark.name):
         jobs = [_humaneval_job(task, solutions[task.task_id], settings) for task in wanted]
     elif wanted:
         if expected is None:

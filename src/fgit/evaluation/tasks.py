@@ -101,9 +101,9 @@ def evalplus_dataset(name: str) -> str:
 def load_benchmark(name: str, data_dir: Path | None = None) -> Benchmark:
     """The tasks of ``name`` (one of :data:`BENCHMARKS`, or ``problems:PATH``: your own file,
     :mod:`fgit.evaluation.problems`)."""
-    if name.startswith("problems:"):
-        from fgit.evaluation.problems import load_problems_benchmark
+    from fgit.evaluation.problems import is_problems_benchmark, load_problems_benchmark
 
+    if is_problems_benchmark(name):
         return load_problems_benchmark(name)
     benchmark_data(name, EVALUATION_BENCHMARKS)  # ValueError naming the choices
     if name == "humaneval":

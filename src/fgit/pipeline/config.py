@@ -239,13 +239,15 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> None:
 
 def _problems_spec(benchmark: Any, base: Path) -> Any:
     """``problems:PATH`` with PATH relative to the config file, like every path in it."""
-    if not isinstance(benchmark, str) or not benchmark.startswith("problems:"):
+    from fgit.evaluation.problems import PREFIX, is_problems_benchmark
+
+    if not isinstance(benchmark, str) or not is_problems_benchmark(benchmark):
         return benchmark
-    raw = benchmark.removeprefix("problems:")
+    raw = benchmark.removeprefix(PREFIX)
     if not raw.strip():
         return benchmark  # no path: validation says so
     path = Path(raw).expanduser()
-    return benchmark if path.is_absolute() else f"problems:{base / path}"
+    return benchmark if path.is_absolute() else f"{PREFIX}{base / path}"
 
 
 def parse_run_config(

@@ -354,8 +354,10 @@ def _training_stage(config: RunConfig, name: str) -> Stage:
 
 
 def eval_path(model: str, benchmark: str) -> str:
-    if benchmark.startswith("problems:"):  # problems:PATH -> problems-<file stem>.json
-        return f"eval/{model}/problems-{Path(benchmark.removeprefix('problems:')).name}.json"
+    from fgit.evaluation.problems import is_problems_benchmark, results_label
+
+    if is_problems_benchmark(benchmark):
+        return f"eval/{model}/{results_label(benchmark)}.json"
     return f"eval/{model}/{benchmark.replace('+', 'plus')}.json"
 
 
@@ -363,10 +365,11 @@ def _benchmark_key(benchmark: str) -> tuple[str, dict[str, Any]]:
     """(the name a stage shows, the settings that identify the benchmark in its key). A
     problems file is named ``problems:<file name>`` and identified by its sha256, never by its
     path: moving the file (or the run folder) keeps the key; editing the file changes it."""
-    if not benchmark.startswith("problems:"):
-        return benchmark, {"benchmark": benchmark}
-    from fgit.evaluation.problems import benchmark_name, problems_path
+    from fgit.evaluation.problems import benchmark_name, is_problems_benchmark, problems_path
     from fgit.io import sha256_file
+
+    if not is_problems_benchmark(benchmark):
+        return benchmark, {"benchmark": benchmark}
 
     path = problems_path(benchmark)
     # A file written after an earlier stage (`fgit run --until problems`, then `fgit problems
