@@ -446,3 +446,36 @@ def test_every_leetcode_reference_passes_but_the_listed_ones(shared_data, tmp_pa
     assert failing == LEETCODE_REFERENCE_FAILURES, [
         (t.task_id, t.base, t.detail) for t in run.tasks if t.task_id in failing
     ]
+
+
+def test_tasks_are_prompted_as_mbpp_or_as_humaneval_tasks(bytelevel_tokenizer):
+    from fgit.evaluation.problems import problem_task
+    from fgit.evaluation.prompts import DIRECT_STOPS, build_prompt
+
+    prose = problem_task(PROBLEMS[0])
+    assert prose.prompt == f'"""\n{PROBLEMS[0].instruction}\n"""\n' and prose.dataset == "mbpp"
+    plain = build_prompt(prose.prompt, bytelevel_tokenizer, prose.dataset, "plain")
+    assert plain.solution_prefix == prose.prompt  # a docstring: prompt + completion is Python
+    assert set(DIRECT_STOPS["mbpp"]) <= set(plain.stop)
+    quoted = problem_task(PROBLEMS[0].model_copy(update={"instruction": 'Say """hi"""'}))
+    assert quoted.prompt == "'''\nSay \"\"\"hi\"\"\"\n'''\n"
+    completion = Problem(  # a HumanEval-half problem: the instruction is the code prompt
+        id="HumanEval/0",
+        instruction='def f(x):\n    """Add one."""\n',
+        response="    return x + 1\n",
+        tests="def check(candidate):\n    assert candidate(1) == 2\n",
+        entry_point="f",
+        metadata={"style": "completion", "prelude": 'def f(x):\n    """Add one."""\n'},
+    )
+    task = problem_task(completion)
+    assert task.prompt == completion.instruction and task.dataset == "humaneval"
+    assert task.canonical_solution == completion.instruction + completion.response
+    # The prelude (the prompt again) before a whole program is harmless: the reference passes.
+    from fgit.evaluation.problems import problems_benchmark
+    from fgit.evaluation.scoring import score_solutions
+
+    benchmark = problems_benchmark(
+        [completion], name="problems:x", source="x", sha256="", version=""
+    )
+    [score] = score_solutions(benchmark, {task.task_id: task.canonical_solution}, progress=False)
+    assert score.base == "passed", score.detail
