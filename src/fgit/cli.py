@@ -254,6 +254,36 @@ def problems_build(
     console.print(f"{len(problems)} problems -> {out} (report: {report_path})")
 
 
+@problems_app.command("holdout")
+@one_line_errors
+def problems_holdout(
+    problems: Annotated[Path, typer.Argument(help="Problems JSONL (the run's problems.jsonl).")],
+    out: Annotated[Path, typer.Option(help="Problems JSONL to write the held-out ones to.")],
+    fraction: Annotated[
+        float, typer.Option(help="The training runs' holdout_fraction (0.15: about 15%).")
+    ],
+    seed: Annotated[int, typer.Option(help="The training runs' holdout_seed.")] = 0,
+) -> None:
+    """Write the problems training leaves out (the ones `fgit validate` scores), to score them
+    with `fgit evaluate --benchmark problems:OUT`."""
+    from fgit.evaluation.problems import has_tests
+    from fgit.validation import write_holdout
+
+    held = write_holdout(problems, out, fraction, seed)
+    if not held:
+        raise typer.BadParameter(
+            f"{problems}: the holdout holds no problems", param_hint="--fraction"
+        )
+    untested = sum(not has_tests(p) for p in held)
+    note = f" ({untested} without tests, not scored by evaluate or validate)" if untested else ""
+    console.print(
+        f"{len(held)} held-out problems{note} -> {out}\n"
+        f"score them: fgit evaluate --benchmark problems:{out} --model MODEL",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
 @app.command()
 @one_line_errors
 def variants(
@@ -486,6 +516,10 @@ def _default_eval_out(model: str | None, samples: Path | None, benchmark: str) -
 
     source = samples.stem if samples is not None else Path(str(model)).name or str(model)
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", source).strip("-") or "model"
+    from fgit.evaluation.problems import is_problems_benchmark, results_label
+
+    if is_problems_benchmark(benchmark):
+        benchmark = results_label(benchmark)
     return Path("runs") / "eval" / f"{slug}-{benchmark.replace('+', 'plus')}.json"
 
 
@@ -496,7 +530,8 @@ def evaluate(
         str,
         typer.Option(
             help="humaneval, humaneval+, mbpp, mbpp+, bigcodebench-complete, "
-            "bigcodebench-instruct, bigcodebench-hard-complete or bigcodebench-hard-instruct."
+            "bigcodebench-instruct, bigcodebench-hard-complete, bigcodebench-hard-instruct, "
+            "or problems:PATH (your file)."
         ),
     ],
     model: Annotated[
@@ -552,6 +587,7 @@ def evaluate(
 ) -> None:
     """Stage 5: greedy pass@1 (or pass@k of n samples), scored in the sandbox the way evalplus
     scores."""
+    from fgit.evaluation.problems import is_problems_benchmark
     from fgit.evaluation.results import summary_rows
     from fgit.evaluation.scoring import ScoreSettings
     from fgit.evaluation.stage import GenerationSettings, evaluate_model, evaluate_samples
@@ -559,9 +595,9 @@ def evaluate(
 
     if (model is None) == (samples is None):
         raise typer.BadParameter("give exactly one of --model and --samples")
-    if benchmark not in BENCHMARKS:
+    if benchmark not in BENCHMARKS and not is_problems_benchmark(benchmark):
         raise typer.BadParameter(
-            f"unknown benchmark {benchmark!r}; choose from {', '.join(BENCHMARKS)}"
+            f"unknown benchmark {benchmark!r}; choose from {', '.join(BENCHMARKS)} or problems:PATH"
         )
     _prompt_kind(prompt_format)
     target = out or _default_eval_out(model, samples, benchmark)
@@ -589,6 +625,14 @@ def evaluate(
             scoring=scoring, limit=limit, quiet=quiet, ks=ks,
         )  # fmt: skip
     _print_rows(f"evaluation -> {target}", summary_rows(run))
+    without = run.data.get("without_tests")
+    if without:
+        console.print(
+            f"{without['count']} record(s) of {run.data['source']} have no tests and were not "
+            f"scored: {', '.join(without['ids'][:5])}{' …' if without['count'] > 5 else ''}",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def _ks_option(text: str | None) -> list[int] | None:
@@ -622,7 +666,8 @@ def validate(
 ) -> None:
     """Greedy pass@1 on held-out training problems, run against their own tests: what
     hyper-parameters are chosen on (never on a reported benchmark). Prompts are the chat
-    template with the instruction as the user message: training's prompt_format auto."""
+    template with the instruction as the user message: training's prompt_format auto. Scored
+    as `fgit evaluate --benchmark problems:FILE` scores (FILE from `fgit problems holdout`)."""
 
     from fgit.evaluation.stage import GenerationSettings, load_generation_backend
     from fgit.io import write_json

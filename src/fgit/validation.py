@@ -8,7 +8,9 @@ already placed.
 Scoring a model on held-out problems: the instruction as the user message of the model's chat
 template (the prompt the training used), one greedy answer, the code taken out of it as the
 variants stage takes a teacher's (:func:`fgit.variants.extract.extract_code`), then the
-problem's prelude, the code and its tests run in the sandbox (:func:`fgit.execution.run_many`).
+problem's prelude, the code and its tests run in the sandbox by evaluation's scoring of a
+problems file (:mod:`fgit.evaluation.problems`), the same as ``fgit evaluate --benchmark
+problems:FILE`` on the held-out problems (:func:`write_holdout` writes them).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import hashlib
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fgit.records import Problem
@@ -24,7 +27,7 @@ from fgit.records import Problem
 if TYPE_CHECKING:
     from fgit.backends.protocol import Backend
 
-__all__ = ["ValidationResult", "holdout_ids", "split_problems", "validate"]
+__all__ = ["ValidationResult", "holdout_ids", "split_problems", "validate", "write_holdout"]
 
 
 def _unit_interval(problem_id: str, seed: int) -> float:
@@ -46,6 +49,19 @@ def split_problems(
     """(training, validation) problems, in their original order."""
     held = holdout_ids((p.id for p in problems), fraction, seed)
     return [p for p in problems if p.id not in held], [p for p in problems if p.id in held]
+
+
+def write_holdout(problems_path: Path, out: Path, fraction: float, seed: int = 0) -> list[Problem]:
+    """Write the problems of ``problems_path`` that a training run with ``holdout_fraction``
+    ``fraction`` and ``holdout_seed`` ``seed`` leaves out (the ones ``fgit validate`` scores),
+    in file order, as a problems file for ``fgit evaluate --benchmark problems:OUT``. Returns
+    them; writes nothing when there are none."""
+    from fgit.records import read_problems, write_records
+
+    held = split_problems(read_problems(problems_path), fraction, seed)[1]
+    if held:  # nothing held out: nothing written (the caller says so)
+        write_records(out, held)
+    return held
 
 
 @dataclass
@@ -85,37 +101,41 @@ def validate(
 
     A problem without tests cannot be scored: it is listed in ``skipped`` and not counted.
     An answer with no code counts as a failure (verdict ``no code``), never as a skip.
+    The code is scored by evaluation's scoring of a problems file
+    (:func:`fgit.evaluation.problems.problems_benchmark`, ``score_solutions``): the same
+    program and sandbox as ``fgit evaluate --benchmark problems:FILE``; only the prompt and how
+    the code is taken out of the answer differ (docs/evaluation.md, "Your own benchmark").
     """
-    from fgit.execution import SandboxLimits, problem_program, run_many
+    from fgit.evaluation.problems import has_tests, problems_benchmark
+    from fgit.evaluation.scoring import ScoreSettings, score_solutions
     from fgit.generation import SamplingParams
     from fgit.variants.extract import extract_code
 
     result = ValidationResult(problems=0, passed=0)
     scored = []
     for problem in problems:
-        if problem.tests:
+        if has_tests(problem):
             scored.append(problem)
         else:
             result.skipped[problem.id] = "no tests"
     conversations = [[{"role": "user", "content": p.instruction}] for p in scored]
     params = SamplingParams(temperature=0.0, max_new_tokens=max_new_tokens)
     answers = [texts[0] for texts in backend.generate(conversations, params)]
-    jobs: list[tuple[Problem, str]] = []
+    solutions: dict[str, str] = {}
     for problem, answer in zip(scored, answers, strict=True):
         result.answers[problem.id] = answer
         prelude = problem.metadata.get("prelude") or None
         code = extract_code(answer, prelude=prelude).code
         if code and code.strip():
-            jobs.append((problem, problem_program(problem, code)))
-        else:
-            result.verdicts[problem.id] = "no code"
-    runs = run_many(
-        [program for _, program in jobs],
-        limits=SandboxLimits(timeout_s=timeout),
-        workers=workers,
-    )
-    for (problem, _), run in zip(jobs, runs, strict=True):
-        result.verdicts[problem.id] = run.verdict.value
+            solutions[problem.id] = code
+    if scored:
+        benchmark = problems_benchmark(
+            scored, name="problems:validation", source="validation", sha256="", version=""
+        )
+        settings = ScoreSettings(workers=workers, humaneval_timeout_s=timeout)
+        for score in score_solutions(benchmark, solutions, settings, progress=False):
+            no_code = score.task_id not in solutions
+            result.verdicts[score.task_id] = "no code" if no_code else score.base
     result.problems = len(scored)
     result.kinds = Counter(result.verdicts.values())
     result.passed = result.kinds.get("passed", 0)

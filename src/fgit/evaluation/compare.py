@@ -21,6 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from fgit.evaluation.benchmark_names import benchmark_label, has_base_and_plus
+from fgit.evaluation.problems import is_problems_benchmark
 from fgit.evaluation.results import EvalRun, run_scores
 from fgit.evaluation.scores import TaskScore
 from fgit.evaluation.stats import McNemarResult, mcnemar_exact, paired_bootstrap_ci
@@ -115,6 +116,21 @@ def _ids_preview(ids: set[str], order: dict[str, int]) -> str:
     return ", ".join(shown[:5]) + more
 
 
+def _same_problems_file(first: EvalRun, first_name: str, run: EvalRun, name: str) -> bool:
+    """Whether both runs are on ``problems:`` benchmarks, and then they must be on the same
+    file's content (ValueError otherwise): a run's benchmark name is the file's name alone, so
+    two files may share a name, and a renamed copy is still the same benchmark."""
+    if not (is_problems_benchmark(first.benchmark) and is_problems_benchmark(run.benchmark)):
+        return False
+    a, b = first.data.get("sha256"), run.data.get("sha256")
+    if a != b or a is None:
+        raise ValueError(
+            f"different problems files: {first_name} scored {first.data.get('source')} "
+            f"(sha256 {str(a)[:12]}), {name} scored {run.data.get('source')} (sha256 {str(b)[:12]})"
+        )
+    return True
+
+
 def _check_comparable(runs: Sequence[EvalRun], names: list[str]) -> None:
     for run, name in zip(runs, names, strict=True):
         if run.n_samples > 1:
@@ -125,7 +141,8 @@ def _check_comparable(runs: Sequence[EvalRun], names: list[str]) -> None:
     first, first_name = runs[0], names[0]
     order = {t.task_id: i for i, t in enumerate(first.tasks)}
     for run, name in zip(runs[1:], names[1:], strict=True):
-        if run.benchmark != first.benchmark:
+        same_file = _same_problems_file(first, first_name, run, name)
+        if run.benchmark != first.benchmark and not same_file:
             raise ValueError(
                 f"different benchmarks: {first_name} is on {first.benchmark!r}, "
                 f"{name} on {run.benchmark!r}"

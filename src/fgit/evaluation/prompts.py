@@ -21,6 +21,7 @@ bigcodebench's (:mod:`fgit.evaluation.bcb_sanitize`).
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -34,6 +35,7 @@ __all__ = [
     "PromptError",
     "PromptKind",
     "build_prompt",
+    "defined_name",
     "instruction_message",
     "prompt_format_record",
     "sanitizer_name",
@@ -197,7 +199,15 @@ def solution_from_completion(
         return raw, bigcodebench_sanitize(raw, entry_point)
     from evalplus.sanitize import sanitize as evalplus_sanitize
 
-    return raw, evalplus_sanitize(raw, entrypoint=entry_point)
+    return raw, evalplus_sanitize(raw, entrypoint=defined_name(entry_point))
+
+
+def defined_name(entry_point: str) -> str:
+    """The top-level name an entry point calls: ``add`` for ``add``, ``Solution`` for
+    LeetCode's ``Solution().twoSum``. evalplus's sanitizer keeps what that name reaches; given
+    the whole expression it would find no such definition and keep only the imports."""
+    match = re.match(r"\s*([A-Za-z_]\w*)", entry_point)
+    return match.group(1) if match else entry_point
 
 
 def sanitizer_name(dataset: str, enabled: bool = True) -> str:

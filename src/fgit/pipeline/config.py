@@ -104,7 +104,8 @@ class TrainingSettings(_Strict):
 class EvaluationSettings(_Strict):
     """Stage 5: greedy pass@1 of the base model and of every trained model."""
 
-    # Names of fgit.data.EVALUATION_BENCHMARKS (humaneval(+), mbpp(+), bigcodebench-...).
+    # Names of fgit.data.EVALUATION_BENCHMARKS (humaneval(+), mbpp(+), bigcodebench-...), or
+    # problems:PATH (your own file, relative to the config).
     benchmarks: list[str] = Field(default_factory=lambda: ["humaneval+", "mbpp+"])
     models: list[str] | None = None  # "base" and training run names; default: all of them
     # all: the whole benchmark. heldout-half: HumanEval's half that humaneval-train left out.
@@ -121,16 +122,27 @@ class EvaluationSettings(_Strict):
 
     @field_validator("benchmarks")
     @classmethod
-    def _known_benchmarks(cls, names: list[str]) -> list[str]:
-        from fgit.data import benchmarks
+    def _known(cls, benchmarks: list[str]) -> list[str]:
+        from fgit.data import EVALUATION_BENCHMARKS
+        from fgit.evaluation.problems import benchmark_name, is_problems_benchmark, problems_path
 
-        known = benchmarks.EVALUATION_BENCHMARKS  # read now: the registry is the one list
-        unknown = [name for name in names if name not in known]
-        if unknown:
-            raise ValueError(f"unknown benchmark {unknown[0]!r}; choose from {', '.join(known)}")
-        if len(set(names)) != len(names):
-            raise ValueError("a benchmark is listed twice")
-        return names
+        names = []
+        for benchmark in benchmarks:
+            if is_problems_benchmark(benchmark):
+                names.append(benchmark_name(problems_path(benchmark)))  # ValueError: no PATH
+            elif benchmark in EVALUATION_BENCHMARKS:
+                names.append(benchmark)
+            else:
+                raise ValueError(
+                    f"unknown benchmark {benchmark!r}; choose from "
+                    f"{', '.join(EVALUATION_BENCHMARKS)} or problems:PATH"
+                )
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:  # a problems file's results are named after the file's name alone
+            raise ValueError(
+                f"benchmark {twice[0]} appears twice (problems files need distinct file names)"
+            )
+        return benchmarks
 
     @model_validator(mode="after")
     def _prose_needs_chat(self) -> EvaluationSettings:
@@ -233,6 +245,22 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> None:
     fix(data.get("problems"), "path")
     fix(data.get("variants"), "template")
     fix(data.get("training"), "accelerate_config")
+    evaluation = data.get("evaluation")
+    if isinstance(evaluation, dict) and isinstance(evaluation.get("benchmarks"), list):
+        evaluation["benchmarks"] = [_problems_spec(b, base) for b in evaluation["benchmarks"]]
+
+
+def _problems_spec(benchmark: Any, base: Path) -> Any:
+    """``problems:PATH`` with PATH relative to the config file, like every path in it."""
+    from fgit.evaluation.problems import PREFIX, is_problems_benchmark
+
+    if not isinstance(benchmark, str) or not is_problems_benchmark(benchmark):
+        return benchmark
+    raw = benchmark.removeprefix(PREFIX)
+    if not raw.strip():
+        return benchmark  # no path: validation says so
+    path = Path(raw).expanduser()
+    return benchmark if path.is_absolute() else f"{PREFIX}{base / path}"
 
 
 def parse_run_config(

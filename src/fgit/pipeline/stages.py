@@ -354,7 +354,30 @@ def _training_stage(config: RunConfig, name: str) -> Stage:
 
 
 def eval_path(model: str, benchmark: str) -> str:
+    from fgit.evaluation.problems import is_problems_benchmark, results_label
+
+    if is_problems_benchmark(benchmark):
+        return f"eval/{model}/{results_label(benchmark)}.json"
     return f"eval/{model}/{benchmark.replace('+', 'plus')}.json"
+
+
+def _benchmark_key(benchmark: str) -> tuple[str, dict[str, Any]]:
+    """(the name a stage shows, the settings that identify the benchmark in its key). A
+    problems file is named ``problems:<file name>`` and identified by its sha256, never by its
+    path: moving the file (or the run folder) keeps the key; editing the file changes it."""
+    from fgit.evaluation.problems import benchmark_name, is_problems_benchmark, problems_path
+    from fgit.io import sha256_file
+
+    if not is_problems_benchmark(benchmark):
+        return benchmark, {"benchmark": benchmark}
+
+    path = problems_path(benchmark)
+    # A file written after an earlier stage (`fgit run --until problems`, then `fgit problems
+    # holdout`) may not exist yet: the stages before this one still run, and this one stops
+    # with evaluation's one-line error when it is reached.
+    digest = sha256_file(path) if path.is_file() else None
+    name = benchmark_name(path)
+    return name, {"benchmark": name, "problems_sha256": digest}
 
 
 def _task_ids(config: RunConfig) -> list[str] | None:
@@ -394,7 +417,7 @@ def _evaluation(model: str, benchmark: str) -> Callable[[Context], dict[str, Any
             task_ids=_task_ids(ctx.config),
             quiet=ctx.quiet,
         )
-        return {"model": model, "benchmark": benchmark, **_pass_rates(result)}
+        return {"model": model, "benchmark": result.benchmark, **_pass_rates(result)}
 
     return run
 
@@ -421,7 +444,8 @@ def _evaluation_stage(config: RunConfig, model: str, benchmark: str) -> Stage:
         mode="json", exclude={"benchmarks", "models", "workers", "tasks"}
     )
     ids = _task_ids(config)
-    settings |= {"benchmark": benchmark, "tasks": ids if ids is not None else "all"}
+    name, identity = _benchmark_key(benchmark)
+    settings |= {**identity, "tasks": ids if ids is not None else "all"}
     # The limit used, not "unset": a config that left it unset keeps the key it had when the
     # default was a fixed 512 (and a benchmark's default is part of what ran).
     settings["max_new_tokens"] = _max_new_tokens(config, benchmark)
@@ -430,18 +454,18 @@ def _evaluation_stage(config: RunConfig, model: str, benchmark: str) -> Stage:
         settings["model"] = config.model
     else:
         inputs = (f"train:{model}",)
-    path = eval_path(model, benchmark)
+    path = eval_path(model, name)
     stem = path.removesuffix(".json")
     return Stage(
-        f"eval:{model}:{benchmark}",
-        f"evaluate {model} on {benchmark}",
+        f"eval:{model}:{name}",
+        f"evaluate {model} on {name}",
         settings,
         {"results": path, "samples": stem + ".samples.jsonl", "raw": stem + ".raw.jsonl"},
         ("results",),
         _evaluation(model, benchmark),
         inputs=inputs,
         owned=(path, stem + ".samples.jsonl", stem + ".raw.jsonl", stem + ".sampling.json"),
-        info={"model": model, "benchmark": benchmark},
+        info={"model": model, "benchmark": name},
     )
 
 
