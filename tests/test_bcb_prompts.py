@@ -499,13 +499,13 @@ def test_generation_writes_bigcodebench_samples(tmp_path, records, sample_ids, b
     settings = GenerationSettings(max_new_tokens=1280)
     solutions, _, _ = _generate(backend, benchmark, settings, out, quiet=True)  # type: ignore[arg-type]
     expected = "import numpy as np\nimport unittest\ndef task_func(arr):\n    return np.sum(arr)"
-    assert solutions == {task_id: expected for task_id in sample_ids}
+    assert solutions == {task_id: [expected] for task_id in sample_ids}  # one sample a task
     assert read_samples(sibling(out, ".samples.jsonl")) == solutions
     first = records[sample_ids[0]]["instruct_prompt"].strip()
     assert f"{INSTRUCTION_PREFIX}\n{first}\n<|im_end|>" in backend.seen[0]  # not fenced
     assert backend.stops[-1] == "\n```\n"
     raw = read_samples(sibling(out, ".raw.jsonl"))
-    assert "\t" not in raw[sample_ids[0]]  # tabs expanded, as upstream's providers do
+    assert "\t" not in raw[sample_ids[0]][0]  # tabs expanded, as upstream's providers do
 
     server = _Chatter(f"Sure:\n```python\n{NO_RETURN}```\nDone.")
     out = tmp_path / "server.json"
@@ -513,7 +513,7 @@ def test_generation_writes_bigcodebench_samples(tmp_path, records, sample_ids, b
     assert server.seen[0] == [
         {"role": "user", "content": f"{INSTRUCTION_PREFIX}\n{first}\n"},
     ]
-    assert all("def _write" in code for code in solutions.values())
+    assert all("def _write" in code for [code] in solutions.values())
 
 
 def test_base_model_on_instruct_stops_before_generating(tmp_path, records, bytelevel_tokenizer):
@@ -539,7 +539,7 @@ def test_evaluate_model_records_bigcodebench_settings(
     """The results file of a BigCodeBench run: upstream's prompt style and sanitizer, 1280
     tokens by default, one pass@1 column. Loading and scoring are stood in for here (they
     are the benchmark loader's and the sandbox's, tested with them)."""
-    from fgit.evaluation import stage
+    from fgit.evaluation import sampling, stage
     from fgit.evaluation.results import read_run, summary_rows
     from fgit.evaluation.scores import TaskScore
 
@@ -549,11 +549,11 @@ def test_evaluate_model_records_bigcodebench_settings(
     monkeypatch.setattr(stage, "load_benchmark", lambda name, data_dir=None: benchmark)
     monkeypatch.setattr(stage, "load_generation_backend", lambda model, gen, quiet: backend)
 
-    def score(bench, solutions, settings, progress=False):
+    def score(bench, solutions, settings, progress=False, expected=None):
         verdicts = ["passed", "failed"]
         return [TaskScore(t.task_id, verdicts[i % 2], None, "") for i, t in enumerate(bench.tasks)]
 
-    monkeypatch.setattr(stage, "score_solutions", score)
+    monkeypatch.setattr(sampling, "score_solutions", score)
     run = stage.evaluate_model("fake", "bigcodebench-complete", tmp_path / "r.json", quiet=True)
     assert run.generation["max_new_tokens"] == 1280
     assert run.prompt_format["style"] == "bigcodebench 0.2.5 generate"

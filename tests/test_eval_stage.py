@@ -115,6 +115,14 @@ def test_cli_evaluate_errors_are_one_line(tmp_path):
     )
     assert result.exit_code == 2
     assert "bad.jsonl:1" in result.output and "Traceback" not in result.output
+    stray = tmp_path / "stray.jsonl"  # a task the benchmark does not have: one line, not a trace
+    stray.write_text('{"task_id": "HumanEval/0", "solution": "x"}\n'
+                     '{"task_id": "Mbpp/2", "solution": "y"}\n')  # fmt: skip
+    result = runner.invoke(
+        app, ["evaluate", "--samples", str(stray), "--benchmark", "humaneval", "--quiet"]
+    )
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "task 'Mbpp/2' is not in humaneval" in result.output
     result = runner.invoke(app, ["evaluate", "--benchmark", "humaneval"])
     assert result.exit_code == 2 and "exactly one of --model and --samples" in result.output
     result = runner.invoke(

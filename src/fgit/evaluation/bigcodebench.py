@@ -143,6 +143,7 @@ def load_bigcodebench(name: str, data_dir: Path | None = None) -> Benchmark:
             dataset=DATASET,
             test=r["test"],
             code_prompt=r["code_prompt"],
+            completion_prefix=r["complete_prompt"],
         )
         for r in records
     ]

@@ -354,7 +354,15 @@ def evaluate_samples(
     scoring = scoring or ScoreSettings()
     full = load_benchmark(benchmark_name, data_dir)
     benchmark = select_tasks(full, task_ids)
-    solutions = read_samples(samples, {t.task_id: t.prompt for t in full.tasks})
+    prefixes = {
+        t.task_id: t.prompt if t.completion_prefix is None else t.completion_prefix
+        for t in full.tasks
+    }
+    solutions = read_samples(samples, prefixes)
+    unknown = [task_id for task_id in solutions if task_id not in prefixes]
+    if unknown:
+        more = f" and {len(unknown) - 1} more" if len(unknown) > 1 else ""
+        raise SamplesError(f"{samples}: task {unknown[0]!r}{more} is not in {full.name}")
     if task_ids is not None:
         kept = {t.task_id for t in benchmark.tasks}
         solutions = {tid: code for tid, code in solutions.items() if tid in kept}

@@ -66,6 +66,9 @@ class EvalTask:
     atol: float = 0.0
     test: str | None = None
     code_prompt: str | None = None  # BigCodeBench: imports + signature (calibrated scoring)
+    # What a samples file's ``completion`` follows where it is not ``prompt``: BigCodeBench's
+    # complete_prompt on both splits, as upstream's evaluate.py prefixes completions.
+    completion_prefix: str | None = None
     prelude: str | None = None
 
 
