@@ -124,7 +124,8 @@ def score_samples(
     """Each task's verdicts for its ``n`` samples, tasks in benchmark order, samples in file
     order. Sample i of every task is set i of :func:`score_solution_sets` (the same programs,
     sandbox and verdicts as greedy pass@1, all samples' programs in one pool). A task without
-    samples gets ``n`` ``missing`` verdicts; every other task must have exactly ``n`` (:func:`samples_per_task`)."""
+    samples gets ``n`` ``missing`` verdicts; every other task must have exactly ``n``
+    (:func:`samples_per_task`)."""
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
     wrong = [tid for tid, solutions in samples.items() if len(solutions) != n]
