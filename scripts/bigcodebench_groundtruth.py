@@ -44,17 +44,23 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from fgit.evaluation.bigcodebench_groundtruth import pass_at_1_split, read_runnable
-    from fgit.evaluation.results import read_run, run_scores
+    from fgit.evaluation.bigcodebench_groundtruth import (
+        check_same_data,
+        pass_at_1_split,
+        read_runnable,
+    )
+    from fgit.evaluation.results import read_run, run_sample_scores
 
     run = read_run(args.run)
-    split = pass_at_1_split(run_scores(run), read_runnable(args.groundtruth))
+    check_same_data(run.data, args.groundtruth)
+    split = pass_at_1_split(run_sample_scores(run), read_runnable(args.groundtruth))
+    samples = f", {run.n_samples} samples per task" if run.n_samples > 1 else ""
     for label in ("all", "runnable"):
         part = split[label]
         share = part["passed"] / part["tasks"] if part["tasks"] else 0.0
         name = f" ({part['name']})" if label == "runnable" else ""
-        hits = f"{part['passed']}/{part['tasks']}"
-        print(f"{run.benchmark} {label}{name}: pass@1 {share:.4f} = {hits}")
+        hits = f"{part['passed']:g}/{part['tasks']}"
+        print(f"{run.benchmark} {label}{name}: pass@1 {share:.4f} = {hits}{samples}")
     return 0
 
 

@@ -549,11 +549,14 @@ def test_evaluate_model_records_bigcodebench_settings(
     monkeypatch.setattr(stage, "load_benchmark", lambda name, data_dir=None: benchmark)
     monkeypatch.setattr(stage, "load_generation_backend", lambda model, gen, quiet: backend)
 
-    def score(bench, solutions, settings, progress=False, expected=None):
+    def score(bench, sets, settings, progress=False, expected=None):
         verdicts = ["passed", "failed"]
-        return [TaskScore(t.task_id, verdicts[i % 2], None, "") for i, t in enumerate(bench.tasks)]
+        return [
+            [TaskScore(t.task_id, verdicts[i % 2], None, "") for i, t in enumerate(bench.tasks)]
+            for _ in sets
+        ]
 
-    monkeypatch.setattr(sampling, "score_solutions", score)
+    monkeypatch.setattr(sampling, "score_solution_sets", score)
     run = stage.evaluate_model("fake", "bigcodebench-complete", tmp_path / "r.json", quiet=True)
     assert run.generation["max_new_tokens"] == 1280
     assert run.prompt_format["style"] == "bigcodebench 0.2.5 generate"

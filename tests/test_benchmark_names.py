@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from fgit.cli import app
 from fgit.evaluation.benchmark_names import (
     BIGCODEBENCH_BENCHMARKS,
+    benchmark_display,
     benchmark_label,
     bigcodebench_split,
     bigcodebench_subset,
@@ -72,6 +73,30 @@ def test_the_agreed_names_their_split_subset_and_label():
     assert [default_max_new_tokens(n) for n in (*AGREED, "humaneval+")] == [1280] * 4 + [512]
 
 
+def test_the_readers_read_the_registry_and_handle_problems_files(monkeypatch):
+    """Each fact has one home, the registry: a changed declaration is what every reader says.
+    A ``problems:`` benchmark is not declared: its name, one column, the evalplus default."""
+    from dataclasses import replace
+
+    from fgit.data import BENCHMARKS
+
+    declared = replace(BENCHMARKS["mbpp+"], label="M+", base_and_plus=False, max_new_tokens=7)
+    monkeypatch.setitem(BENCHMARKS, "mbpp+", declared)
+    assert (benchmark_label("mbpp+"), has_base_and_plus("mbpp+")) == ("M+", False)
+    assert default_max_new_tokens("mbpp+") == 7 and benchmark_display("mbpp+") == "M+ · mbpp+"
+    declared_bcb = tuple(n for n, b in BENCHMARKS.items() if b.bigcodebench)
+    assert declared_bcb == BIGCODEBENCH_BENCHMARKS
+    name = "problems:mine.jsonl"
+    assert (benchmark_label(name), benchmark_display(name), has_base_and_plus(name)) == (
+        name,
+        name,
+        False,
+    )
+    assert default_max_new_tokens(name) == 512 and bigcodebench_split(name) is None
+    assert benchmark_display("humaneval+") == "humaneval+"  # evalplus's names as they are
+    assert benchmark_display(AGREED[3]) == "BigCodeBench-Hard (instruct) · " + AGREED[3]
+
+
 def test_evaluate_help_lists_the_names():
     result = CliRunner().invoke(app, ["evaluate", "--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0
@@ -116,7 +141,7 @@ def test_run_config_takes_the_names_and_their_token_defaults(tmp_path, registere
     [
         (["bigcodebench"], "unknown benchmark 'bigcodebench'; choose from humaneval"),
         (["bigcodebench-hard"], "bigcodebench-hard-instruct"),  # the choices are listed
-        (["mbpp+", "mbpp+"], "listed twice"),
+        (["mbpp+", "mbpp+"], "appears twice"),
     ],
 )
 def test_run_config_refuses_unknown_benchmarks(tmp_path, registered, benchmarks, message):
@@ -191,7 +216,7 @@ def test_compare_shows_the_label_and_one_pass_at_1_column():
     console = Console(record=True, width=160)
     console.print(render_comparison(comparison))
     text = " ".join(console.export_text().split())  # titles wrap to the table's width
-    assert "BigCodeBench-Hard (instruct) (bigcodebench-hard-instruct) · 4 tasks" in text
+    assert "BigCodeBench-Hard (instruct) · bigcodebench-hard-instruct · 4 tasks" in text
     assert "pass@1 base" not in text and "pass@1" in text and "Δ pp (95% CI)" in text
     assert "25.0%" in text and "50.0%" in text
     assert "(verdicts of each run)" in text and "BigCodeBench/1" in text
@@ -204,7 +229,7 @@ def test_report_shows_the_label_and_one_pass_at_1_column():
     runs = {"base": _run("base", "PFFT"), "fgit": _run("fgit", "PPFF")}
     html = _benchmark_html("bigcodebench-hard-instruct", runs)
     assert html.startswith(
-        "<h3>BigCodeBench-Hard (instruct) <code>bigcodebench-hard-instruct</code> · 4 tasks</h3>"
+        "<h3>BigCodeBench-Hard (instruct) · bigcodebench-hard-instruct · 4 tasks</h3>"
     )
     assert "<th>pass@1</th>" in html and "pass@1 plus" not in html and "pass@1 base" not in html
     assert "McNemar p</th>" in html and "Verdicts;" in html
@@ -214,3 +239,29 @@ def test_report_shows_the_label_and_one_pass_at_1_column():
     assert "<th>pass@1</th>" in alone and "pass@1 plus" not in alone
     scores = {"bigcodebench-hard-instruct": {m: (r.pass_at_1_base, None) for m, r in runs.items()}}
     assert (evaluation_plot(scores) or b"").startswith(b"\x89PNG")
+
+
+def test_sampled_rows_of_one_test_set_name_the_benchmark_and_no_base_column():
+    """n > 1 samples on BigCodeBench: the label with the name, ``pass@k`` rows and
+    ``failures (samples)``, as the greedy rows, never "base"."""
+    from fgit.evaluation.results import summary_rows
+
+    names = {"P": "passed", "F": "failed"}
+    sample_scores = [
+        [TaskScore(f"BigCodeBench/{i}", names[v], None, "") for v in task]
+        for i, task in enumerate(["PF", "FF"])
+    ]
+    run = build_run(
+        model="m",
+        benchmark="bigcodebench-hard-instruct",
+        sample_scores=sample_scores,
+        ks=[1, 2],
+        data={"source": "BigCodeBench-v0.1.0.jsonl.gz", "version": "v0.1.0", "sha256": "ab"},
+        versions={"fgit": "0"},
+        created=datetime(2025, 1, 1, tzinfo=timezone.utc),
+    )
+    rows = dict(summary_rows(run))
+    assert rows["benchmark"] == "BigCodeBench-Hard (instruct) · bigcodebench-hard-instruct"
+    assert rows["pass@1"] == "25.0%" and rows["pass@2"] == "50.0%"
+    assert rows["failures (samples): failed"] == "3"
+    assert not [key for key in rows if "base" in key or "plus" in key]

@@ -170,11 +170,11 @@ def test_completion_rows_follow_complete_prompt_on_both_splits(
 
     seen: list[str] = []
 
-    def score(bench, solutions, settings, progress=False, expected=None):
-        seen.extend(solutions.values())
-        return [TaskScore(task.task_id, "passed") for task in bench.tasks]
+    def score(bench, sets, settings, progress=False, expected=None):
+        seen.extend(v for solutions in sets for v in solutions.values())
+        return [[TaskScore(task.task_id, "passed") for task in bench.tasks] for _ in sets]
 
-    monkeypatch.setattr(sampling, "score_solutions", score)
+    monkeypatch.setattr(sampling, "score_solution_sets", score)
     samples = tmp_path / "s.jsonl"
     samples.write_text(json.dumps({"task_id": "BigCodeBench/16", "completion": "    return 1\n"}))
     raw = {r.task_id: r for r in load_benchmark("bigcodebench-complete", shared_data).tasks}
@@ -375,13 +375,52 @@ def test_groundtruth_records_every_task_resumes_and_names_the_runnable_set(
     with pytest.raises(gt.GroundTruthError, match="other data or settings"):
         gt.run_groundtruth(bench, out, BigCodeBenchSettings(timeout_s=5), progress=False)
     split = gt.pass_at_1_split(
-        [TaskScore(LIGHT_IDS[1], "passed"), TaskScore(LIGHT_IDS[0], "failed"),
-         TaskScore("BigCodeBench/999", "passed")],
+        [[TaskScore(LIGHT_IDS[1], "passed")], [TaskScore(LIGHT_IDS[0], "failed")],
+         [TaskScore("BigCodeBench/999", "passed")]],
         gt.read_runnable(out),
     )  # fmt: skip
     assert split["all"] == {"tasks": 3, "passed": 2}
     assert split["runnable"]["tasks"] == 1 and split["runnable"]["passed"] == 1
     assert split["runnable"]["name"] == name
+
+
+def test_groundtruth_report_uses_every_sample_and_refuses_other_data(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``report`` of an n = 2 run: pass@1 is the mean share of passing samples over all tasks and
+    over the runnable ones; a run on other data (sha256) is refused in one line."""
+    from fgit.evaluation.results import build_run, write_run
+
+    spec = importlib.util.spec_from_file_location(
+        "gt_script", REPO / "scripts/bigcodebench_groundtruth.py"
+    )
+    assert spec is not None and spec.loader is not None
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    ids = ["BigCodeBench/0", "BigCodeBench/1", "BigCodeBench/2"]
+    (tmp_path / "gt.runnable.txt").write_text("BigCodeBench/0\nBigCodeBench/1\n")
+    runnable = {"name": "r", "sha256": gt.runnable_name(ids[:2])[1], "file": "gt.runnable.txt"}
+    groundtruth = tmp_path / "gt.json"
+    groundtruth.write_text(json.dumps({"data": {"sha256": "abc"}, "runnable": runnable}))
+    verdicts = {ids[0]: ["passed", "failed"], ids[1]: ["passed", "passed"], ids[2]: ["failed"] * 2}
+    scores = [[TaskScore(t, v) for v in verdicts[t]] for t in ids]
+    data = {"source": "s", "version": "v0.1.0", "sha256": "abc"}
+    run = build_run(
+        model="m", benchmark="bigcodebench-complete", data=data, sample_scores=scores, ks=[1]
+    )
+    write_run(tmp_path / "run.json", run)
+    assert (
+        script.main(["report", str(tmp_path / "run.json"), "--groundtruth", str(groundtruth)]) == 0
+    )
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("bigcodebench-complete all: pass@1 0.5000 = 1.5/3")
+    assert "runnable" in out[1] and "pass@1 0.7500 = 1.5/2" in out[1]
+    groundtruth.write_text(json.dumps({"data": {"sha256": "other"}, "runnable": runnable}))
+    assert (
+        script.main(["report", str(tmp_path / "run.json"), "--groundtruth", str(groundtruth)]) == 2
+    )
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "sha256 other" in error and "scored abc" in error
 
 
 # ------------------------------------------------------------------ agreement with upstream

@@ -9,7 +9,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from fgit.evaluation.passk import default_ks, mean_pass_at_k, parse_ks, pass_at_k
+from fgit.evaluation.passk import default_ks, mean_pass_at_k, parse_ks, pass_at_k, split_ks
 
 
 def test_a_hand_computed_example() -> None:
@@ -79,3 +79,19 @@ def test_default_and_parsed_ks() -> None:
         parse_ks("1;10", 20)
     with pytest.raises(ValueError, match="names no k"):
         parse_ks(" , ", 20)
+    assert split_ks("10, 1,10") == [10, 1, 10]  # the command line's syntax, before n is known
+    with pytest.raises(ValueError, match="integers separated by commas"):
+        split_ks("1;10")
+
+
+def test_cli_k_syntax_is_passk_message() -> None:
+    """``--k`` is parsed by passk's one parser: the command line says what it says."""
+    import typer
+
+    from fgit.cli import _ks_option
+
+    assert _ks_option(None) is None and _ks_option("1,10") == [1, 10]
+    with pytest.raises(typer.BadParameter, match="--k wants integers separated by commas"):
+        _ks_option("1;10")
+    with pytest.raises(typer.BadParameter, match="names no k"):
+        _ks_option(",")

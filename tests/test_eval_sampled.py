@@ -246,6 +246,34 @@ def test_score_samples_plus_columns_and_missing_tasks(shared_data: Path) -> None
     assert run.pass_at_k["plus"] == {"pass@1": (2 / 3) / 2, "pass@3": 0.5}
 
 
+def test_score_samples_agrees_with_scoring_each_sample_alone(shared_data: Path) -> None:
+    """n samples scored in one pool give the verdicts (and details) of scoring sample i of every
+    task on its own, as n passes of score_solutions did."""
+    from fgit.evaluation.groundtruth import compute_expected_outputs
+    from fgit.evaluation.sampling import score_samples
+    from fgit.evaluation.scoring import ScoreSettings, score_solutions
+    from fgit.evaluation.tasks import load_benchmark
+
+    full = load_benchmark("humaneval+", shared_data)
+    bench = dataclasses.replace(full, tasks=[full.task("HumanEval/0"), full.task("HumanEval/2")])
+    oracle = compute_expected_outputs(bench)
+    first, second = (task.canonical_solution for task in bench.tasks)
+    samples = {
+        "HumanEval/0": [first, first.replace("return True", "return False", 1), "syntax error("],
+        "HumanEval/2": [second.replace("% 1.0", "% 2.0"), second, "def truncate_number(x):\n"],
+    }
+    settings = ScoreSettings(workers=2, per_task_timeout_cap_s=3.0)
+    together = score_samples(bench, samples, 3, settings, progress=False, expected=oracle)
+    alone = [
+        score_solutions(
+            bench, {t: s[i] for t, s in samples.items()}, settings, progress=False, expected=oracle
+        )
+        for i in range(3)
+    ]
+    assert together == [list(task) for task in zip(*alone, strict=True)]
+    assert len({(s.base, s.plus) for task in together for s in task}) > 1  # not all alike
+
+
 def test_humaneval_samples_never_load_expected_outputs(monkeypatch, shared_data: Path) -> None:
     from fgit.evaluation import groundtruth
     from fgit.evaluation.sampling import score_samples

@@ -636,13 +636,16 @@ def evaluate(
 
 
 def _ks_option(text: str | None) -> list[int] | None:
-    """``--k 1,10`` as integers; whether each is <= n is checked once n is known."""
+    """``--k 1,10`` as integers (:func:`fgit.evaluation.passk.split_ks`); whether each is <= n
+    is checked once n is known."""
+    from fgit.evaluation.passk import split_ks
+
     if text is None:
         return None
     try:
-        return [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise typer.BadParameter(f"--k wants integers separated by commas, got {text!r}") from None
+        return split_ks(text)
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
 
 
 @app.command()

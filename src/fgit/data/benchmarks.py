@@ -31,51 +31,76 @@ __all__ = [
 ]
 
 
+# Generation limit per task when none is given: fgit's evalplus default, and bigcodebench's
+# (run_codegen's max_new_tokens=1280 in bigcodebench/generate.py; BigCodeBench answers are whole
+# scripts with imports, often several functions long).
+EVALPLUS_MAX_NEW_TOKENS = 512
+BIGCODEBENCH_MAX_NEW_TOKENS = 1280
+
+
 @dataclass(frozen=True)
 class BenchmarkData:
-    """One benchmark's data: where its file is in the data folder (alternatives, preferred
-    first) and, for the ones evalplus loads, evalplus's dataset name; for BigCodeBench, the
-    split (``"complete"``/``"instruct"``) and subset (``"full"``/``"hard"``), and for a subset
-    the file of its task ids (``ids``, alternatives like ``files``)."""
+    """One benchmark, declared once: where its file is in the data folder (alternatives,
+    preferred first) and, for the ones evalplus loads, evalplus's dataset name; for BigCodeBench,
+    the split (``"complete"``/``"instruct"``) and subset (``"full"``/``"hard"``), and for a subset
+    the file of its task ids (``ids``, alternatives like ``files``).
+
+    How results show it: ``label`` (how a reader knows it, "BigCodeBench-Hard (instruct)"),
+    ``base_and_plus`` (evalplus's two columns, base and base + plus tests; plain HumanEval keeps
+    the base column with the plus one empty; otherwise one pass@1 column, as BigCodeBench
+    reports it), and ``max_new_tokens``, the generation limit per task when none is given."""
 
     name: str
     files: tuple[str, ...]
     evalplus: str | None = None
     bigcodebench: tuple[str, str] | None = None
     ids: tuple[str, ...] = ()
+    label: str = ""
+    base_and_plus: bool = False
+    max_new_tokens: int = EVALPLUS_MAX_NEW_TOKENS
 
 
 _MBPP_PLUS_FILES = ("evalplus/MbppPlus.jsonl.gz", "MbppPlus.jsonl.gz")
 _BIGCODEBENCH_FILES = ("bigcodebench/BigCodeBench-v0.1.0.jsonl.gz", "BigCodeBench-v0.1.0.jsonl.gz")
 _BIGCODEBENCH_HARD_IDS = ("bigcodebench/BigCodeBench-Hard-ids.txt", "BigCodeBench-Hard-ids.txt")
 
+
+def _bigcodebench(split: str, subset: str) -> BenchmarkData:
+    """``bigcodebench[-hard]-<split>``, upstream's ``--split`` and ``--subset``."""
+    hard = subset == "hard"
+    return BenchmarkData(
+        "bigcodebench" + ("-hard" if hard else "") + "-" + split,
+        _BIGCODEBENCH_FILES,
+        bigcodebench=(split, subset),
+        ids=_BIGCODEBENCH_HARD_IDS if hard else (),
+        label=("BigCodeBench-Hard" if hard else "BigCodeBench") + f" ({split})",
+        max_new_tokens=BIGCODEBENCH_MAX_NEW_TOKENS,
+    )
+
+
 BENCHMARKS: dict[str, BenchmarkData] = {
     b.name: b
     for b in (
-        BenchmarkData("humaneval", (HUMANEVAL_FILE,)),
+        BenchmarkData("humaneval", (HUMANEVAL_FILE,), label="HumanEval", base_and_plus=True),
         BenchmarkData(
-            "humaneval+", ("evalplus/HumanEvalPlus.jsonl.gz", "HumanEvalPlus.jsonl.gz"), "humaneval"
+            "humaneval+",
+            ("evalplus/HumanEvalPlus.jsonl.gz", "HumanEvalPlus.jsonl.gz"),
+            "humaneval",
+            label="HumanEval+",
+            base_and_plus=True,
         ),
-        BenchmarkData("mbpp", _MBPP_PLUS_FILES, "mbpp"),
-        BenchmarkData("mbpp+", _MBPP_PLUS_FILES, "mbpp"),
-        BenchmarkData("mbpp-test", (MBPP_FILE,)),
+        BenchmarkData("mbpp", _MBPP_PLUS_FILES, "mbpp", label="MBPP", base_and_plus=True),
+        BenchmarkData("mbpp+", _MBPP_PLUS_FILES, "mbpp", label="MBPP+", base_and_plus=True),
+        BenchmarkData("mbpp-test", (MBPP_FILE,), label="MBPP (test split)"),
         *(
-            BenchmarkData(
-                "bigcodebench" + ("-hard" if subset == "hard" else "") + "-" + split,
-                _BIGCODEBENCH_FILES,
-                bigcodebench=(split, subset),
-                ids=_BIGCODEBENCH_HARD_IDS if subset == "hard" else (),
-            )
+            _bigcodebench(split, subset)
             for subset in ("full", "hard")
             for split in ("complete", "instruct")
         ),
     )
 }
-BIGCODEBENCH_BENCHMARKS: tuple[str, ...] = (
-    "bigcodebench-complete",
-    "bigcodebench-instruct",
-    "bigcodebench-hard-complete",
-    "bigcodebench-hard-instruct",
+BIGCODEBENCH_BENCHMARKS: tuple[str, ...] = tuple(
+    name for name, data in BENCHMARKS.items() if data.bigcodebench is not None
 )
 EVALUATION_BENCHMARKS: tuple[str, ...] = (
     "humaneval",

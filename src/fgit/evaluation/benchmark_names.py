@@ -1,9 +1,11 @@
-"""What a benchmark's name says: its label for a reader, its BigCodeBench split and subset, how
-many test sets its results have, and its generation default.
+"""What results say about a benchmark: its label for a reader, its BigCodeBench split and
+subset, how many test sets its results have, and its generation default.
 
-The registry of what can be evaluated is :data:`fgit.data.EVALUATION_BENCHMARKS`; this module
-only reads names, so the command line, the results table, ``fgit compare`` and the report name
-every benchmark the same way.
+A thin reader of the registry, :data:`fgit.data.BENCHMARKS` (each benchmark's facts are declared
+there, once), so the command line, the results table, ``fgit compare`` and the report name every
+benchmark the same way. ``problems:<file>`` benchmarks (:mod:`fgit.evaluation.problems`) are not
+in the registry: their label is their name, they have one test set (base; plus is None) and the
+evalplus generation default.
 
 BigCodeBench's four names (issue 13) follow upstream's ``--split`` (``complete``/``instruct``)
 and ``--subset`` (``full``/``hard``) of ``bigcodebench.generate``:
@@ -13,13 +15,14 @@ and ``--subset`` (``full``/``hard``) of ``bigcodebench.generate``:
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, cast
 
-from fgit.data import BIGCODEBENCH_BENCHMARKS
+from fgit.data import BENCHMARKS, BIGCODEBENCH_BENCHMARKS
+from fgit.data.benchmarks import EVALPLUS_MAX_NEW_TOKENS, BenchmarkData
 
 __all__ = [
     "BIGCODEBENCH_BENCHMARKS",
-    "EVALPLUS_COLUMNS",
+    "benchmark_display",
     "benchmark_label",
     "bigcodebench_split",
     "bigcodebench_subset",
@@ -30,57 +33,51 @@ __all__ = [
 Split = Literal["complete", "instruct"]
 Subset = Literal["full", "hard"]
 
-# The benchmarks whose results have evalplus's two columns, base and base + plus tests (plain
-# HumanEval keeps the base column, with the plus one empty). Every other benchmark has one.
-EVALPLUS_COLUMNS: frozenset[str] = frozenset({"humaneval", "humaneval+", "mbpp", "mbpp+"})
 
-_LABELS = {
-    "humaneval": "HumanEval",
-    "humaneval+": "HumanEval+",
-    "mbpp": "MBPP",
-    "mbpp+": "MBPP+",
-    "bigcodebench-complete": "BigCodeBench (complete)",
-    "bigcodebench-instruct": "BigCodeBench (instruct)",
-    "bigcodebench-hard-complete": "BigCodeBench-Hard (complete)",
-    "bigcodebench-hard-instruct": "BigCodeBench-Hard (instruct)",
-}
-
-# Generation limit per task when none is given: fgit's evalplus default, and bigcodebench's
-# (run_codegen's max_new_tokens=1280 in bigcodebench/generate.py; BigCodeBench answers are whole
-# scripts with imports, often several functions long).
-_EVALPLUS_MAX_NEW_TOKENS = 512
-_BIGCODEBENCH_MAX_NEW_TOKENS = 1280
+def _data(name: str) -> BenchmarkData | None:
+    """The registry's declaration; None for a ``problems:`` benchmark (or any unknown name)."""
+    return BENCHMARKS.get(name)
 
 
 def bigcodebench_split(name: str) -> Split | None:
     """``"complete"`` or ``"instruct"`` for a BigCodeBench name; None for any other benchmark."""
-    if name not in BIGCODEBENCH_BENCHMARKS:
-        return None
-    return "instruct" if name.endswith("-instruct") else "complete"
+    data = _data(name)
+    return cast(Split, data.bigcodebench[0]) if data and data.bigcodebench else None
 
 
 def bigcodebench_subset(name: str) -> Subset | None:
     """``"full"`` (1,140 tasks) or ``"hard"`` (148) for a BigCodeBench name; None otherwise."""
-    if name not in BIGCODEBENCH_BENCHMARKS:
-        return None
-    return "hard" if name.startswith("bigcodebench-hard-") else "full"
+    data = _data(name)
+    return cast(Subset, data.bigcodebench[1]) if data and data.bigcodebench else None
 
 
 def benchmark_label(name: str) -> str:
     """How a reader knows the benchmark: ``"BigCodeBench-Hard (instruct)"``, ``"HumanEval+"``;
-    a name fgit has no label for is shown as it is."""
-    return _LABELS.get(name, name)
+    a name fgit has no label for (``problems:<file>``) is shown as it is."""
+    data = _data(name)
+    return data.label if data and data.label else name
+
+
+def benchmark_display(name: str) -> str:
+    """The benchmark as every table, comparison and report titles it: evalplus's names as they
+    are (``humaneval+``: the name is what their columns say), other labelled ones as
+    ``"BigCodeBench-Hard (instruct) · bigcodebench-hard-instruct"`` (label, then the name the
+    command line takes), a ``problems:`` name as it is."""
+    label = benchmark_label(name)
+    if has_base_and_plus(name) or label == name:
+        return name
+    return f"{label} · {name}"
 
 
 def has_base_and_plus(name: str) -> bool:
     """Whether the benchmark's results are shown as evalplus's base and plus columns (else as
-    one pass@1 column, as BigCodeBench reports it)."""
-    return name in EVALPLUS_COLUMNS
+    one pass@1 column, as BigCodeBench reports it, and a ``problems:`` file's base tests)."""
+    data = _data(name)
+    return data is not None and data.base_and_plus
 
 
 def default_max_new_tokens(name: str) -> int:
     """The generation limit per task when the user sets none: 1280 for BigCodeBench (upstream's
     default), 512 for the rest."""
-    if name in BIGCODEBENCH_BENCHMARKS:
-        return _BIGCODEBENCH_MAX_NEW_TOKENS
-    return _EVALPLUS_MAX_NEW_TOKENS
+    data = _data(name)
+    return data.max_new_tokens if data else EVALPLUS_MAX_NEW_TOKENS

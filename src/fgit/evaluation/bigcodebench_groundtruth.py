@@ -49,6 +49,7 @@ __all__ = [
     "REASONS",
     "GroundTruthError",
     "Row",
+    "check_same_data",
     "classify",
     "pass_at_1_split",
     "read_runnable",
@@ -142,18 +143,38 @@ def read_runnable(groundtruth: Path) -> list[str]:
     return ids
 
 
-def pass_at_1_split(scores: Sequence[TaskScore], runnable: Iterable[str]) -> dict[str, Any]:
-    """pass@1 over every scored task and over those of the runnable set."""
+def check_same_data(run_data: Mapping[str, Any], groundtruth: Path) -> None:
+    """Refuse a run scored on other BigCodeBench data than the ground truth ran (sha256 of the
+    tasks file; all four benchmarks read the same file): its runnable set says nothing there."""
+    record = json.loads(groundtruth.read_text(encoding="utf-8"))
+    theirs, ours = record.get("data", {}).get("sha256"), run_data.get("sha256")
+    if theirs != ours:
+        raise GroundTruthError(
+            f"{groundtruth}: ground truth of data sha256 {theirs}, the run scored {ours}; "
+            "run the ground truth on the run's data"
+        )
+
+
+def pass_at_1_split(
+    sample_scores: Sequence[Sequence[TaskScore]], runnable: Iterable[str]
+) -> dict[str, Any]:
+    """pass@1 over every scored task and over those of the runnable set; each task's verdicts of
+    its n samples (one for greedy). ``passed`` sums each task's share of passing samples, so
+    ``passed / tasks`` is the unbiased pass@1 estimate for any n (the passing count for n = 1)."""
     keep = set(runnable)
-    inside = [s for s in scores if s.task_id in keep]
+
+    def passed(tasks: Sequence[Sequence[TaskScore]]) -> float:
+        return sum(sum(s.base_passed for s in task) / len(task) for task in tasks if task)
+
+    inside = [task for task in sample_scores if task and task[0].task_id in keep]
     name, digest = runnable_name(keep)
     return {
-        "all": {"tasks": len(scores), "passed": sum(s.base_passed for s in scores)},
+        "all": {"tasks": len(sample_scores), "passed": passed(sample_scores)},
         "runnable": {
             "name": name,
             "sha256": digest,
             "tasks": len(inside),
-            "passed": sum(s.base_passed for s in inside),
+            "passed": passed(inside),
         },
     }
 

@@ -20,7 +20,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from fgit.evaluation.benchmark_names import benchmark_label, has_base_and_plus
+from fgit.evaluation.benchmark_names import benchmark_display, has_base_and_plus
 from fgit.evaluation.problems import is_problems_benchmark
 from fgit.evaluation.results import EvalRun, run_scores
 from fgit.evaluation.scores import TaskScore
@@ -296,20 +296,12 @@ def _moves(stats: PairedStats | None) -> str:
     return f"+{stats.mcnemar.b_only} -{stats.mcnemar.a_only}"
 
 
-def _title(benchmark: str) -> str:
-    """``BigCodeBench-Hard (instruct) (bigcodebench-hard-instruct)``; evalplus's names as they
-    are."""
-    label = benchmark_label(benchmark)
-    if has_base_and_plus(benchmark) or label == benchmark:
-        return benchmark
-    return f"{label} ({benchmark})"
-
-
 def _runs_table(comparison: Comparison) -> Table:
     level = f"{comparison.confidence:.0%}"
     first = comparison.runs[0].name
+    shown = benchmark_display(comparison.benchmark)
     table = Table(
-        title=f"{_title(comparison.benchmark)} · {comparison.tasks} tasks · each run vs {first}",
+        title=f"{shown} · {comparison.tasks} tasks · each run vs {first}",
         caption=f"Δ: vs {first}, percentage points, {level} paired bootstrap CI; "
         "p: exact McNemar; ±: tasks gained/lost",
     )

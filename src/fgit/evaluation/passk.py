@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-__all__ = ["STANDARD_KS", "default_ks", "mean_pass_at_k", "parse_ks", "pass_at_k"]
+__all__ = ["STANDARD_KS", "default_ks", "mean_pass_at_k", "parse_ks", "pass_at_k", "split_ks"]
 
 # The k evalplus reports (evalplus/evaluate.py): each one that is at most n.
 STANDARD_KS = (1, 10, 100)
@@ -56,15 +56,21 @@ def default_ks(n: int) -> list[int]:
     return [k for k in STANDARD_KS if k <= n]
 
 
+def split_ks(text: str) -> list[int]:
+    """``"1,10"`` as integers, in order (the command line's ``--k``; whether each fits n is
+    :func:`parse_ks`'s check, once n is known); ValueError for anything else."""
+    try:
+        ks = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise ValueError(f"--k wants integers separated by commas, got {text!r}") from None
+    if not ks:
+        raise ValueError("--k names no k")
+    return ks
+
+
 def parse_ks(text: str | Iterable[int], n: int) -> list[int]:
     """``"1,10"`` (or integers) as sorted distinct k, each in ``1..n``; ValueError otherwise."""
-    if isinstance(text, str):
-        try:
-            ks = [int(part) for part in text.split(",") if part.strip()]
-        except ValueError:
-            raise ValueError(f"--k wants integers separated by commas, got {text!r}") from None
-    else:
-        ks = [int(k) for k in text]
+    ks = split_ks(text) if isinstance(text, str) else [int(k) for k in text]
     if not ks:
         raise ValueError("--k names no k")
     wrong = [k for k in ks if not 1 <= k <= n]

@@ -540,21 +540,20 @@ def summary_rows(run: EvalRun) -> list[tuple[str, str]]:
     verdicts; plus pass@1 also needs the base tests to pass, as in evalplus. A benchmark with
     one test set (BigCodeBench) gets one ``pass@1`` row and its ``failures``. With n > 1
     samples: pass@1 and the run's pass@k estimates, and failures counted in samples."""
-    from fgit.evaluation.benchmark_names import benchmark_label, has_base_and_plus
+    from fgit.evaluation.benchmark_names import benchmark_display, has_base_and_plus
 
     if run.pass_at_k is not None:
         return _sampled_rows(run)
     scores = run_scores(run)
     total = len(scores)
     passed = _share(sum(s.base_passed for s in scores), total)
+    shown = benchmark_display(run.benchmark)
     if not has_base_and_plus(run.benchmark):
-        label = benchmark_label(run.benchmark)
-        shown = run.benchmark if label == run.benchmark else f"{label} · {run.benchmark}"
         rows = [("model", run.model), ("benchmark", shown), ("tasks", str(total))]
         return [*rows, ("pass@1", passed), *_failure_rows("failures", run.counts["base"])]
     rows = [
         ("model", run.model),
-        ("benchmark", run.benchmark),
+        ("benchmark", shown),
         ("tasks", str(total)),
         ("pass@1 base", passed),
         (
@@ -570,26 +569,29 @@ def summary_rows(run: EvalRun) -> list[tuple[str, str]]:
 
 
 def _sampled_rows(run: EvalRun) -> list[tuple[str, str]]:
-    from fgit.evaluation.benchmark_names import has_base_and_plus
+    from fgit.evaluation.benchmark_names import benchmark_display, has_base_and_plus
 
     assert run.pass_at_k is not None
+    two = has_base_and_plus(run.benchmark)
     rows = [
         ("model", run.model),
-        ("benchmark", run.benchmark),
+        ("benchmark", benchmark_display(run.benchmark)),
         ("tasks", str(len(run.tasks))),
         ("samples per task", str(run.n_samples)),
     ]
     keys = dict.fromkeys(["pass@1", *run.pass_at_k["base"]])  # pass@1 always, then the asked k
     for key in sorted(keys, key=_k_of):
-        for label in ("base", "plus"):
+        for label in ("base", "plus") if two else ("base",):  # one test set: BigCodeBench...
             if label == "plus" and run.pass_at_1_plus is None:
-                if has_base_and_plus(run.benchmark):  # one test set (BigCodeBench): no row
-                    rows.append((f"{key} plus", "-"))
+                rows.append((f"{key} plus", "-"))
                 continue
             value = run.pass_at_k.get(label, {}).get(key)
             if value is None:  # pass@1 not asked for: the run's pass_at_1 fields have it
                 value = run.pass_at_1_base if label == "base" else run.pass_at_1_plus
-            rows.append((f"{key} {label}", f"{value:.1%}"))
+            # One test set: "pass@10", as summary_rows' greedy "pass@1" (no column to name)
+            rows.append((f"{key} {label}" if two else key, f"{value:.1%}"))
+    if not two:
+        return rows + _failure_rows("failures (samples)", run.counts["base"])
     for label in ("base", "plus"):
         rows += _failure_rows(f"{label} failures (samples)", run.counts.get(label, {}))
     return rows

@@ -25,7 +25,7 @@ from typing import Any
 
 from fgit.evaluation.samples import SamplesError
 from fgit.evaluation.scores import TaskScore
-from fgit.evaluation.scoring import ScoreSettings, score_solutions
+from fgit.evaluation.scoring import ScoreSettings, score_solution_sets
 from fgit.evaluation.tasks import Benchmark
 from fgit.io import write_json
 
@@ -122,23 +122,23 @@ def score_samples(
     expected: Mapping[str, Any] | None = None,
 ) -> list[list[TaskScore]]:
     """Each task's verdicts for its ``n`` samples, tasks in benchmark order, samples in file
-    order. Sample i of every task is one pass of :func:`score_solutions` (the same programs,
-    sandbox and verdicts as greedy pass@1). A task without samples gets ``n`` ``missing``
-    verdicts; every other task must have exactly ``n`` (:func:`samples_per_task`)."""
+    order. Sample i of every task is set i of :func:`score_solution_sets` (the same programs,
+    sandbox and verdicts as greedy pass@1, all samples' programs in one pool). A task without
+    samples gets ``n`` ``missing`` verdicts; every other task must have exactly ``n``
+    (:func:`samples_per_task`)."""
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
     wrong = [tid for tid, solutions in samples.items() if len(solutions) != n]
     if wrong:
         raise ValueError(f"{wrong[0]} has {len(samples[wrong[0]])} samples, not {n}")
     table = expected if expected is not None else _LoadOnce(benchmark, progress)
-    passes = [
-        score_solutions(
-            benchmark,
-            {task_id: solutions[i] for task_id, solutions in samples.items()},
-            settings,
-            progress=progress,
-            expected=table,
-        )
-        for i in range(n)
-    ]
+    # One pool for all n x tasks programs, one progress bar: n passes one after another would
+    # each wait for their slowest program.
+    passes = score_solution_sets(
+        benchmark,
+        [{task_id: solutions[i] for task_id, solutions in samples.items()} for i in range(n)],
+        settings,
+        progress=progress,
+        expected=table,
+    )
     return [list(task_scores) for task_scores in zip(*passes, strict=True)]

@@ -72,6 +72,7 @@ __all__ = [
     "humaneval_program",
     "job_verdict",
     "program_timeout",
+    "score_solution_sets",
     "score_solutions",
     "time_limits",
 ]
@@ -313,44 +314,84 @@ def score_solutions(
     A solution is a complete program (for HumanEval: prompt and body, as evalplus samples
     carry). Tasks without one are ``missing``. ``expected`` (task_id -> evalplus oracle)
     defaults to :func:`fgit.evaluation.groundtruth.expected_outputs`."""
+    [scores] = score_solution_sets(
+        benchmark, [solutions], settings, progress=progress, expected=expected
+    )
+    return scores
+
+
+def score_solution_sets(
+    benchmark: Benchmark,
+    solution_sets: Sequence[Mapping[str, str]],
+    settings: ScoreSettings | None = None,
+    *,
+    progress: bool = True,
+    expected: Mapping[str, Expected] | None = None,
+) -> list[list[TaskScore]]:
+    """:func:`score_solutions` of each set (sample i of every task is set i), all programs in
+    one pool with one progress bar: n samples then take about as long as n times the programs,
+    not n times the slowest one (a BigCodeBench program may run 242 s)."""
     settings = settings or ScoreSettings()
     known = {task.task_id for task in benchmark.tasks}
-    unknown = sorted(set(solutions) - known)
+    unknown = sorted({task_id for solutions in solution_sets for task_id in solutions} - known)
     if unknown:
         raise ValueError(
             f"solutions for tasks not in {benchmark.name}: {', '.join(unknown[:10])}"
             + (f" and {len(unknown) - 10} more" if len(unknown) > 10 else "")
         )
-    wanted = [task for task in benchmark.tasks if task.task_id in solutions]
     jobs: list[_Job] = []
-    if benchmark.name == "humaneval" or is_problems_benchmark(benchmark.name):
-        jobs = [_humaneval_job(task, solutions[task.task_id], settings) for task in wanted]
-    elif wanted and wanted[0].dataset == "bigcodebench":
-        bcb = settings.bigcodebench
-        jobs = [_bigcodebench_job(task, solutions[task.task_id], bcb) for task in wanted]
-    elif wanted:
-        if expected is None:
-            from fgit.evaluation.groundtruth import expected_outputs
-
-            expected = expected_outputs(benchmark, progress=progress)
-        labels = ("base", "plus") if benchmark.has_plus else ("base",)
-        jobs = [
-            _evalplus_job(task, solutions[task.task_id], label, expected[task.task_id], settings)
-            for task in wanted
-            for label in labels  # plus runs even when base fails, as in evalplus
-        ]
+    job_set: list[int] = []  # the set each job scores
+    for index, solutions in enumerate(solution_sets):
+        made, expected = _jobs(benchmark, solutions, settings, progress, expected)
+        jobs += made
+        job_set += [index] * len(made)
     results = _run_jobs(jobs, settings.workers, progress)
-    outcomes: dict[str, dict[str, tuple[str, str]]] = {}
-    for job, (result, offset) in zip(jobs, results, strict=True):
-        outcomes.setdefault(job.task_id, {})[job.label] = job_verdict(
+    outcomes: list[dict[str, dict[str, tuple[str, str]]]] = [{} for _ in solution_sets]
+    for job, index, (result, offset) in zip(jobs, job_set, results, strict=True):
+        outcomes[index].setdefault(job.task_id, {})[job.label] = job_verdict(
             result, offset, job.solution_lines
         )
     missing = (MISSING, "no solution")
     return [
-        _task_score(
-            task,
-            benchmark.has_plus,
-            outcomes.get(task.task_id, {"base": missing, "plus": missing}),
-        )
-        for task in benchmark.tasks
+        [
+            _task_score(
+                task,
+                benchmark.has_plus,
+                found.get(task.task_id, {"base": missing, "plus": missing}),
+            )
+            for task in benchmark.tasks
+        ]
+        for found in outcomes
     ]
+
+
+def _jobs(
+    benchmark: Benchmark,
+    solutions: Mapping[str, str],
+    settings: ScoreSettings,
+    progress: bool,
+    expected: Mapping[str, Expected] | None,
+) -> tuple[list[_Job], Mapping[str, Expected] | None]:
+    """The sandboxed programs that score one solution per task, and ``expected`` (loaded here
+    the first time an evalplus benchmark needs it, so the next set reuses it)."""
+    wanted = [task for task in benchmark.tasks if task.task_id in solutions]
+    if benchmark.name == "humaneval" or is_problems_benchmark(benchmark.name):
+        return [
+            _humaneval_job(task, solutions[task.task_id], settings) for task in wanted
+        ], expected
+    if wanted and wanted[0].dataset == "bigcodebench":
+        bcb = settings.bigcodebench
+        return [_bigcodebench_job(task, solutions[task.task_id], bcb) for task in wanted], expected
+    if not wanted:
+        return [], expected
+    if expected is None:
+        from fgit.evaluation.groundtruth import expected_outputs
+
+        expected = expected_outputs(benchmark, progress=progress)
+    labels = ("base", "plus") if benchmark.has_plus else ("base",)
+    jobs = [
+        _evalplus_job(task, solutions[task.task_id], label, expected[task.task_id], settings)
+        for task in wanted
+        for label in labels  # plus runs even when base fails, as in evalplus
+    ]
+    return jobs, expected

@@ -13,7 +13,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from fgit.evaluation.benchmark_names import benchmark_label, has_base_and_plus
+from fgit.evaluation.benchmark_names import benchmark_display, has_base_and_plus
 from fgit.evaluation.compare import (
     Comparison,
     PairedStats,
@@ -488,12 +488,9 @@ def _scored(run: EvalRun) -> str:
 
 def _benchmark_html(benchmark: str, runs: Mapping[str, EvalRun]) -> str:
     first = next(iter(runs.values()))
-    label = benchmark_label(benchmark)
-    if has_base_and_plus(benchmark) or label == benchmark:  # evalplus's names as they are
-        name = _e(benchmark)
-    else:
-        name = f"{_e(label)} <code>{_e(benchmark)}</code>"
-    title = f"<h3>{name} · {len(first.tasks)} tasks</h3>"  # the baseline's
+    title = (
+        f"<h3>{_e(benchmark_display(benchmark))} · {len(first.tasks)} tasks</h3>"  # the baseline's
+    )
     if len(runs) < 2:
         return title + _separate_runs_html(runs, None)
     try:
