@@ -459,3 +459,57 @@ def test_verdicts_equal_upstream_untrusted_check(complete: Benchmark) -> None:
 def test_policy_is_allow_subprocess_with_private_tmp_and_loopback() -> None:
     assert BIGCODEBENCH.subprocess and BIGCODEBENCH.file_changes and not BIGCODEBENCH.network
     assert BIGCODEBENCH.private_tmp and BIGCODEBENCH.loopback
+
+
+# ------------------------------------------------------------------ a bad download (review)
+
+
+def _offline_fgit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An installed fgit without a data folder, its cache under ``tmp_path``."""
+    site = tmp_path / "site-packages" / "fgit" / "data"
+    site.mkdir(parents=True)
+    monkeypatch.setattr(data_files, "__file__", str(site / "files.py"))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("FGIT_DATA_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    return tmp_path / "cache" / "bigcodebench"
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"<html>rate limited</html>", "did not download as gzip"),
+        (None, "did not download as gzip"),  # a transfer cut short: truncated gzip
+        (gzip.compress(b"<html>not JSON</html>\n"), "line 1: not JSON"),
+        (gzip.compress(b""), "downloaded with no tasks"),
+    ],
+    ids=["error-page", "truncated", "not-json", "empty"],
+)
+def test_a_bad_download_is_an_error_and_is_not_cached(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shared_data: Path, body, message
+) -> None:
+    cache = _offline_fgit(tmp_path, monkeypatch)
+    full = (shared_data / BCB_FILE).read_bytes()
+    bad = full[: len(full) // 2] if body is None else body
+    monkeypatch.setattr(bcb_data.urllib.request, "urlopen", lambda url, timeout: io.BytesIO(bad))
+    with pytest.raises(DataError, match=message):
+        load_benchmark("bigcodebench-complete")
+    assert not any(cache.glob("*")) if cache.exists() else True  # nothing cached
+    # The next run downloads again, and a good file is then cached and read.
+    monkeypatch.setattr(bcb_data.urllib.request, "urlopen", lambda url, timeout: io.BytesIO(full))
+    assert len(load_benchmark("bigcodebench-complete").tasks) == 1140
+
+
+def test_a_corrupt_cached_file_is_one_line_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shared_data: Path
+) -> None:
+    cache = _offline_fgit(tmp_path, monkeypatch)
+    cache.mkdir(parents=True)
+    cached = cache / f"BigCodeBench-{bcb_data.VERSION}.jsonl.gz"
+    full = (shared_data / BCB_FILE).read_bytes()
+    cached.write_bytes(full[: len(full) // 2])  # cached by an older fgit: cut short
+    with pytest.raises(DataError, match=re.escape(str(cached)) + ".*delete it"):
+        load_benchmark("bigcodebench-complete")
+    cached.write_bytes(b"plain text, not gzip\n")
+    with pytest.raises(DataError, match=re.escape(str(cached))):
+        bcb_data.read_records(cached)

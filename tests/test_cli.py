@@ -125,3 +125,37 @@ def test_every_command_that_shows_progress_takes_quiet():
     # The rest print a table or a line and nothing else.
     others = {"version", "models list", "problems build", "problems holdout", "compare", "report"}
     assert set(commands) - quiet == others
+
+
+@pytest.mark.parametrize("fraction", ["1.5", "-0.1", "1"])
+def test_a_holdout_fraction_out_of_range_is_one_line(tmp_path, fraction):
+    from fgit.records import Problem
+
+    problems = tmp_path / "p.jsonl"
+    write_records(problems, [Problem(id="a", instruction="x", response="y", tests="assert 1")])
+    commands = [
+        ["problems", "holdout", str(problems), "--fraction", fraction,
+         "--out", str(tmp_path / "h.jsonl")],
+        ["validate", "--model", "nowhere", "--problems", str(problems),
+         "--holdout-fraction", fraction, "--out", str(tmp_path / "v.json")],
+    ]  # fmt: skip
+    for args in commands:
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2, result.output
+        assert "Traceback" not in result.output and "must be in [0, 1)" in result.output
+        assert not (tmp_path / "h.jsonl").exists()
+
+
+@pytest.mark.parametrize(
+    "option", [["--n-samples", "5"], ["--temperature", "0.8"], ["--top-p", "0.9"], ["--seed", "3"]]
+)
+def test_generation_options_with_samples_are_refused(tmp_path, option):
+    samples = tmp_path / "s.jsonl"
+    samples.write_text('{"task_id": "HumanEval/0", "solution": "x = 1"}\n')
+    result = runner.invoke(
+        app, ["evaluate", "--samples", str(samples), "--benchmark", "humaneval", *option,
+              "--out", str(tmp_path / "r.json"), "--quiet"],
+    )  # fmt: skip
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert option[0] in result.output and "only apply to --model" in result.output
+    assert not (tmp_path / "r.json").exists()

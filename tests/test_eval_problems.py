@@ -479,3 +479,83 @@ def test_tasks_are_prompted_as_mbpp_or_as_humaneval_tasks(bytelevel_tokenizer):
     )
     [score] = score_solutions(benchmark, {task.task_id: task.canonical_solution}, progress=False)
     assert score.base == "passed", score.detail
+
+
+# ------------------------------------------------------------------- review: inputs
+
+
+NO_ENTRY = Problem(  # check(candidate) but nothing names what to call it with
+    id="mine/cube",
+    instruction="Write cube(x) that returns x ** 3.",
+    response="def cube(x):\n    return x ** 3\n",
+    tests="def check(candidate):\n    assert candidate(2) == 8\n",
+)
+
+
+def test_check_tests_without_an_entry_point_are_counted_not_passed(tmp_path):
+    """Such a record would pass any answer (nothing calls check): it is not scored, and is
+    counted and named like a record without tests."""
+    path = tmp_path / "mine.jsonl"
+    write_records(path, [*PROBLEMS, NO_ENTRY])
+    samples = _samples(tmp_path / "s.jsonl", WRONG)
+    code, output = _score(samples, path, tmp_path / "r.json")
+    assert code == 0, output
+    run = json.loads((tmp_path / "r.json").read_text())
+    assert [t["task_id"] for t in run["tasks"]] == SCORED  # not mine/cube
+    assert run["data"]["without_entry_point"] == {"count": 1, "ids": ["mine/cube"]}
+    assert run["data"]["without_tests"] == {"count": 1, "ids": ["mine/explain"]}
+    assert "1 record(s)" in output and "no entry_point" in output and "mine/cube" in output
+    # Scored anyway, a wrong answer would pass: the program never calls check.
+    from fgit.execution import check_program
+
+    program = check_program("def cube(x):\n    return 0\n", NO_ENTRY.tests, "")
+    assert not program.rstrip().splitlines()[-1].startswith("check(")
+    # A check(...) the tests call themselves needs no entry point: scored as it is.
+    called = NO_ENTRY.model_copy(update={"tests": NO_ENTRY.tests + "check(cube)\n"})
+    from fgit.evaluation.problems import is_scorable, lacks_entry_point
+
+    assert lacks_entry_point(NO_ENTRY) and not is_scorable(NO_ENTRY)
+    assert is_scorable(called) and is_scorable(PROBLEMS[2])  # asserts, no entry point
+    # Only such records: nothing to score, one line.
+    only = tmp_path / "only.jsonl"
+    write_records(only, [NO_ENTRY])
+    code, output = _evaluate("--samples", str(samples), "--benchmark", f"problems:{only}")
+    assert code == 2 and "Traceback" not in output
+    [line] = output.strip().splitlines()
+    assert "none of its 1 records has tests that can be called" in line
+
+
+@pytest.mark.parametrize("spec", ["problems:", "problems:  "])
+def test_a_problems_benchmark_without_a_path_is_one_line(tmp_path, spec):
+    samples = _samples(tmp_path / "s.jsonl", {"mine/add": "x = 1\n"})
+    for extra in ([], ["--out", str(tmp_path / "r.json")]):  # default --out, then the loader
+        code, output = _evaluate("--samples", str(samples), "--benchmark", spec, *extra)
+        assert code == 2 and "Traceback" not in output, output
+        [line] = output.strip().splitlines()
+        assert "expected problems:PATH" in line
+
+
+def test_holdout_reads_leetcode_files_as_problems_benchmarks_do(tmp_path):
+    """`fgit problems holdout` on a LeetCodeDataset file: its records (ids, tests, prelude),
+    not TRL's prompt/completion reading of the same fields."""
+    from fgit.evaluation.problems import read_benchmark_problems
+    from fgit.validation import holdout_ids
+
+    source = tmp_path / "lc.jsonl"
+    source.write_text(
+        "".join(json.dumps(_leetcode_record(f"lc-{i}", LEETCODE_SOLUTION)) + "\n"
+                for i in range(40))
+    )  # fmt: skip
+    held_path = tmp_path / "held.jsonl"
+    result = runner.invoke(
+        app, ["problems", "holdout", str(source), "--fraction", "0.5", "--out", str(held_path)]
+    )
+    assert result.exit_code == 0, result.output
+    held, _ = read_benchmark_problems(held_path)
+    expected = holdout_ids([f"lc-{i}" for i in range(40)], 0.5, 0)
+    assert expected and {p.id for p in held} == expected
+    assert all(p.tests and p.entry_point == "Solution().total" for p in held)
+    # The instruction is the LeetCode question, and `prompt` is the prelude the code needs.
+    assert all("Return the sum" in p.instruction for p in held)
+    assert all(p.metadata.get("prelude") == "from typing import *\n" for p in held)
+    assert "without tests" not in result.output

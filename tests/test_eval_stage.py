@@ -198,3 +198,95 @@ def test_plain_prompts_on_a_chat_only_backend_fail_in_one_line(tmp_path, shared_
     assert line.startswith("error: --prompt-format plain needs a local model")
     assert line.endswith("the openai backend only takes conversations")
     assert not (tmp_path / "r.samples.jsonl").exists()
+
+
+class StopRecordingBackend:
+    """A local-model stand-in: continues raw prompts with canned bodies and records the stop
+    strings each prompt was completed with."""
+
+    supports_completion = True
+
+    def __init__(self, tokenizer, bodies: dict[str, str]) -> None:
+        self.prompt_formatter = tokenizer
+        self.bodies = bodies
+        self.calls: list[tuple[list[str], tuple[str, ...], tuple[int, ...] | None]] = []
+
+    def complete(self, prompts, params):
+        self.calls.append((list(prompts), tuple(params.stop), params.seeds))
+        return [
+            [next(body for key, body in self.bodies.items() if key in prompt)] * params.n
+            for prompt in prompts
+        ]
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    def describe(self):
+        return {"kind": "fake-local"}
+
+
+def test_a_mixed_problems_file_stops_each_prompt_at_its_own_strings(
+    tmp_path, monkeypatch, bytelevel_tokenizer
+):
+    """Completion-style (HumanEval's stops) and prose problems (MBPP's) in one chunk: each
+    prompt is completed with its own stop strings, answers stay with their tasks."""
+    from fgit.evaluation import stage
+    from fgit.evaluation.prompts import DIRECT_STOPS
+    from fgit.records import Problem, write_records
+
+    problems = [
+        Problem(id="p/prose1", instruction="Write add(a, b) returning a + b.",
+                response="def add(a, b):\n    return a + b\n",
+                tests="assert add(1, 2) == 3\n", entry_point="add"),
+        Problem(id="p/code", instruction='def inc(x):\n    """Add one."""\n',
+                response="    return x + 1\n",
+                tests="def check(candidate):\n    assert candidate(1) == 2\n",
+                entry_point="inc", metadata={"style": "completion"}),
+        Problem(id="p/prose2", instruction="Write neg(x) returning -x.",
+                response="def neg(x):\n    return -x\n",
+                tests="assert neg(2) == -2\n", entry_point="neg"),
+    ]  # fmt: skip
+    path = tmp_path / "mixed.jsonl"
+    write_records(path, problems)
+    backend = StopRecordingBackend(
+        bytelevel_tokenizer,
+        {"add(a, b)": "def add(a, b):\n    return a + b\n", "Add one.": "    return x + 1\n",
+         "neg(x)": "def neg(x):\n    return -x\n"},
+    )  # fmt: skip
+    monkeypatch.setattr(stage, "load_generation_backend", lambda model, generation, quiet: backend)
+    settings = stage.GenerationSettings(prompt_kind="plain", max_new_tokens=8)
+    run = stage.evaluate_model(
+        "fake", f"problems:{path}", tmp_path / "r.json", generation=settings, quiet=True
+    )
+    assert len(backend.calls) == 2  # one call per stop tuple, not one per chunk
+    stops = {}
+    for prompts, stop, _ in backend.calls:
+        for prompt in prompts:
+            stops["code" if "Add one." in prompt else "prose"] = set(stop)
+    assert set(DIRECT_STOPS["humaneval"]) <= stops["code"]
+    assert set(DIRECT_STOPS["mbpp"]) <= stops["prose"]
+    assert not set(DIRECT_STOPS["mbpp"]) <= stops["code"]
+    assert [t.task_id for t in run.tasks] == ["p/prose1", "p/code", "p/prose2"]
+    assert [t.base for t in run.tasks] == ["passed"] * 3  # answers stayed with their tasks
+    assert run.prompt_format["datasets"] == ["humaneval", "mbpp"]
+
+
+def test_grouped_completions_keep_each_prompts_seed():
+    from fgit.backends.protocol import SamplingParams
+    from fgit.evaluation.prompts import EvalPrompt
+    from fgit.evaluation.stage import _complete_by_stops
+
+    seen = []
+
+    class Echo:
+        def complete(self, prompts, params):
+            seen.append((params.stop, params.seeds))
+            return [[f"{p}:{s}"] for p, s in zip(prompts, params.seeds, strict=True)]
+
+    def prompt(text, stop):
+        return EvalPrompt(kind="plain", text=text, stop=stop, solution_prefix="")
+
+    prompts = [prompt("a", ("x",)), prompt("b", ("y",)), prompt("c", ("x",))]
+    out = _complete_by_stops(Echo(), prompts, SamplingParams(seeds=(1, 2, 3)))
+    assert out == [["a:1"], ["b:2"], ["c:3"]]
+    assert seen == [(("x",), (1, 3)), (("y",), (2,))]

@@ -269,6 +269,7 @@ def problems_holdout(
     from fgit.evaluation.problems import has_tests
     from fgit.validation import write_holdout
 
+    _check_fraction(fraction, "--fraction")
     held = write_holdout(problems, out, fraction, seed)
     if not held:
         raise typer.BadParameter(
@@ -282,6 +283,12 @@ def problems_holdout(
         highlight=False,
         soft_wrap=True,
     )
+
+
+def _check_fraction(fraction: float, option: str) -> None:
+    """A holdout fraction in [0, 1) (:func:`fgit.validation.holdout_ids`'s range), as one line."""
+    if not 0 <= fraction < 1:
+        raise typer.BadParameter(f"must be in [0, 1), got {fraction}", param_hint=option)
 
 
 @app.command()
@@ -599,6 +606,21 @@ def evaluate(
         raise typer.BadParameter(
             f"unknown benchmark {benchmark!r}; choose from {', '.join(BENCHMARKS)} or problems:PATH"
         )
+    if samples is not None:  # a samples file is scored as given: generation options mean nothing
+        given = [
+            name
+            for name, value, default in (
+                ("--n-samples", n_samples, 1),
+                ("--temperature", temperature, 0.0),
+                ("--top-p", top_p, 1.0),
+                ("--seed", seed, 0),
+            )
+            if value != default
+        ]
+        if given:
+            raise typer.BadParameter(
+                f"{', '.join(given)} only apply to --model (a samples file is scored as given)"
+            )
     _prompt_kind(prompt_format)
     target = out or _default_eval_out(model, samples, benchmark)
     scoring = ScoreSettings(workers=workers)
@@ -625,14 +647,20 @@ def evaluate(
             scoring=scoring, limit=limit, quiet=quiet, ks=ks,
         )  # fmt: skip
     _print_rows(f"evaluation -> {target}", summary_rows(run))
-    without = run.data.get("without_tests")
-    if without:
-        console.print(
-            f"{without['count']} record(s) of {run.data['source']} have no tests and were not "
-            f"scored: {', '.join(without['ids'][:5])}{' …' if without['count'] > 5 else ''}",
-            highlight=False,
-            soft_wrap=True,
-        )
+    reasons = (
+        ("without_tests", "have no tests"),
+        ("without_entry_point", "define check(candidate) in their tests but no entry_point"),
+    )
+    for key, why in reasons:
+        unscored = run.data.get(key)
+        if unscored:
+            ids = unscored["ids"]
+            console.print(
+                f"{unscored['count']} record(s) of {run.data['source']} {why} and were not "
+                f"scored: {', '.join(ids[:5])}{' …' if unscored['count'] > 5 else ''}",
+                highlight=False,
+                soft_wrap=True,
+            )
 
 
 def _ks_option(text: str | None) -> list[int] | None:
@@ -672,13 +700,15 @@ def validate(
     template with the instruction as the user message: training's prompt_format auto. Scored
     as `fgit evaluate --benchmark problems:FILE` scores (FILE from `fgit problems holdout`)."""
 
+    from fgit.evaluation.problems import read_benchmark_problems
     from fgit.evaluation.stage import GenerationSettings, load_generation_backend
     from fgit.io import write_json
-    from fgit.records import read_problems
     from fgit.validation import split_problems
     from fgit.validation import validate as run_validation
 
-    chosen = split_problems(read_problems(problems), holdout_fraction, holdout_seed)[1]
+    _check_fraction(holdout_fraction, "--holdout-fraction")
+    # The reader `fgit problems holdout` and `problems:` benchmarks use: LeetCodeDataset too.
+    chosen = split_problems(read_benchmark_problems(problems)[0], holdout_fraction, holdout_seed)[1]
     if not chosen:
         raise typer.BadParameter(f"{problems}: the holdout holds no problems to validate on")
     generation = GenerationSettings(batch_size=batch_size, dtype=dtype)

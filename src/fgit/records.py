@@ -33,6 +33,7 @@ __all__ = [
     "TruncatedTailWarning",
     "VariantSet",
     "derive_id",
+    "first_record",
     "iter_records",
     "read_completed_ids",
     "read_json_records",
@@ -439,6 +440,17 @@ def _iter_raw(path: PathLike) -> Iterator[tuple[int, Any, bool]]:
         except RecordError as exc:
             value = exc  # a bad line is a record-level error: the caller may skip it
         yield number, value, False
+
+
+def first_record(path: PathLike) -> Any:
+    """The first record of a JSONL or JSON-array file, decoded but not validated (to tell a
+    file's format from it); None for a file without records. A bad first line raises
+    :class:`RecordError` naming the file and line."""
+    for _, obj, _ in _iter_raw(path):
+        if isinstance(obj, RecordError):
+            raise obj
+        return obj
+    return None
 
 
 def read_json_records(path: PathLike) -> Iterator[tuple[int, dict[str, Any]]]:

@@ -56,9 +56,10 @@ def write_holdout(problems_path: Path, out: Path, fraction: float, seed: int = 0
     ``fraction`` and ``holdout_seed`` ``seed`` leaves out (the ones ``fgit validate`` scores),
     in file order, as a problems file for ``fgit evaluate --benchmark problems:OUT``. Returns
     them; writes nothing when there are none."""
-    from fgit.records import read_problems, write_records
+    from fgit.evaluation.problems import read_benchmark_problems  # LeetCodeDataset files too
+    from fgit.records import write_records
 
-    held = split_problems(read_problems(problems_path), fraction, seed)[1]
+    held = split_problems(read_benchmark_problems(problems_path)[0], fraction, seed)[1]
     if held:  # nothing held out: nothing written (the caller says so)
         write_records(out, held)
     return held

@@ -29,7 +29,8 @@ import json
 import os
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+import zlib
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -66,22 +67,48 @@ def cache_dir() -> Path:
 
 def read_records(path: Path) -> list[dict[str, Any]]:
     """The task records of a BigCodeBench JSONL file (``.gz`` or plain), in file order; a bad
-    line is a :class:`DataError` naming the file and line."""
+    line, or a file that is not gzip (or UTF-8) where it should be, is a :class:`DataError`
+    naming the file."""
     opener: Callable[..., Any] = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rt", encoding="utf-8") as f:
+            return _parse_lines(f, str(path))
+    except (EOFError, OSError, UnicodeDecodeError, zlib.error) as error:
+        if isinstance(error, FileNotFoundError):
+            raise
+        hint = "; delete it to download it again" if path.parent == cache_dir() else ""
+        raise DataError(f"{path}: not a readable BigCodeBench file ({error}){hint}") from None
+
+
+def _parse_lines(lines: Iterable[str], where: str) -> list[dict[str, Any]]:
     records = []
-    with opener(path, "rt", encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise DataError(f"{path}, line {number}: not JSON ({error.msg})") from None
-            missing = [name for name in _FIELDS if not isinstance(record.get(name), str)]
-            if missing:
-                raise DataError(f"{path}, line {number}: no {', '.join(missing)}")
-            records.append(record)
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise DataError(f"{where}, line {number}: not JSON ({error.msg})") from None
+        if not isinstance(record, dict):
+            raise DataError(f"{where}, line {number}: not a JSON object")
+        missing = [name for name in _FIELDS if not isinstance(record.get(name), str)]
+        if missing:
+            raise DataError(f"{where}, line {number}: no {', '.join(missing)}")
+        records.append(record)
     return records
+
+
+def _check_download(url: str, data: bytes) -> None:
+    """A :class:`DataError` unless ``data`` is gzip of BigCodeBench task lines: a truncated
+    transfer or an error page must not be cached, where every later run would read it.
+    (The file's sha256 is not pinned: fgit's shared copy comes from the annotation repository's
+    ``hf_data``, not from this release asset, so no checksum is known to match it.)"""
+    try:
+        text = gzip.decompress(data).decode("utf-8")
+    except (EOFError, OSError, UnicodeDecodeError, zlib.error) as error:
+        raise DataError(f"bigcodebench: {url} did not download as gzip ({error})") from None
+    if not _parse_lines(text.splitlines(), url):
+        raise DataError(f"bigcodebench: {url} downloaded with no tasks")
 
 
 def hard_ids(path: Path) -> list[str]:
@@ -103,6 +130,7 @@ def _download(url: str, target: Path) -> Path:
             f"bigcodebench: no data folder, and {url} could not be downloaded ({error}); pass "
             "--data-dir or set FGIT_DATA_DIR to a folder holding bigcodebench/"
         ) from None
+    _check_download(url, data)  # before writing: the cache is read as it is from then on
     target.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(target, data)
     return target

@@ -24,8 +24,10 @@ The prompt is evalplus's, as for every benchmark (:mod:`fgit.evaluation.prompts`
   its instruction as the code prompt, as a HumanEval task, with HumanEval's stop strings.
 
 Records without tests cannot be scored: they are counted, named in the benchmark
-(``without_tests``) and in the results file, never silently dropped; a file with none that has
-tests is an error.
+(``without_tests``) and in the results file, never silently dropped. Neither can records whose
+tests define ``check(candidate)`` without calling it but that have no ``entry_point``: nothing
+would call ``check``, so every answer would pass; they are counted and named the same way
+(``without_entry_point``). A file with no scorable record is an error.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fgit.data import DataError
+from fgit.errors import FgitError
 from fgit.io import sha256_file
 from fgit.records import Problem
 
@@ -45,10 +48,13 @@ if TYPE_CHECKING:  # imported where used: tasks, scoring and the CLI import this
 
 __all__ = [
     "PREFIX",
+    "ProblemsSpecError",
     "benchmark_name",
     "has_tests",
     "is_leetcode_record",
     "is_problems_benchmark",
+    "is_scorable",
+    "lacks_entry_point",
     "load_problems_benchmark",
     "problem_task",
     "problems_benchmark",
@@ -62,6 +68,11 @@ FGIT_FORMAT = "fgit problems"
 LEETCODE_FORMAT = "LeetCodeDataset"
 
 
+class ProblemsSpecError(FgitError, ValueError):
+    """A ``problems:`` benchmark without a path (one line for the user; a ValueError for
+    callers that check specs)."""
+
+
 def is_problems_benchmark(name: str) -> bool:
     """Whether ``name`` is a ``problems:…`` benchmark (a spec ``problems:PATH`` or the name a
     run records, ``problems:<file name>``)."""
@@ -71,7 +82,7 @@ def is_problems_benchmark(name: str) -> bool:
 def problems_path(spec: str) -> Path:
     """The file of a ``problems:PATH`` spec (relative paths: to the current folder)."""
     if not is_problems_benchmark(spec) or not spec.removeprefix(PREFIX).strip():
-        raise ValueError(f"expected problems:PATH, got {spec!r}")
+        raise ProblemsSpecError(f"expected problems:PATH, got {spec!r}")
     return Path(spec.removeprefix(PREFIX)).expanduser()
 
 
@@ -93,6 +104,23 @@ def has_tests(problem: Problem) -> bool:
     return bool(problem.tests and problem.tests.strip())
 
 
+def lacks_entry_point(problem: Problem) -> bool:
+    """Whether the problem's tests need an entry point that it does not name: they define
+    ``check(candidate)`` without calling it (so the harness must call ``check(entry_point)``,
+    :func:`fgit.execution.check_program`'s rule) and ``entry_point`` is empty."""
+    from fgit.execution.programs import check_program
+
+    if not has_tests(problem) or (problem.entry_point or "").strip():
+        return False
+    tests = problem.tests or ""
+    return check_program("", tests, "entry_point") != check_program("", tests, None)
+
+
+def is_scorable(problem: Problem) -> bool:
+    """A problem that is one task: tests that run, and whatever they need to be called."""
+    return has_tests(problem) and not lacks_entry_point(problem)
+
+
 def is_leetcode_record(obj: Any) -> bool:
     """A LeetCodeDataset record: every field of :data:`fgit.problems.LEETCODE_FIELDS`, and no
     ``instruction`` (fgit's own records have one; LeetCodeDataset's ``response`` is its
@@ -107,11 +135,9 @@ def is_leetcode_record(obj: Any) -> bool:
 
 
 def _first_record(path: Path) -> Any:
-    from fgit.records import _iter_raw  # one reader: the same file:line errors everywhere
+    from fgit.records import first_record  # one reader: the same file:line errors everywhere
 
-    for _, obj, _ in _iter_raw(path):
-        return obj
-    return None
+    return first_record(path)
 
 
 def read_benchmark_problems(path: Path) -> tuple[list[Problem], str]:
@@ -146,6 +172,8 @@ def problem_task(problem: Problem) -> EvalTask:
 
     if not has_tests(problem):
         raise ValueError(f"{problem.id} has no tests")
+    if lacks_entry_point(problem):
+        raise ValueError(f"{problem.id}: its tests define check(candidate) but no entry_point")
     completion_style = problem.metadata.get("style") == "completion"
     prompt = problem.instruction if completion_style else _docstring(problem.instruction)
     prelude = problem.metadata.get("prelude") or None
@@ -165,16 +193,17 @@ def problem_task(problem: Problem) -> EvalTask:
 def problems_benchmark(
     problems: Sequence[Problem], *, name: str, source: str, sha256: str, version: str
 ) -> Benchmark:
-    """The benchmark of ``problems``: one task per problem with tests, in file order; the ids
-    of the others in ``without_tests``. :class:`DataError` when none has tests."""
+    """The benchmark of ``problems``: one task per scorable problem, in file order; the ids
+    of those without tests in ``without_tests``, of those whose ``check(candidate)`` has no
+    entry point in ``without_entry_point``. :class:`DataError` when none is scorable."""
     from fgit.evaluation.tasks import Benchmark
 
-    scored = [p for p in problems if has_tests(p)]
+    scored = [p for p in problems if is_scorable(p)]
     without = tuple(p.id for p in problems if not has_tests(p))
+    no_entry = tuple(p.id for p in problems if lacks_entry_point(p))
     if not scored:
-        raise DataError(
-            f"{source}: none of its {len(problems)} records has tests; nothing to score"
-        )
+        why = "has tests" if not no_entry else "has tests that can be called (an entry_point)"
+        raise DataError(f"{source}: none of its {len(problems)} records {why}; nothing to score")
     return Benchmark(
         name=name,
         tasks=[problem_task(p) for p in scored],
@@ -183,6 +212,7 @@ def problems_benchmark(
         sha256=sha256,
         has_plus=False,
         without_tests=without,
+        without_entry_point=no_entry,
     )
 
 

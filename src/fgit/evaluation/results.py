@@ -293,6 +293,9 @@ def _benchmark_name_and_data(benchmark: Any, data: Any) -> tuple[str, dict[str, 
         without = getattr(benchmark, "without_tests", ())
         if without:  # a problems file's records that could not be scored: never silently lost
             data["without_tests"] = {"count": len(without), "ids": list(without)}
+        no_entry = getattr(benchmark, "without_entry_point", ())
+        if no_entry:  # tests define check(candidate) but nothing says what to call it with
+            data["without_entry_point"] = {"count": len(no_entry), "ids": list(no_entry)}
     return name, _settings(data)
 
 

@@ -231,11 +231,30 @@ def _complete(
         prompts = [
             build_prompt(t.prompt, formatter, t.dataset, settings.prompt_kind, split) for t in chunk
         ]
-        params = replace(params, stop=prompts[0].stop)
-        return prompts, backend.complete([p.text for p in prompts], params)
+        return prompts, _complete_by_stops(backend, prompts, params)
     prompts = [server_prompt(t.prompt, t.dataset, split) for t in chunk]
     conversations = [[{"role": "user", "content": p.text}] for p in prompts]
     return prompts, backend.generate(conversations, params)
+
+
+def _complete_by_stops(
+    backend: Any, prompts: list[EvalPrompt], params: SamplingParams
+) -> list[list[str]]:
+    """Completions of ``prompts`` in their order, one backend call per distinct stop tuple:
+    a problems file may mix completion-style (HumanEval's stops) and prose problems (MBPP's),
+    and each prompt must stop at its own strings. Per-prompt seeds follow their prompts."""
+    groups: dict[tuple[str, ...], list[int]] = {}
+    for index, prompt in enumerate(prompts):
+        groups.setdefault(tuple(prompt.stop), []).append(index)
+    out: list[list[str]] = [[] for _ in prompts]
+    for stop, indices in groups.items():
+        seeds = None if params.seeds is None else tuple(params.seeds[i] for i in indices)
+        texts = backend.complete(
+            [prompts[i].text for i in indices], replace(params, stop=stop, seeds=seeds)
+        )
+        for index, completions in zip(indices, texts, strict=True):
+            out[index] = completions
+    return out
 
 
 def _count_tokens(backend: Backend, text: str) -> int:
@@ -309,6 +328,8 @@ def evaluate_model(
     fmt = prompt_format_record(
         generation.prompt_kind, formatter, dataset, bigcodebench_split(benchmark_name)
     )
+    if len(_datasets(benchmark)) > 1:  # a problems file of completion-style and prose tasks
+        fmt["datasets"] = _datasets(benchmark)
     gen = {**backend.describe(), **vars(generation), "greedy": generation.temperature == 0}
     if generation.temperature > 0:
         gen["seeding"] = SEEDING
@@ -390,9 +411,19 @@ def evaluate_samples(
 
 
 def _dataset(benchmark: Benchmark) -> str:
-    """The dataset of the benchmark's tasks (they share one), which picks prompts and
-    sanitizer; "" for an empty task list."""
+    """The dataset of the benchmark's tasks, which picks the prompt record and the sanitizer;
+    "" for an empty task list. A problems file may mix "humaneval" (completion-style) and
+    "mbpp" (prose) tasks: both are evalplus's prompts and sanitizer, so the first stands for
+    all (the record lists them: :func:`_datasets`); BigCodeBench's never mixes with them."""
+    datasets = _datasets(benchmark)
+    if "bigcodebench" in datasets and len(datasets) > 1:
+        raise ValueError(f"{benchmark.name}: tasks of {datasets} in one benchmark")
     return benchmark.tasks[0].dataset if benchmark.tasks else ""
+
+
+def _datasets(benchmark: Benchmark) -> list[str]:
+    """The distinct datasets (prompt styles) of the benchmark's tasks, sorted."""
+    return sorted({task.dataset for task in benchmark.tasks})
 
 
 def _ks(ks: Sequence[int], n: int) -> list[int]:

@@ -77,7 +77,8 @@ class Benchmark:
     """Tasks in dataset order, with where they came from (``source``: a file path or URL,
     ``version``, ``sha256`` of the data file) so a pass@1 can name its data exactly.
     ``without_tests``: ids of a problems file's records that have no tests, so no task (counted
-    and recorded, never silently dropped)."""
+    and recorded, never silently dropped); ``without_entry_point``: ids of those whose tests
+    define ``check(candidate)`` but that name no entry point to call it with (counted alike)."""
 
     name: str
     tasks: list[EvalTask]
@@ -86,6 +87,7 @@ class Benchmark:
     sha256: str
     has_plus: bool
     without_tests: tuple[str, ...] = ()
+    without_entry_point: tuple[str, ...] = ()
 
     def task(self, task_id: str) -> EvalTask:
         for task in self.tasks:
