@@ -251,12 +251,55 @@ HOSTILE = {
     "define-own-TestCases": "import unittest\nclass TestCases(unittest.TestCase):\n"
     "    def test_ok(self):\n        pass\n" + WRONG,
 }
+# Patches that undo themselves before the run ends, so that a snapshot compared only after
+# the run finds nothing; each passed before the harness checked at every step.
+SELF_RESTORING = {
+    # a fake TestCase.run reports success, and the last call puts the real one back
+    "fake-run-restored": "import unittest\n_real = unittest.TestCase.run\n_n = [0]\n"
+    "def _fake(self, result=None):\n"
+    "    result.startTest(self)\n    result.addSuccess(self)\n    result.stopTest(self)\n"
+    "    _n[0] += 1\n"
+    "    if _n[0] == 2:\n        unittest.TestCase.run = _real\n"
+    "try:\n    unittest.TestCase.run = _fake\nexcept TypeError:\n    pass\n" + WRONG,
+    # the loader finds no test (0 expected, 0 run) and puts itself back
+    "no-tests-restored": "import unittest\n_real = unittest.TestLoader.getTestCaseNames\n"
+    "def _fake(self, cls):\n    unittest.TestLoader.getTestCaseNames = _real\n    return []\n"
+    "try:\n    unittest.TestLoader.getTestCaseNames = _fake\nexcept TypeError:\n    pass\n" + WRONG,
+    # a class-building hook drops the failing test, then removes itself from the builtins
+    "drop-test-restored": "import builtins\n_real = builtins.__build_class__\n"
+    "def hook(func, name, *bases, **kw):\n"
+    "    cls = _real(func, name, *bases, **kw)\n"
+    "    if name == 'TestCases':\n"
+    "        builtins.__build_class__ = _real\n"
+    "        del cls.test_type\n"
+    "    return cls\n"
+    "builtins.__build_class__ = hook\n"
+    "def task_func(x):\n    return 4 if x == 2 else 'no'\n",
+    # ... or makes the failing test run the code of the passing one
+    "swap-test-restored": "import builtins\n_real = builtins.__build_class__\n"
+    "def hook(func, name, *bases, **kw):\n"
+    "    cls = _real(func, name, *bases, **kw)\n"
+    "    if name == 'TestCases':\n"
+    "        builtins.__build_class__ = _real\n"
+    "        cls.test_type = cls.test_value\n"
+    "    return cls\n"
+    "builtins.__build_class__ = hook\n"
+    "def task_func(x):\n    return 4 if x == 2 else 'no'\n",
+    # during the first test (test_type), the second one is replaced by a test that passes
+    "replace-next-test": "import sys\ndef task_func(x):\n"
+    "    sys.modules['__test__'].TestCases.test_value = lambda self: None\n"
+    "    return 3 if x == 3 else 5\n",
+    # ... or given the code of a test that passes
+    "recode-next-test": "import sys\ndef task_func(x):\n"
+    "    sys.modules['__test__'].TestCases.test_value.__code__ = (lambda self: None).__code__\n"
+    "    return 3 if x == 3 else 5\n",
+}
 
 
 @pytest.fixture(scope="module")
 def tiny_scores() -> dict[str, TaskScore]:
     """Every solution of the tiny task in one batch (one sandboxed program each)."""
-    solutions = {"canonical": TINY.canonical_solution, "wrong": WRONG, **HOSTILE}
+    solutions = {"canonical": TINY.canonical_solution, "wrong": WRONG, **HOSTILE, **SELF_RESTORING}
     tasks = [replace(TINY, task_id=name) for name in solutions]
     bench = Benchmark("bigcodebench-tiny", tasks, "test", "v0", "0" * 64, False)
     scores = score_solutions(bench, solutions, ScoreSettings(workers=2), progress=False)
@@ -284,12 +327,25 @@ def test_hostile_solutions_never_pass(tiny_scores: dict[str, TaskScore], name: s
         "patch-isinstance",
         "build-class-hook",
     }
-    if name in tampering:
-        assert score.base == "error" and "FgitTampering" in score.detail, score
+    if name in tampering:  # refused as it patches (an immutable class) or found afterwards
+        refused = "FgitTampering" in score.detail or "immutable type" in score.detail
+        assert score.base == "error" and refused, score
     if name == "skip-every-test":
         assert score.base == "failed" and "2 of 2 skipped" in score.detail
     if name in ("sys-exit-at-import", "os-exit-at-import"):
         assert score.base == "exited"
+
+
+@needs_namespaces
+@pytest.mark.parametrize("name", SELF_RESTORING)
+def test_self_restoring_patches_never_pass(tiny_scores: dict[str, TaskScore], name: str) -> None:
+    score = tiny_scores[name]
+    assert score.base != "passed", score
+    if name in ("fake-run-restored", "no-tests-restored"):
+        # TestCase and TestLoader are immutable: the patch never happened, the real run failed
+        assert score.base == "failed" and "1 of 2: test_value" in score.detail, score
+    else:
+        assert score.base == "error" and "FgitTampering" in score.detail, score
 
 
 @needs_namespaces
