@@ -322,6 +322,23 @@ def test_fork_bomb_is_bounded():
     assert_no_strays(marker)
 
 
+@pytest.mark.parametrize("own_uid", [True, False], ids=["own-uid", "our-uid"])
+def test_process_limit_only_with_a_uid_of_its_own(monkeypatch, own_uid):
+    """RLIMIT_NPROC counts all of a uid's processes: under ours it would count the harness's
+    and every other process we run, so it is set only where the run has its own uid."""
+    if not own_uid:
+        monkeypatch.setattr(uids, "_uid_pool", lambda: ())
+    elif not describe_sandbox()["uid_switch"]:
+        pytest.skip("needs root: the program runs under our uid")
+    source = "import resource\nprint(resource.getrlimit(resource.RLIMIT_NPROC)[0])"
+    result = run(source, SandboxLimits(timeout_s=10, max_processes=7))
+    assert result.passed, result
+    import resource
+
+    unchanged = str(resource.getrlimit(resource.RLIMIT_NPROC)[0])
+    assert result.stdout.strip() == ("7" if own_uid else unchanged)
+
+
 @pytest.fixture
 def victim() -> Iterator[Path]:
     """A file outside any run's folder, in a folder everybody sees and only root may write."""

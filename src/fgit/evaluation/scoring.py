@@ -51,6 +51,7 @@ from fgit.evaluation.bigcodebench_scoring import (
     BigCodeBenchSettings,
     bigcodebench_limits,
     bigcodebench_program,
+    bigcodebench_workers,
 )
 from fgit.evaluation.problems import is_problems_benchmark
 from fgit.evaluation.scores import MISSING, TaskScore
@@ -323,11 +324,13 @@ def score_solutions(
         )
     wanted = [task for task in benchmark.tasks if task.task_id in solutions]
     jobs: list[_Job] = []
+    workers = settings.workers
     if benchmark.name == "humaneval" or is_problems_benchmark(benchmark.name):
         jobs = [_humaneval_job(task, solutions[task.task_id], settings) for task in wanted]
     elif wanted and wanted[0].dataset == "bigcodebench":
         bcb = settings.bigcodebench
         jobs = [_bigcodebench_job(task, solutions[task.task_id], bcb) for task in wanted]
+        workers = workers or bigcodebench_workers(bcb)  # as many as the memory holds
     elif wanted:
         if expected is None:
             from fgit.evaluation.groundtruth import expected_outputs
@@ -339,7 +342,7 @@ def score_solutions(
             for task in wanted
             for label in labels  # plus runs even when base fails, as in evalplus
         ]
-    results = _run_jobs(jobs, settings.workers, progress)
+    results = _run_jobs(jobs, workers, progress)
     outcomes: dict[str, dict[str, tuple[str, str]]] = {}
     for job, (result, offset) in zip(jobs, results, strict=True):
         outcomes.setdefault(job.task_id, {})[job.label] = job_verdict(

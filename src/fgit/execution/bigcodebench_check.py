@@ -26,16 +26,25 @@ for step:
 - ``TestLoader().loadTestsFromTestCase(TestCases)`` run into a ``TestResult`` under a
   ``setitimer`` limit (upstream's 240 s + 1).
 
-Upstream passes when the run has no failures and no errors. fgit passes when, in addition, every
-test it loaded ran, none was skipped or succeeded unexpectedly (no v0.1.0 test skips itself: a
-skip comes from the solution, e.g. ``raise unittest.SkipTest``), and the program left
-``unittest`` and the builtins as they were: the classes (whole), functions and submodules of
-the ``unittest`` modules and every builtin are captured before the solution runs and compared,
-by identity, after the tests. So a solution that patches ``TestResult.wasSuccessful``,
-``TestCase.assertEqual`` or ``builtins.isinstance``, or replaces ``sys.modules["unittest"]``,
-never passes. The verdict then comes from the sandbox's nonce marker, written only when this
-function returns. Libraries the tests call (``numpy.testing``, ``pandas.testing``) are not
-captured: patching those fools upstream and fgit alike.
+Upstream passes when the run has no failures and no errors. fgit passes when, in addition, at
+least one test ran, every test method of ``TestCases`` (counted here with ``dir``/``callable``
+captured before the solution ran, and checked against the loader) ran and passed, none was
+skipped or succeeded unexpectedly (no v0.1.0 test skips itself: a skip comes from the solution,
+e.g. ``raise unittest.SkipTest``), each test is the test code's own function (every ``test*``
+method the source's ``TestCases`` defines is there, and each runs a code object compiled from
+the test code, its own, through ``functools.wraps`` decorators such as ``mock.patch``), and the
+program left ``unittest`` and the builtins as they were: the classes (whole), functions and
+submodules of the ``unittest`` modules and every builtin are captured before the solution runs
+and compared, by identity, after the solution's module ran, as each test starts and ends, and
+after the tests; the counts are kept in this function's closure. ``unittest``'s classes are
+also made immutable (CPython's ``Py_TPFLAGS_IMMUTABLETYPE``) before the solution runs. So a
+solution that patches ``TestResult.wasSuccessful``, ``TestCase.assertEqual``, ``TestCase.run``
+or ``builtins.isinstance``, or replaces ``sys.modules["unittest"]``, never passes, even if it
+undoes the patch before the end. A patch made and undone within one test, of a builtin or a
+``unittest`` module function, is still possible in-process. The verdict then comes from the
+sandbox's nonce marker, written only when this function returns. Libraries the tests call
+(``numpy.testing``, ``pandas.testing``) are not captured: patching those fools upstream and
+fgit alike.
 
 Outcomes: the function returns on a pass; otherwise it raises ``TestsFailed`` (an
 ``AssertionError``: a test failed, was skipped, or did not run), ``TestsRaised`` (a test raised
