@@ -25,6 +25,7 @@ from fgit.evaluation.bigcodebench_scoring import (
     bigcodebench_program,
     bigcodebench_workers,
     calibrate,
+    run_bigcodebench,
 )
 from fgit.evaluation.scores import TaskScore
 from fgit.evaluation.scoring import ScoreSettings, score_solutions
@@ -287,6 +288,16 @@ SELF_RESTORING = {
     "    return cls\n"
     "builtins.__build_class__ = hook\n"
     "def task_func(x):\n    return 4 if x == 2 else 'no'\n",
+    # ... or wraps it (functools.wraps, as mock.patch does) in a wrapper that never calls it
+    "wrap-test-restored": "import builtins, functools\n_real = builtins.__build_class__\n"
+    "def hook(func, name, *bases, **kw):\n"
+    "    cls = _real(func, name, *bases, **kw)\n"
+    "    if name == 'TestCases':\n"
+    "        builtins.__build_class__ = _real\n"
+    "        cls.test_type = functools.wraps(cls.test_type)(lambda self: None)\n"
+    "    return cls\n"
+    "builtins.__build_class__ = hook\n"
+    "def task_func(x):\n    return 4 if x == 2 else 'no'\n",
     # during the first test (test_type), the second one is replaced by a test that passes
     "replace-next-test": "import sys\ndef task_func(x):\n"
     "    sys.modules['__test__'].TestCases.test_value = lambda self: None\n"
@@ -336,6 +347,44 @@ def test_hostile_solutions_never_pass(tiny_scores: dict[str, TaskScore], name: s
         assert score.base == "failed" and "2 of 2 skipped" in score.detail
     if name in ("sys-exit-at-import", "os-exit-at-import"):
         assert score.base == "exited"
+
+
+DECORATED_TEST = """
+import functools, os, unittest
+from unittest.mock import patch
+def library_decorator(func):  # a library's wraps decorator (requests_mock.mock's kind)
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        return func(*args, **kwargs)
+    return wrapper
+class TestCases(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.shared = 2
+    @patch("os.getcwd", return_value="/nowhere")
+    def test_value(self, getcwd):
+        self.assertEqual(task_func(self.shared), 4)
+        self.assertEqual(os.getcwd(), "/nowhere")
+    @library_decorator
+    def test_type(self):
+        self.assertIsInstance(task_func(3), int)
+    def test_subtests(self):
+        for x in (1, 2):
+            with self.subTest(x=x):
+                self.assertEqual(task_func(x), 2 * x)
+"""
+
+
+@needs_namespaces
+def test_honest_tests_with_decorators_and_class_state_pass() -> None:
+    """mock.patch and a library's functools.wraps decorators, setUpClass setting class
+    attributes and subtests are the test code's own: they pass, and a wrong solution fails."""
+    task = replace(TINY, test=DECORATED_TEST)
+    settings = BigCodeBenchSettings(timeout_s=20.0)
+    good = run_bigcodebench(TINY.canonical_solution, task, settings)
+    assert good.passed, (good.detail, good.stderr[-2000:])
+    bad = run_bigcodebench(WRONG, task, settings)
+    assert bad.verdict.value == "failed" and "TestsFailed" in bad.detail, bad.detail
 
 
 @needs_namespaces

@@ -56,6 +56,7 @@ stderr. Nothing imports this module.
 
 
 def __fgit_bigcodebench__(code, test_code, time_limit_s, stack_mb):
+    import ast
     import builtins
     import faulthandler
     import io
@@ -72,6 +73,7 @@ def __fgit_bigcodebench__(code, test_code, time_limit_s, stack_mb):
     write, isinst, text, len_ = os.write, isinstance, str, len
     getattr_, issubclass_, vars_, exc_base = getattr, issubclass, vars, BaseException
     dir_, callable_, sorted_, id_, compile_, exec_ = dir, callable, sorted, id, compile, exec
+    range_ = range
     function_type, code_type = types.FunctionType, types.CodeType
 
     class FgitInputTimeout(Exception):  # upstream's TimeoutException: an Exception too
@@ -107,7 +109,6 @@ def __fgit_bigcodebench__(code, test_code, time_limit_s, stack_mb):
     builtin_state = dict(vars_(builtins))
     real_test_case = unittest.TestCase
     loader_class, result_class = unittest.TestLoader, unittest.TestResult
-    unittest_files = {getattr_(m, "__file__", None) for m in modules.values()} - {None}
 
     def freeze(cls):
         """Make a class immutable (CPython's Py_TPFLAGS_IMMUTABLETYPE, as for built-in types),
@@ -323,6 +324,11 @@ def __fgit_bigcodebench__(code, test_code, time_limit_s, stack_mb):
                 yield from nested(const)
 
     test_codes = {id_(c): c for c in nested(module_code) if c.co_firstlineno >= test_start}
+    decorators = {}  # function name -> the most decorators a def of that name has in the tests
+    for node in ast.walk(ast.parse(test_code)):
+        if isinst(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            count = len_(node.decorator_list)
+            decorators[node.name] = max(decorators.get(node.name, 0), count)
     declared = set()  # the test* methods the source's TestCases classes define themselves
     for body in test_codes.values():
         if body.co_name == "TestCases":
@@ -341,21 +347,23 @@ def __fgit_bigcodebench__(code, test_code, time_limit_s, stack_mb):
         seen = set()
         for name in names:
             func = getattr_(test_cases, name)
-            for _ in range(100):
+            depth = 0
+            for _ in range_(100):
                 if not isinst(func, function_type):
                     raise FgitTampering(f"{name} is not a function")
                 inner = vars_(func).get("__wrapped__")
                 if inner is None:
                     break
-                if (
-                    func.__code__.co_filename not in unittest_files
-                    and id_(func.__code__) not in test_codes
-                ):
-                    raise FgitTampering(f"{name} is wrapped by code outside the tests")
+                wrapper = func.__code__  # mock.patch's, requests_mock's: not the solution's
+                if wrapper.co_filename == "__test__.py" and id_(wrapper) not in test_codes:
+                    raise FgitTampering(f"{name} is wrapped by the solution's code")
+                depth += 1
                 func = inner
             body = func.__code__
             if id_(body) not in test_codes:
                 raise FgitTampering(f"{name} does not come from the test code")
+            if depth > max(decorators.get(name, 0), decorators.get(body.co_name, 0)):
+                raise FgitTampering(f"{name} has more wrappers than the test code's decorators")
             if body.co_name.startswith("test"):
                 if body.co_name != name or id_(body) in seen:
                     raise FgitTampering(f"{name} runs the code of {body.co_name}")
