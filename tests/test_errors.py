@@ -79,6 +79,9 @@ def _public_exceptions() -> dict[str, type[BaseException]]:
 def test_every_user_error_is_an_fgit_error_and_keeps_its_old_base() -> None:
     from fgit.backends import GenerationError
     from fgit.data import DataError
+    from fgit.evaluation.bigcodebench_groundtruth import GroundTruthError
+    from fgit.evaluation.problems import ProblemsSpecError
+    from fgit.evaluation.prompts import PromptError
     from fgit.evaluation.results import RunFileError
     from fgit.evaluation.samples import SamplesError
     from fgit.evaluation.stage import TaskSubsetError
@@ -100,6 +103,9 @@ def test_every_user_error_is_an_fgit_error_and_keeps_its_old_base() -> None:
         RunFileError: ValueError,
         ReportError: ValueError,
         DataError: FileNotFoundError,  # code that catches a missing file still does
+        PromptError: ValueError,
+        ProblemsSpecError: ValueError,
+        GroundTruthError: Exception,  # new with BigCodeBench: no older base to keep
     }
     for cls, base in old_bases.items():
         assert issubclass(cls, FgitError) and issubclass(cls, base), cls
