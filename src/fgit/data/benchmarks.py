@@ -136,16 +136,8 @@ def evalplus_file(name: str, data_dir: PathLike | None = None) -> Path | None:
     data = benchmark_data(name)
     if data.evalplus is None:
         raise ValueError(f"{name} is not an evalplus benchmark")
-    root = find_data_dir(data_dir)
-    if root is None:
-        return None
-    try:
-        return data_file(root, *data.files)
-    except DataError as error:
-        raise DataError(
-            f"{error}: {name}'s file is not in the data folder; add it, or name another folder "
-            "(--data-dir, $FGIT_DATA_DIR)"
-        ) from None
+    found = _in_data_folder(name, data_dir, data.files)
+    return None if found is None else found[0]
 
 
 def bigcodebench_files(
@@ -158,13 +150,25 @@ def bigcodebench_files(
     data = benchmark_data(name)
     if data.bigcodebench is None:
         raise ValueError(f"{name} is not a BigCodeBench benchmark")
+    found = _in_data_folder(name, data_dir, data.files, *([data.ids] if data.ids else []))
+    if found is None:
+        return None
+    return found[0], (found[1] if data.ids else None)
+
+
+def _in_data_folder(
+    name: str, data_dir: PathLike | None, *alternatives: tuple[str, ...]
+) -> list[Path] | None:
+    """One file per group of ``alternatives`` (each preferred first) in the data folder, or
+    None where there is no data folder at all (the caller's loader then downloads). A data
+    folder that lacks one is a DataError, never a silent download."""
     root = find_data_dir(data_dir)
     if root is None:
         return None
     try:
-        return data_file(root, *data.files), (data_file(root, *data.ids) if data.ids else None)
+        return [data_file(root, *files) for files in alternatives]
     except DataError as error:
         raise DataError(
-            f"{error}: {name}'s files are not in the data folder; add them, or name another "
+            f"{error}: {name}'s data is not in the data folder; add it, or name another "
             "folder (--data-dir, $FGIT_DATA_DIR)"
         ) from None

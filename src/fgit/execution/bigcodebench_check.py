@@ -248,23 +248,21 @@ def __fgit_bigcodebench__(code, test_code, time_limit_s, stack_mb):
 
     popen_for_io, run_for_io = subprocess.Popen, subprocess.run
 
-    def _popen_patch(*args, **kwargs):
+    def _piped(kwargs):
+        # upstream's _popen_patch/_run_patch: a child's output is captured, never shown
         if kwargs.get("capture_output"):
             kwargs.pop("stdout", None)
             kwargs.pop("stderr", None)
         else:
             kwargs.setdefault("stdout", subprocess.PIPE)
             kwargs.setdefault("stderr", subprocess.PIPE)
-        return popen_for_io(*args, **kwargs)
+        return kwargs
+
+    def _popen_patch(*args, **kwargs):
+        return popen_for_io(*args, **_piped(kwargs))
 
     def _run_patch(*args, **kwargs):
-        if kwargs.get("capture_output"):
-            kwargs.pop("stdout", None)
-            kwargs.pop("stderr", None)
-        else:
-            kwargs.setdefault("stdout", subprocess.PIPE)
-            kwargs.setdefault("stderr", subprocess.PIPE)
-        return run_for_io(*args, **kwargs)
+        return run_for_io(*args, **_piped(kwargs))
 
     def on_alarm(signum, frame):
         raise FgitInputTimeout("Timed out!")
