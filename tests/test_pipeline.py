@@ -317,6 +317,38 @@ def test_pipeline_caches_and_reruns_only_what_a_change_touches(
     assert {"eval:base:humaneval", "eval:sft:humaneval", "eval:fgit:humaneval"} <= set(forced.ran)
 
 
+def test_a_run_removed_then_added_back_is_cached_not_trained_again(
+    tmp_path, tiny_model_dir, shared_data
+):
+    """A script that first runs part of a config (without a run) and later the whole config
+    must not retrain or re-evaluate that run each time (issue 11's resume lost DPO this way)."""
+    out = tmp_path / "run"
+    both = tiny_config(tiny_model_dir, out, shared_data)
+    run_pipeline(parse_run_config(both, "t", tmp_path), quiet=True)
+    trained = stage_states(out)["train:fgit"]
+
+    only_sft = tiny_config(tiny_model_dir, out, shared_data)
+    del only_sft["training"]["runs"]["fgit"]
+    run_pipeline(parse_run_config(only_sft, "t", tmp_path), quiet=True)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert not any("fgit" in name for name in manifest["stages"])  # the report shows sft only
+    assert {"train:fgit", "eval:fgit:humaneval"} <= set(manifest["retired"])
+
+    again = run_pipeline(parse_run_config(both, "t", tmp_path), quiet=True)
+    assert {"train:fgit", "eval:fgit:humaneval"} <= set(again.cached)
+    states = stage_states(out)
+    assert states["train:fgit"] == trained
+    assert list(states).index("train:fgit") < list(states).index("eval:base:humaneval")
+    assert json.loads((out / "manifest.json").read_text())["retired"] == {}
+
+    changed = tiny_config(tiny_model_dir, out, shared_data)
+    del changed["training"]["runs"]["fgit"]
+    run_pipeline(parse_run_config(changed, "t", tmp_path), quiet=True)
+    changed["training"]["runs"]["fgit"] = {"loss": "fgit", "alpha": 3.0}  # back, other settings
+    last = run_pipeline(parse_run_config(changed, "t", tmp_path), quiet=True)
+    assert {"train:fgit", "eval:fgit:humaneval"} <= set(last.ran)
+
+
 def _run_cli(config: Path, env: dict[str, str]) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "fgit", "run", str(config), "--quiet"],

@@ -96,14 +96,16 @@ def _preflight(config: RunConfig, quiet: bool) -> None:
     load_tokenizer(config.model, quiet=quiet)  # an unknown model fails here, not after variants
 
 
-def _forget_stale(manifest: Manifest, plan: list[Stage]) -> None:
-    """Records of stages the config no longer has (a removed run) leave the manifest, so the
-    report shows this config's run only; their files stay until the folder is removed."""
-    names = {stage.name for stage in plan}
-    stale = [name for name in manifest.stages if name not in names]
-    for name in stale:
-        del manifest.stages[name]
-    if stale:
+def _retire_stale(manifest: Manifest, plan: list[Stage]) -> None:
+    """Records of stages the config no longer has (a removed run) move to the manifest's
+    ``retired`` section, so the report shows this config's run only; a stage that comes back
+    (the run is added again) gets its record back, and with the same key and its files still
+    there it is cached instead of trained again."""
+    names = [stage.name for stage in plan]
+    moved = manifest.retire([name for name in manifest.stages if name not in names])
+    returned = manifest.restore([name for name in names if name in manifest.retired])
+    if moved or returned:
+        manifest.order(names)
         manifest.save()
 
 
@@ -146,7 +148,7 @@ def run_pipeline(
     result = RunResult(root)
     with run_lock(root):
         manifest = Manifest.open(root, _header(config))
-        _forget_stale(manifest, full_plan)
+        _retire_stale(manifest, full_plan)
         _preflight(config, quiet)
         context = Context(config, root, quiet)
         for number, stage in enumerate(plan, start=1):

@@ -96,8 +96,30 @@ class Manifest:
     def stages(self) -> dict[str, dict[str, Any]]:
         return self.data["stages"]
 
+    @property
+    def retired(self) -> dict[str, dict[str, Any]]:
+        """Records of stages the current config does not have; their files stay on disk."""
+        return self.data.setdefault("retired", {})
+
     def record(self, name: str) -> dict[str, Any] | None:
         return self.stages.get(name)
+
+    def retire(self, names: list[str]) -> list[str]:
+        for name in names:
+            self.retired[name] = self.stages.pop(name)
+        return names
+
+    def restore(self, names: list[str]) -> list[str]:
+        for name in names:
+            self.stages[name] = self.retired.pop(name)
+        return names
+
+    def order(self, names: list[str]) -> None:
+        """Stage records in plan order (a restored stage is not listed last)."""
+        rank = {name: i for i, name in enumerate(names)}
+        self.data["stages"] = dict(
+            sorted(self.stages.items(), key=lambda item: rank.get(item[0], len(rank)))
+        )
 
     def set_stage(self, name: str, **fields: Any) -> None:
         self.stages[name] = {**self.stages.get(name, {}), **fields}
