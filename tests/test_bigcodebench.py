@@ -7,6 +7,7 @@ import gzip
 import importlib.util
 import io
 import json
+import os
 import re
 import sys
 from dataclasses import replace
@@ -22,7 +23,9 @@ from fgit.evaluation.bigcodebench_scoring import (
     BigCodeBenchSettings,
     bigcodebench_limits,
     bigcodebench_program,
+    bigcodebench_workers,
     calibrate,
+    run_bigcodebench,
 )
 from fgit.evaluation.scores import TaskScore
 from fgit.evaluation.scoring import ScoreSettings, score_solutions
@@ -32,7 +35,8 @@ from fgit.execution import BIGCODEBENCH, describe_sandbox
 REPO = Path(__file__).resolve().parents[1]
 BCB_FILE = "bigcodebench/BigCodeBench-v0.1.0.jsonl.gz"
 # stdlib-only tasks that start processes and write files (CI has no BigCodeBench extra)
-LIGHT_IDS = ["BigCodeBench/16", "BigCodeBench/19", "BigCodeBench/205"]
+# (not /205: its Pool hangs in some runs, upstream's harness too; docs/sandbox.md)
+LIGHT_IDS = ["BigCodeBench/16", "BigCodeBench/19", "BigCodeBench/15"]
 STUB = "def task_func(*args, **kwargs):\n    return None\n"
 
 needs_namespaces = pytest.mark.skipif(
@@ -251,12 +255,65 @@ HOSTILE = {
     "define-own-TestCases": "import unittest\nclass TestCases(unittest.TestCase):\n"
     "    def test_ok(self):\n        pass\n" + WRONG,
 }
+# Patches that undo themselves before the run ends, so that a snapshot compared only after
+# the run finds nothing; each passed before the harness checked at every step.
+SELF_RESTORING = {
+    # a fake TestCase.run reports success, and the last call puts the real one back
+    "fake-run-restored": "import unittest\n_real = unittest.TestCase.run\n_n = [0]\n"
+    "def _fake(self, result=None):\n"
+    "    result.startTest(self)\n    result.addSuccess(self)\n    result.stopTest(self)\n"
+    "    _n[0] += 1\n"
+    "    if _n[0] == 2:\n        unittest.TestCase.run = _real\n"
+    "try:\n    unittest.TestCase.run = _fake\nexcept TypeError:\n    pass\n" + WRONG,
+    # the loader finds no test (0 expected, 0 run) and puts itself back
+    "no-tests-restored": "import unittest\n_real = unittest.TestLoader.getTestCaseNames\n"
+    "def _fake(self, cls):\n    unittest.TestLoader.getTestCaseNames = _real\n    return []\n"
+    "try:\n    unittest.TestLoader.getTestCaseNames = _fake\nexcept TypeError:\n    pass\n" + WRONG,
+    # a class-building hook drops the failing test, then removes itself from the builtins
+    "drop-test-restored": "import builtins\n_real = builtins.__build_class__\n"
+    "def hook(func, name, *bases, **kw):\n"
+    "    cls = _real(func, name, *bases, **kw)\n"
+    "    if name == 'TestCases':\n"
+    "        builtins.__build_class__ = _real\n"
+    "        del cls.test_type\n"
+    "    return cls\n"
+    "builtins.__build_class__ = hook\n"
+    "def task_func(x):\n    return 4 if x == 2 else 'no'\n",
+    # ... or makes the failing test run the code of the passing one
+    "swap-test-restored": "import builtins\n_real = builtins.__build_class__\n"
+    "def hook(func, name, *bases, **kw):\n"
+    "    cls = _real(func, name, *bases, **kw)\n"
+    "    if name == 'TestCases':\n"
+    "        builtins.__build_class__ = _real\n"
+    "        cls.test_type = cls.test_value\n"
+    "    return cls\n"
+    "builtins.__build_class__ = hook\n"
+    "def task_func(x):\n    return 4 if x == 2 else 'no'\n",
+    # ... or wraps it (functools.wraps, as mock.patch does) in a wrapper that never calls it
+    "wrap-test-restored": "import builtins, functools\n_real = builtins.__build_class__\n"
+    "def hook(func, name, *bases, **kw):\n"
+    "    cls = _real(func, name, *bases, **kw)\n"
+    "    if name == 'TestCases':\n"
+    "        builtins.__build_class__ = _real\n"
+    "        cls.test_type = functools.wraps(cls.test_type)(lambda self: None)\n"
+    "    return cls\n"
+    "builtins.__build_class__ = hook\n"
+    "def task_func(x):\n    return 4 if x == 2 else 'no'\n",
+    # during the first test (test_type), the second one is replaced by a test that passes
+    "replace-next-test": "import sys\ndef task_func(x):\n"
+    "    sys.modules['__test__'].TestCases.test_value = lambda self: None\n"
+    "    return 3 if x == 3 else 5\n",
+    # ... or given the code of a test that passes
+    "recode-next-test": "import sys\ndef task_func(x):\n"
+    "    sys.modules['__test__'].TestCases.test_value.__code__ = (lambda self: None).__code__\n"
+    "    return 3 if x == 3 else 5\n",
+}
 
 
 @pytest.fixture(scope="module")
 def tiny_scores() -> dict[str, TaskScore]:
     """Every solution of the tiny task in one batch (one sandboxed program each)."""
-    solutions = {"canonical": TINY.canonical_solution, "wrong": WRONG, **HOSTILE}
+    solutions = {"canonical": TINY.canonical_solution, "wrong": WRONG, **HOSTILE, **SELF_RESTORING}
     tasks = [replace(TINY, task_id=name) for name in solutions]
     bench = Benchmark("bigcodebench-tiny", tasks, "test", "v0", "0" * 64, False)
     scores = score_solutions(bench, solutions, ScoreSettings(workers=2), progress=False)
@@ -284,12 +341,71 @@ def test_hostile_solutions_never_pass(tiny_scores: dict[str, TaskScore], name: s
         "patch-isinstance",
         "build-class-hook",
     }
-    if name in tampering:
-        assert score.base == "error" and "FgitTampering" in score.detail, score
+    if name in tampering:  # refused as it patches (an immutable class) or found afterwards
+        refused = "FgitTampering" in score.detail or "immutable type" in score.detail
+        assert score.base == "error" and refused, score
     if name == "skip-every-test":
         assert score.base == "failed" and "2 of 2 skipped" in score.detail
     if name in ("sys-exit-at-import", "os-exit-at-import"):
         assert score.base == "exited"
+
+
+DECORATED_TEST = """
+import functools, os, unittest
+from unittest.mock import patch
+def library_decorator(func):  # a library's wraps decorator (requests_mock.mock's kind)
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        return func(*args, **kwargs)
+    return wrapper
+class TestCases(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.shared = 2
+    @patch("os.getcwd", return_value="/nowhere")
+    def test_value(self, getcwd):
+        self.assertEqual(task_func(self.shared), 4)
+        self.assertEqual(os.getcwd(), "/nowhere")
+    @library_decorator
+    def test_type(self):
+        self.assertIsInstance(task_func(3), int)
+    def test_subtests(self):
+        for x in (1, 2):
+            with self.subTest(x=x):
+                self.assertEqual(task_func(x), 2 * x)
+"""
+
+
+@needs_namespaces
+def test_honest_tests_with_decorators_and_class_state_pass() -> None:
+    """mock.patch and a library's functools.wraps decorators, setUpClass setting class
+    attributes and subtests are the test code's own: they pass, and a wrong solution fails."""
+    task = replace(TINY, test=DECORATED_TEST)
+    settings = BigCodeBenchSettings(timeout_s=20.0)
+    good = run_bigcodebench(TINY.canonical_solution, task, settings)
+    assert good.passed, (good.detail, good.stderr[-2000:])
+    bad = run_bigcodebench(WRONG, task, settings)
+    assert bad.verdict.value == "failed" and "TestsFailed" in bad.detail, bad.detail
+
+
+@needs_namespaces
+@pytest.mark.parametrize("name", SELF_RESTORING)
+def test_self_restoring_patches_never_pass(tiny_scores: dict[str, TaskScore], name: str) -> None:
+    score = tiny_scores[name]
+    assert score.base != "passed", score
+    if name in ("fake-run-restored", "no-tests-restored"):
+        # TestCase and TestLoader are immutable: the patch never happened, the real run failed
+        assert score.base == "failed" and "1 of 2: test_value" in score.detail, score
+    else:
+        assert score.base == "error" and "FgitTampering" in score.detail, score
+
+
+def test_default_workers_fit_the_memory() -> None:
+    settings = BigCodeBenchSettings()  # 8 GiB + 1.5 GiB of tmpfs per run
+    assert bigcodebench_workers(settings, memory_bytes=24 * 2**30, cores=16) == 2
+    assert bigcodebench_workers(settings, memory_bytes=128 * 2**30, cores=8) == 8
+    assert bigcodebench_workers(settings, memory_bytes=4 * 2**30, cores=8) == 1
+    assert 1 <= bigcodebench_workers(settings) <= (os.cpu_count() or 1)
 
 
 @needs_namespaces

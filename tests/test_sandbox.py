@@ -322,6 +322,23 @@ def test_fork_bomb_is_bounded():
     assert_no_strays(marker)
 
 
+@pytest.mark.parametrize("own_uid", [True, False], ids=["own-uid", "our-uid"])
+def test_process_limit_only_with_a_uid_of_its_own(monkeypatch, own_uid):
+    """RLIMIT_NPROC counts all of a uid's processes: under ours it would count the harness's
+    and every other process we run, so it is set only where the run has its own uid."""
+    if not own_uid:
+        monkeypatch.setattr(uids, "_uid_pool", lambda: ())
+    elif not describe_sandbox()["uid_switch"]:
+        pytest.skip("needs root: the program runs under our uid")
+    source = "import resource\nprint(resource.getrlimit(resource.RLIMIT_NPROC)[0])"
+    result = run(source, SandboxLimits(timeout_s=10, max_processes=7))
+    assert result.passed, result
+    import resource
+
+    unchanged = str(resource.getrlimit(resource.RLIMIT_NPROC)[0])
+    assert result.stdout.strip() == ("7" if own_uid else unchanged)
+
+
 @pytest.fixture
 def victim() -> Iterator[Path]:
     """A file outside any run's folder, in a folder everybody sees and only root may write."""
@@ -550,6 +567,44 @@ def test_bigcodebench_cannot_write_outside_its_folder():
         ]:
             assert not run_bcb(source).passed
         assert victim.read_text() == "keep me" and os.listdir(outside) == ["victim.txt"]
+    finally:
+        shutil.rmtree(outside)
+
+
+@needs_namespaces
+@pytest.mark.parametrize("own_uid", [True, False], ids=["own-uid", "our-uid"])
+def test_bigcodebench_filesystem_is_read_only_outside_its_folder(monkeypatch, own_uid):
+    """Without a uid of its own the program could write every file we own, fgit's trusted
+    runner and harness included (which later runs re-read): the mounts are read-only, and it
+    has no capability left to remount them."""
+    if not own_uid:
+        monkeypatch.setattr(uids, "_uid_pool", lambda: ())
+    elif not describe_sandbox()["uid_switch"]:
+        pytest.skip("needs root: the program runs under our uid")
+    outside = Path(tempfile.mkdtemp(prefix=".fgit-victim-", dir=Path(__file__).parent))
+    try:
+        victim = outside / "victim.txt"
+        victim.write_text("keep me")
+        trusted = Path(sandbox.RUNNER)
+        before = trusted.read_bytes()
+        for source in [
+            f"open({str(victim)!r}, 'w').write('overwritten')",
+            f"open({str(trusted)!r}, 'a').write('# forged')",
+            f"import subprocess\nsubprocess.run(['sh', '-c', 'echo x >> {trusted}'], check=True)",
+            f"import subprocess\nsubprocess.run(['rm', '-rf', {str(outside)!r}], check=True)",
+            "import subprocess\nsubprocess.run(['mount', '-o', 'remount,rw', '/'], check=True)\n"
+            f"open({str(victim)!r}, 'w').write('overwritten')",
+        ]:
+            result = run_bcb(source)
+            assert not result.passed and result.verdict is not Verdict.SANDBOX_ERROR, result
+        assert victim.read_text() == "keep me" and os.listdir(outside) == ["victim.txt"]
+        assert trusted.read_bytes() == before
+        # its own folder, /tmp and the processes it starts still write as before
+        ok = run_bcb(
+            "import subprocess\nopen('a.txt', 'w').write('x')\nopen('/tmp/b', 'w').write('x')\n"
+            "subprocess.run(['sh', '-c', 'echo x > c.txt'], check=True)"
+        )
+        assert ok.passed and "read-only" in ok.isolation, ok
     finally:
         shutil.rmtree(outside)
 

@@ -14,11 +14,17 @@ Limits (upstream: bigcode-project/bigcodebench 0.1.9, ``bigcodebench/evaluate.py
   (imports included) gets 1 s more, upstream's ``join(timeout + 1)``; upstream's per-task
   ``max(240, ground-truth time)`` is 240 s for every task whose reference passes in under 240 s;
 - memory: upstream limits the address space to 30 GB (``--max-as-limit 30*1024``), more than
-  this 24 GiB machine has; fgit's default is 8 GiB per program (:class:`BigCodeBenchSettings`),
-  so two parallel programs cannot exhaust the machine. Set ``memory_mb=30 * 1024`` for upstream's
-  value on a machine that has it;
+  this 24 GiB machine has; fgit's default is 8 GiB per program (:class:`BigCodeBenchSettings`).
+  A run also holds up to 3 x 512 MB of private tmpfs (``/tmp``, ``/var/tmp``, ``/dev/shm``:
+  memory the address-space limit does not count), so a run may take
+  ``memory_mb + 1536`` MiB, and the default number of parallel runs
+  (:func:`bigcodebench_workers`, when ``ScoreSettings.workers`` is None) is as many as the
+  machine's physical memory holds at that size, at most one per core: 2 on 24 GiB. Set
+  ``memory_mb=30 * 1024`` for upstream's value on a machine that has it;
 - stack: 10 MB, upstream's ``--max-stack-limit``;
-- processes: 256 per run (threads count: TensorFlow starts dozens), where upstream has none.
+- processes: 256 per run (threads count: TensorFlow starts dozens), where upstream has none;
+  applied only where the run has a uid of its own (as root): ``RLIMIT_NPROC`` counts all of a
+  uid's processes, so under ours it would be no per-run limit (the sandbox then sets none).
 
 Calibration (upstream's default, ``calibrated=True``): the task's ``code_prompt`` and ``pass``
 go before the solution, so a solution that left out the imports still has them.
@@ -26,6 +32,7 @@ go before the solution, so a solution that left out the imports still has them.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from fgit.evaluation.tasks import EvalTask
@@ -37,11 +44,13 @@ __all__ = [
     "BigCodeBenchSettings",
     "bigcodebench_limits",
     "bigcodebench_program",
+    "bigcodebench_workers",
     "calibrate",
     "run_bigcodebench",
 ]
 
 UPSTREAM_TIMEOUT_S = 240.0  # bigcodebench.eval.utils.TIMEOUT_LIMIT
+PRIVATE_TMP_MB = 3 * 512  # the runner's private /tmp, /var/tmp, /dev/shm (TMP_OPTIONS)
 
 
 @dataclass(frozen=True)
@@ -71,6 +80,18 @@ def bigcodebench_program(solution: str, task: EvalTask, settings: BigCodeBenchSe
     time_limit = settings.timeout_s + 1.0  # upstream: max(TIMEOUT_LIMIT, ...) + 1
     args = f"{code!r}, {task.test!r}, {time_limit!r}, {settings.stack_mb!r}"
     return f"__fgit_bigcodebench__({args})\n"
+
+
+def bigcodebench_workers(
+    settings: BigCodeBenchSettings, memory_bytes: int | None = None, cores: int | None = None
+) -> int:
+    """How many programs may run at once: as many as the machine's physical memory holds at
+    ``memory_mb`` of address space plus the private tmpfs each, at most one per core, at least
+    one. ``memory_bytes``/``cores``: the machine's, by default."""
+    if memory_bytes is None:
+        memory_bytes = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    per_run = (settings.memory_mb + PRIVATE_TMP_MB) * 2**20
+    return max(1, min(cores or os.cpu_count() or 1, memory_bytes // per_run))
 
 
 def bigcodebench_limits(settings: BigCodeBenchSettings) -> SandboxLimits:

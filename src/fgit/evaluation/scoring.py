@@ -51,6 +51,7 @@ from fgit.evaluation.bigcodebench_scoring import (
     BigCodeBenchSettings,
     bigcodebench_limits,
     bigcodebench_program,
+    bigcodebench_workers,
 )
 from fgit.evaluation.problems import is_problems_benchmark
 from fgit.evaluation.scores import MISSING, TaskScore
@@ -345,7 +346,10 @@ def score_solution_sets(
         made, expected = _jobs(benchmark, solutions, settings, progress, expected)
         jobs += made
         job_set += [index] * len(made)
-    results = _run_jobs(jobs, settings.workers, progress)
+    workers = settings.workers
+    if workers is None and any(task.dataset == "bigcodebench" for task in benchmark.tasks):
+        workers = bigcodebench_workers(settings.bigcodebench)  # as many as the memory holds
+    results = _run_jobs(jobs, workers, progress)
     outcomes: list[dict[str, dict[str, tuple[str, str]]]] = [{} for _ in solution_sets]
     for job, index, (result, offset) in zip(jobs, job_set, results, strict=True):
         outcomes[index].setdefault(job.task_id, {})[job.label] = job_verdict(

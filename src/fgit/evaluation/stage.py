@@ -431,4 +431,3 @@ def _ks(ks: Sequence[int], n: int) -> list[int]:
         return parse_ks(ks, n)
     except ValueError as error:
         raise SamplesError(str(error)) from None
-

@@ -26,16 +26,25 @@ for step:
 - ``TestLoader().loadTestsFromTestCase(TestCases)`` run into a ``TestResult`` under a
   ``setitimer`` limit (upstream's 240 s + 1).
 
-Upstream passes when the run has no failures and no errors. fgit passes when, in addition, every
-test it loaded ran, none was skipped or succeeded unexpectedly (no v0.1.0 test skips itself: a
-skip comes from the solution, e.g. ``raise unittest.SkipTest``), and the program left
-``unittest`` and the builtins as they were: the classes (whole), functions and submodules of
-the ``unittest`` modules and every builtin are captured before the solution runs and compared,
-by identity, after the tests. So a solution that patches ``TestResult.wasSuccessful``,
-``TestCase.assertEqual`` or ``builtins.isinstance``, or replaces ``sys.modules["unittest"]``,
-never passes. The verdict then comes from the sandbox's nonce marker, written only when this
-function returns. Libraries the tests call (``numpy.testing``, ``pandas.testing``) are not
-captured: patching those fools upstream and fgit alike.
+Upstream passes when the run has no failures and no errors. fgit passes when, in addition, at
+least one test ran, every test method of ``TestCases`` (counted here with ``dir``/``callable``
+captured before the solution ran, and checked against the loader) ran and passed, none was
+skipped or succeeded unexpectedly (no v0.1.0 test skips itself: a skip comes from the solution,
+e.g. ``raise unittest.SkipTest``), each test is the test code's own function (every ``test*``
+method the source's ``TestCases`` defines is there, and each runs a code object compiled from
+the test code, its own, through ``functools.wraps`` decorators such as ``mock.patch``), and the
+program left ``unittest`` and the builtins as they were: the classes (whole), functions and
+submodules of the ``unittest`` modules and every builtin are captured before the solution runs
+and compared, by identity, after the solution's module ran, as each test starts and ends, and
+after the tests; the counts are kept in this function's closure. ``unittest``'s classes are
+also made immutable (CPython's ``Py_TPFLAGS_IMMUTABLETYPE``) before the solution runs. So a
+solution that patches ``TestResult.wasSuccessful``, ``TestCase.assertEqual``, ``TestCase.run``
+or ``builtins.isinstance``, or replaces ``sys.modules["unittest"]``, never passes, even if it
+undoes the patch before the end. A patch made and undone within one test, of a builtin or a
+``unittest`` module function, is still possible in-process. The verdict then comes from the
+sandbox's nonce marker, written only when this function returns. Libraries the tests call
+(``numpy.testing``, ``pandas.testing``) are not captured: patching those fools upstream and
+fgit alike.
 
 Outcomes: the function returns on a pass; otherwise it raises ``TestsFailed`` (an
 ``AssertionError``: a test failed, was skipped, or did not run), ``TestsRaised`` (a test raised
@@ -47,6 +56,7 @@ stderr. Nothing imports this module.
 
 
 def __fgit_bigcodebench__(code, test_code, time_limit_s, stack_mb):
+    import ast
     import builtins
     import faulthandler
     import io
@@ -62,6 +72,9 @@ def __fgit_bigcodebench__(code, test_code, time_limit_s, stack_mb):
 
     write, isinst, text, len_ = os.write, isinstance, str, len
     getattr_, issubclass_, vars_, exc_base = getattr, issubclass, vars, BaseException
+    dir_, callable_, sorted_, id_, compile_, exec_ = dir, callable, sorted, id, compile, exec
+    range_ = range
+    function_type, code_type = types.FunctionType, types.CodeType
 
     class FgitInputTimeout(Exception):  # upstream's TimeoutException: an Exception too
         pass
@@ -96,6 +109,20 @@ def __fgit_bigcodebench__(code, test_code, time_limit_s, stack_mb):
     builtin_state = dict(vars_(builtins))
     real_test_case = unittest.TestCase
     loader_class, result_class = unittest.TestLoader, unittest.TestResult
+
+    def freeze(cls):
+        """Make a class immutable (CPython's Py_TPFLAGS_IMMUTABLETYPE, as for built-in types),
+        so that ``TestCase.run = fake`` raises ``TypeError`` instead of being undone before
+        the snapshot is compared. Only where tp_flags is where CPython 3.10+ puts it; the
+        snapshot comparisons stay either way."""
+        try:
+            import ctypes
+
+            flags = ctypes.c_ulong.from_address(id_(cls) + 21 * ctypes.sizeof(ctypes.c_void_p))
+            if flags.value == cls.__flags__ and sys.version_info >= (3, 10):
+                flags.value |= 1 << 8
+        except exc_base:
+            pass
 
     code_like = (type, types.FunctionType, types.BuiltinFunctionType, types.ModuleType)
 
@@ -283,34 +310,171 @@ def __fgit_bigcodebench__(code, test_code, time_limit_s, stack_mb):
     saved = sys.stdout, sys.stderr, sys.stdin
     setitimer, set_handler = signal.setitimer, signal.signal
 
+    # --- what the test code declares, from the compiled source (the solution cannot change it)
+    source = code + "\n" + test_code
+    module_code = compile_(source, "__test__.py", "exec")
+    test_start = code.count("\n") + 2  # the first line of test_code
+
+    def nested(parent):
+        for const in parent.co_consts:
+            if isinst(const, code_type):
+                yield const
+                yield from nested(const)
+
+    test_codes = {id_(c): c for c in nested(module_code) if c.co_firstlineno >= test_start}
+    decorators = {}  # function name -> the most decorators a def of that name has in the tests
+    for node in ast.walk(ast.parse(test_code)):
+        if isinst(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            count = len_(node.decorator_list)
+            decorators[node.name] = max(decorators.get(node.name, 0), count)
+    declared = set()  # the test* methods the source's TestCases classes define themselves
+    for body in test_codes.values():
+        if body.co_name == "TestCases":
+            for const in body.co_consts:
+                if isinst(const, code_type) and const.co_name.startswith("test"):
+                    declared.add(const.co_name)
+
+    def check_methods(test_cases, names):
+        """Each test must be the test code's own function (through ``functools.wraps``
+        decorators such as ``mock.patch``), not one the solution put there."""
+        if not names:
+            raise FgitTampering("TestCases has no test method")
+        if not declared <= set(names):
+            missing = ", ".join(sorted_(declared - set(names)))
+            raise FgitTampering("test methods of TestCases disappeared: " + missing)
+        seen = set()
+        for name in names:
+            func = getattr_(test_cases, name)
+            depth = 0
+            for _ in range_(100):
+                if not isinst(func, function_type):
+                    raise FgitTampering(f"{name} is not a function")
+                inner = vars_(func).get("__wrapped__")
+                if inner is None:
+                    break
+                wrapper = func.__code__  # mock.patch's, requests_mock's: not the solution's
+                if wrapper.co_filename == "__test__.py" and id_(wrapper) not in test_codes:
+                    raise FgitTampering(f"{name} is wrapped by the solution's code")
+                depth += 1
+                func = inner
+            body = func.__code__
+            if id_(body) not in test_codes:
+                raise FgitTampering(f"{name} does not come from the test code")
+            if depth > max(decorators.get(name, 0), decorators.get(body.co_name, 0)):
+                raise FgitTampering(f"{name} has more wrappers than the test code's decorators")
+            if body.co_name.startswith("test"):
+                if body.co_name != name or id_(body) in seen:
+                    raise FgitTampering(f"{name} runs the code of {body.co_name}")
+                seen.add(id_(body))
+
+    # --- the result, counted in this closure: the program cannot reach these lists ----------
+    started, succeeded, failures, errors, skipped, unexpected, changes = [], [], [], [], [], [], []
+    record = list.append
+    base = {
+        name: vars_(result_class)[name]
+        for name in (
+            "startTest",
+            "stopTest",
+            "addSuccess",
+            "addFailure",
+            "addError",
+            "addSkip",
+            "addExpectedFailure",
+            "addUnexpectedSuccess",
+            "addSubTest",
+        )
+    }
+
+    checked = []  # TestCases and its test names, once loaded
+
+    def check_now():
+        change = tampered()
+        if change is None and checked:
+            try:
+                check_methods(*checked)
+            except FgitTampering as exc:
+                change = text(exc)
+        if change is not None:
+            record(changes, change)
+
     class Result(result_class):
-        """upstream's TestResult, also keeping the type of each error (timeouts, memory)."""
+        """upstream's TestResult, counted again here (with the type of each error: timeouts,
+        memory), and the snapshot compared as each test starts and ends."""
+
+        def startTest(self, test):
+            check_now()
+            record(started, test)
+            base["startTest"](self, test)
+
+        def stopTest(self, test):
+            base["stopTest"](self, test)
+            check_now()
+
+        def addSuccess(self, test):
+            record(succeeded, test)
+            base["addSuccess"](self, test)
+
+        def addFailure(self, test, err):
+            base["addFailure"](self, test, err)
+            record(failures, (test, self.failures[-1][1] if self.failures else "?"))
 
         def addError(self, test, err):
-            self.error_types.append(err[0])
-            super().addError(test, err)
+            base["addError"](self, test, err)
+            record(errors, (err[0], test, self.errors[-1][1] if self.errors else "?"))
+
+        def addSkip(self, test, reason):
+            record(skipped, (test, reason))
+            base["addSkip"](self, test, reason)
+
+        def addExpectedFailure(self, test, err):
+            record(succeeded, test)  # upstream passes it too (no failure, no error)
+            base["addExpectedFailure"](self, test, err)
+
+        def addUnexpectedSuccess(self, test):
+            record(unexpected, test)
+            base["addUnexpectedSuccess"](self, test)
 
         def addSubTest(self, test, subtest, err):
-            if err is not None and not issubclass_(err[0], test.failureException):
-                self.error_types.append(err[0])  # the base class appends to errors itself
-            super().addSubTest(test, subtest, err)
+            base["addSubTest"](self, test, subtest, err)
+            if err is not None:
+                if issubclass_(err[0], test.failureException):
+                    record(failures, (subtest, self.failures[-1][1] if self.failures else "?"))
+                else:
+                    record(errors, (err[0], subtest, self.errors[-1][1] if self.errors else "?"))
+
+    for cls in [value for value, _ in class_state.values()] + [Result]:
+        freeze(cls)
+    class_state["Result"] = (Result, dict(vars_(Result)))
 
     loader = loader_class()
     result = Result()
-    result.error_types = []
     expected = 0
+    names = []
     try:
         sys.stdout = sys.stderr = sys.stdin = stream
         subprocess.Popen, subprocess.run = _popen_patch, _run_patch
-        exec(compile(code + "\n" + test_code, "__test__.py", "exec"), module.__dict__)
+        exec_(module_code, module.__dict__)
         sys.modules["__test__"] = module
+        change = tampered()  # before anything of unittest runs again
+        if change is not None:
+            raise FgitTampering("the program changed unittest or the builtins: " + change)
         test_cases = module.__dict__.get("TestCases")
         if test_cases is None:
             raise AttributeError("module '__test__' has no attribute 'TestCases'")
         if not (isinst(test_cases, type) and issubclass_(test_cases, real_test_case)):
             raise FgitTampering("TestCases is not a unittest.TestCase")
+        # upstream's loader: dir(), the "test" prefix, callable, sorted (TestLoader defaults)
+        names = sorted_(
+            name
+            for name in dir_(test_cases)
+            if name.startswith("test") and callable_(getattr_(test_cases, name))
+        )
+        check_methods(test_cases, names)
+        checked[:] = [test_cases, names]
         suite = loader.loadTestsFromTestCase(test_cases)
         expected = suite.countTestCases()
+        if expected != len_(names) or sorted_(t._testMethodName for t in suite) != names:
+            raise FgitTampering(f"the loader found {expected} tests, TestCases has {len_(names)}")
         setitimer(signal.ITIMER_REAL, time_limit_s)
         set_handler(signal.SIGALRM, on_alarm)
         try:
@@ -322,9 +486,9 @@ def __fgit_bigcodebench__(code, test_code, time_limit_s, stack_mb):
         subprocess.Popen, subprocess.run = popen_for_io, run_for_io
 
     # --- the verdict: only a complete, untampered, all-passing run returns ---------------------
-    change = tampered()
-    if change is not None:
-        raise FgitTampering("the program changed unittest or the builtins: " + change)
+    check_now()
+    if changes:
+        raise FgitTampering("the program changed unittest or the builtins: " + changes[0])
 
     def name_of(test):
         try:
@@ -341,26 +505,29 @@ def __fgit_bigcodebench__(code, test_code, time_limit_s, stack_mb):
         more = f" (+{len_(items) - 3} more)" if len_(items) > 3 else ""
         return "; ".join(shown) + more
 
-    for test, trace in result.failures + result.errors:
+    failed = [(test, trace) for test, trace in failures]
+    raised = [(test, trace) for _, test, trace in errors]
+    for test, trace in failed + raised:
         try:
             write(2, f"--- {name_of(test)}\n{trace}\n".encode("utf-8", "replace")[-8000:])
         except exc_base:
             pass
-    kinds = list(zip(result.error_types, result.errors, strict=True))
-    timeouts = [error for kind, error in kinds if issubclass_(kind, FgitInputTimeout)]
+    timeouts = [(t, trace) for kind, t, trace in errors if issubclass_(kind, FgitInputTimeout)]
     if timeouts:
         raise FgitInputTimeout(f"the tests ran past {float(time_limit_s)} s ({summary(timeouts)})")
-    memory = [error for kind, error in kinds if issubclass_(kind, MemoryError)]
+    memory = [(t, trace) for kind, t, trace in errors if issubclass_(kind, MemoryError)]
     if memory:
         raise MemoryError(summary(memory))
-    if result.failures:
-        raise TestsFailed(f"{len_(result.failures)} of {expected}: {summary(result.failures)}")
-    if result.errors:
-        raise TestsRaised(f"{len_(result.errors)} of {expected}: {summary(result.errors)}")
-    if result.skipped:
-        reasons = [(test, "skipped: " + text(reason)) for test, reason in result.skipped]
+    if failed:
+        raise TestsFailed(f"{len_(failed)} of {expected}: {summary(failed)}")
+    if raised:
+        raise TestsRaised(f"{len_(raised)} of {expected}: {summary(raised)}")
+    if skipped:
+        reasons = [(test, "skipped: " + text(reason)) for test, reason in skipped]
         raise TestsFailed(f"{len_(reasons)} of {expected} skipped: {summary(reasons)}")
-    if result.unexpectedSuccesses:
-        raise TestsFailed(f"{len_(result.unexpectedSuccesses)} unexpected successes")
-    if result.testsRun != expected:
-        raise TestsFailed(f"{result.testsRun} of {expected} tests ran")
+    if unexpected:
+        raise TestsFailed(f"{len_(unexpected)} unexpected successes")
+    ran = sorted_(name_of(test) for test in started)
+    passed = sorted_(name_of(test) for test in succeeded)
+    if expected <= 0 or ran != names or passed != names:
+        raise TestsFailed(f"{len_(passed)} of {expected} tests ran and passed")

@@ -19,7 +19,9 @@ class SandboxLimits:
     cpu_s: float | None = None  # RLIMIT_CPU; default ceil(timeout_s) + 1
     memory_mb: int = 2048  # RLIMIT_AS
     output_bytes: int = 64_000
-    max_processes: int | None = None  # RLIMIT_NPROC; default 64 when the run has its own uid
+    # RLIMIT_NPROC, only where the run has a uid of its own (it counts all of a uid's
+    # processes); default 64 there
+    max_processes: int | None = None
 
     def __post_init__(self) -> None:
         if not self.timeout_s > 0:

@@ -91,7 +91,8 @@ class Policy:
       not at all.
     - ``private_tmp``: ``/tmp``, ``/var/tmp`` and ``/dev/shm`` are fresh tmpfs (512 MB each) in
       a mount namespace of the run's own, so the world-writable places its uid could write are
-      its own too, and what it leaves there dies with the run. The run is refused
+      its own too, and what it leaves there dies with the run; every other mount but ``/proc``
+      is read-only there, and the program has no capability to remount it. The run is refused
       (``sandbox_error``) where no mount namespace can be made.
     - ``loopback``: inside the run's own network namespace, ``lo`` is up, so a program may
       serve and connect to itself on 127.0.0.1; the host's network stays out of reach (no

@@ -16,6 +16,16 @@ import sys
 
 CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x20000, 0x10000000, 0x20000000, 0x40000000
 MS_NOSUID, MS_NODEV, MS_BIND, MS_REC, MS_PRIVATE = 2, 4, 4096, 16384, 1 << 18
+MS_RDONLY, MS_NOEXEC, MS_REMOUNT, MS_NOATIME, MS_NODIRATIME = 1, 8, 32, 1024, 2048
+# statvfs's f_flag bits that a bind remount must keep (locked in a user namespace), as MS_ flags
+KEPT_FLAGS = (
+    (2, MS_NOSUID),
+    (4, MS_NODEV),
+    (8, MS_NOEXEC),
+    (1024, MS_NOATIME),
+    (2048, MS_NODIRATIME),
+    (4096, 1 << 21),
+)  # ST_RELATIME -> MS_RELATIME
 
 
 def load_libc():
@@ -152,6 +162,71 @@ def private_tmp(libc, keep):
         if libc.mount(source.encode(), path.encode(), None, MS_BIND | MS_REC, None):
             raise OSError("cannot bind " + path)
         os.close(fd)
+
+
+def mount_points():
+    """Every mount point of this mount namespace, from /proc/self/mountinfo (octal escapes
+    such as ``\\040`` decoded)."""
+    with open("/proc/self/mountinfo", "rb") as f:
+        lines = f.read().splitlines()
+    points = []
+    for line in lines:
+        field = line.split(b" ")[4]
+        points.append(field.decode("unicode_escape").encode("latin-1").decode("utf-8", "replace"))
+    return points
+
+
+def remount(libc, path, read_only):
+    flags = MS_BIND | MS_REMOUNT | (MS_RDONLY if read_only else 0)
+    current = os.statvfs(path).f_flag
+    for bit, flag in KEPT_FLAGS:
+        if current & bit:
+            flags |= flag
+    if libc.mount(None, path.encode(), None, flags, None) != 0:
+        raise OSError("cannot remount " + path + (" read-only" if read_only else ""))
+
+
+def read_only_root(libc, writable):
+    """Every mount read-only except /proc, the private temporary folders and writable (the
+    run's folder, bound onto itself and remounted writable): a program that could write our
+    files by its uid (no uid of its own) still cannot change them, fgit's trusted files
+    included. Call after private_tmp, in the same mount namespace; the program must then lose
+    CAP_SYS_ADMIN (drop_capabilities) so that it cannot remount."""
+    own = (*TMP_DIRS, "/proc")
+    for point in mount_points():
+        if any(point == top or point.startswith(top + "/") for top in own):
+            continue
+        try:
+            remount(libc, point, True)
+        except OSError:
+            if os.path.exists(point):  # a point left writable would be a way out: no run
+                raise
+    for path in writable:
+        if libc.mount(path.encode(), path.encode(), None, MS_BIND | MS_REC, None) != 0:
+            raise OSError("cannot bind " + path)
+        remount(libc, path, False)
+
+
+def drop_bounding_set(libc):
+    """Empty the bounding set: no exec regains a capability, even as uid 0."""
+    import ctypes
+
+    for cap in range(64):
+        if libc.prctl(24, cap, 0, 0, 0) != 0:  # PR_CAPBSET_DROP
+            if ctypes.get_errno() == 22:  # EINVAL: past the last capability
+                break
+            raise OSError(f"cannot drop capability {cap}")
+
+
+def drop_capabilities(libc):
+    """No capabilities left (with drop_bounding_set, none regained by exec): a program running
+    as root, or as root of a user namespace, cannot remount what read_only_root made read-only."""
+    import ctypes
+
+    header = (ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this process
+    data = (ctypes.c_uint32 * 6)()
+    if libc.capset(header, data) != 0:
+        raise OSError("cannot drop capabilities")
 
 
 def loopback_up():
@@ -340,7 +415,10 @@ def main(argv):
                 uid = -1
         if own_tmp:  # a policy's promise: no run without it (SETUP error)
             private_tmp(libc, needed_paths())
-            fs += "+private-tmp"
+            folder = os.path.dirname(os.path.realpath(path))
+            read_only_root(libc, [folder])
+            os.chdir(folder)  # the old cwd is on the read-only mount now, the folder's bind is not
+            fs += "+private-tmp+read-only"
         parent = harness
         if pidns:
             pid = os.fork()
@@ -352,10 +430,14 @@ def main(argv):
                 supervise(pid, tag, report_fd)
             parent = 1
         set_limits(cpu, mem, fsize, nproc)
+        if own_tmp:  # before setuid, which keeps the bounding set but needs CAP_SETPCAP for it
+            drop_bounding_set(libc)
         if uid >= 0:
             os.setgroups([])
             os.setgid(gid)
             os.setuid(uid)
+        if own_tmp:
+            drop_capabilities(libc)
         if libc is not None:
             libc.prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS: no setuid binaries from here on
         die_with_parent(libc)  # again: changing uid cleared it

@@ -73,8 +73,9 @@ namespaces, ``ctypes`` can also signal our processes and its forks can leave the
 so what a program may change outside its folder is exactly what its uid may: world-writable
 places as root, everything we own without root. ``BIGCODEBENCH`` gives the run private
 ``/tmp``, ``/var/tmp`` and ``/dev/shm`` (so the world-writable places it can reach are its own,
-and die with it) and its own loopback; other world-writable folders, and everything we own
-without root, stay within its reach. Run untrusted code from the internet in a
+and die with it), the rest of the filesystem read-only (but ``/proc``) with no capability left to
+remount it (so even under our uid it cannot change our files, fgit's trusted runner and harness
+included), and its own loopback. Run untrusted code from the internet in a
 container or VM in addition.
 """
 
@@ -250,7 +251,9 @@ def _spawn(
     """Start the runner; returns the process and the read end of its report pipe."""
     nonce_r, nonce_w = os.pipe()
     report_r, report_w = os.pipe()
-    nproc = limits.max_processes or (DEFAULT_NPROC if uid >= 0 else 0)
+    # RLIMIT_NPROC counts every process of the uid: without a uid of its own, a limit would
+    # count ours and everything else we run too, so it is no per-run limit (none is set)
+    nproc = (limits.max_processes or DEFAULT_NPROC) if uid >= 0 else 0
     args = [
         python,
         "-s",
