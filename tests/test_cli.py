@@ -159,3 +159,29 @@ def test_generation_options_with_samples_are_refused(tmp_path, option):
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert option[0] in result.output and "only apply to --model" in result.output
     assert not (tmp_path / "r.json").exists()
+
+
+def test_an_out_that_is_a_folder_is_refused_before_any_work(tmp_path):
+    """Before: `evaluate --out FOLDER` scored every task, then died on the write with an
+    IsADirectoryError traceback (issue 14)."""
+    samples = tmp_path / "s.jsonl"
+    samples.write_text('{"task_id": "HumanEval/0", "solution": "x = 1"}\n')
+    folder = tmp_path / "a-folder"
+    folder.mkdir()
+    commands = [
+        ["evaluate", "--samples", str(samples), "--benchmark", "humaneval", "--quiet"],
+        ["problems", "holdout", str(samples), "--fraction", "0.2"],
+        ["problems", "build", "--preset", "humaneval-train"],
+        ["variants", "--problems", str(samples), "--teacher", "mutation"],
+        ["select", "--variants", str(samples)],
+        ["validate", "--model", "nowhere", "--problems", str(samples)],
+    ]
+    for args in commands:
+        result = runner.invoke(app, [*args, "--out", str(folder)], env={"COLUMNS": "300"})
+        assert result.exit_code == 2, (args, result.output)
+        assert "Traceback" not in result.output and "is a directory" in result.output, args
+    result = runner.invoke(
+        app, ["compare", str(samples), "--out", str(folder)], env={"COLUMNS": "300"}
+    )
+    assert result.exit_code == 2 and "is a directory" in result.output
+    assert list(folder.iterdir()) == []

@@ -230,7 +230,7 @@ def problems_build(
     preset: Annotated[
         str, typer.Option(help="mbpp, leetcode, leetcode-markdown, codealpaca, evol-codealpaca.")
     ],
-    out: Annotated[Path, typer.Option(help="Problems JSONL to write.")],
+    out: Annotated[Path, typer.Option(help="Problems JSONL to write.", dir_okay=False)],
     data_dir: DataDirOption = None,
     decontaminate: Annotated[
         bool, typer.Option(help="Remove problems overlapping HumanEval(+), MBPP+, MBPP test.")
@@ -258,7 +258,9 @@ def problems_build(
 @one_line_errors
 def problems_holdout(
     problems: Annotated[Path, typer.Argument(help="Problems JSONL (the run's problems.jsonl).")],
-    out: Annotated[Path, typer.Option(help="Problems JSONL to write the held-out ones to.")],
+    out: Annotated[
+        Path, typer.Option(help="Problems JSONL to write the held-out ones to.", dir_okay=False)
+    ],
     fraction: Annotated[
         float, typer.Option(help="The training runs' holdout_fraction (0.15: about 15%).")
     ],
@@ -301,7 +303,9 @@ def variants(
             help="mutation, a packaged model name or folder (hf:...), openai:MODEL@URL, vllm:..."
         ),
     ],
-    out: Annotated[Path, typer.Option(help="Variants JSONL to write (resumes if it exists).")],
+    out: Annotated[
+        Path, typer.Option(help="Variants JSONL to write (resumes if it exists).", dir_okay=False)
+    ],
     k: Annotated[int, typer.Option(help="Candidates per problem.")] = 3,
     temperature: Annotated[float, typer.Option(help="Teacher sampling temperature.")] = 0.8,
     max_new_tokens: Annotated[int, typer.Option(help="Teacher output limit.")] = 1024,
@@ -347,7 +351,7 @@ def variants(
 @one_line_errors
 def select_command(
     variants_file: Annotated[Path, typer.Option("--variants", help="Variants JSONL.")],
-    out: Annotated[Path, typer.Option(help="Pairs JSONL to write.")],
+    out: Annotated[Path, typer.Option(help="Pairs JSONL to write.", dir_okay=False)],
     embedder: Annotated[
         str, typer.Option(help="minilm, lexical, unixcoder, hf:NAME or lm:NAME.")
     ] = "minilm",
@@ -549,7 +553,8 @@ def evaluate(
         typer.Option(help="Score this EvalPlus samples file instead (task_id, solution)."),
     ] = None,
     out: Annotated[
-        Path | None, typer.Option(help="Results JSON (default runs/eval/NAME-BENCHMARK.json).")
+        Path | None,
+        typer.Option(help="Results JSON (default runs/eval/NAME-BENCHMARK.json).", dir_okay=False),
     ] = None,
     data_dir: DataDirOption = None,
     prompt_format: Annotated[
@@ -681,7 +686,7 @@ def _ks_option(text: str | None) -> list[int] | None:
 def validate(
     model: Annotated[str, typer.Option(help="Packaged name, folder, hub id or backend spec.")],
     problems: Annotated[Path, typer.Option(help="Problems JSONL with tests (fgit's schema).")],
-    out: Annotated[Path, typer.Option(help="Results JSON to write.")],
+    out: Annotated[Path, typer.Option(help="Results JSON to write.", dir_okay=False)],
     holdout_fraction: Annotated[
         float,
         typer.Option(help="The training runs' holdout_fraction: only those problems are scored."),
@@ -735,8 +740,10 @@ def validate(
 @one_line_errors
 def compare(
     runs: Annotated[list[Path], typer.Argument(help="Results JSON files of `fgit evaluate`.")],
-    out: Annotated[Path | None, typer.Option(help="Also write the comparison as JSON.")] = None,
-    old_out: Annotated[Path | None, typer.Option("--json", hidden=True)] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Also write the comparison as JSON.", dir_okay=False)
+    ] = None,
+    old_out: Annotated[Path | None, typer.Option("--json", hidden=True, dir_okay=False)] = None,
 ) -> None:
     """Runs side by side: pass@1, paired differences (McNemar, bootstrap CI), flipped tasks."""
     import json
