@@ -468,6 +468,34 @@ def test_unreachable_hub_becomes_model_error(monkeypatch: pytest.MonkeyPatch) ->
     assert all(name in message for name in PACKAGED_MODELS)
 
 
+def test_an_unreachable_hub_fails_fast_without_transformers_retries(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Before: `evaluate --model no-such-model` spent 52 s on transformers' retries (issue 14)."""
+    from huggingface_hub import constants
+    from transformers import AutoTokenizer
+
+    def hub(*args, **kwargs):
+        raise AssertionError("transformers asked the hub")
+
+    monkeypatch.setattr(AutoTokenizer, "from_pretrained", hub)
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")  # nothing listens there
+    models._hub_reachable.cache_clear()
+    try:
+        with pytest.raises(ModelError, match="no Hugging Face hub is reachable") as caught:
+            models.load_tokenizer("someorg/some-model")
+    finally:
+        models._hub_reachable.cache_clear()
+    assert "\n" not in str(caught.value) and "within 3 s" in str(caught.value)
+
+    # a model in the local hub cache is not probed: it loads offline
+    monkeypatch.setattr(models, "_in_hub_cache", lambda repo_id: True)
+    monkeypatch.setattr(models, "_hub_reachable", lambda: pytest.fail("probed"))
+    with pytest.raises(AssertionError, match="transformers asked the hub"):
+        models.load_tokenizer("someorg/some-model")
+
+
 def test_typo_never_reaches_the_hub(monkeypatch: pytest.MonkeyPatch) -> None:
     from transformers import AutoTokenizer
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import functools
 import hashlib
 import json
 import os
@@ -562,7 +563,53 @@ def _classify(name_or_path: str | os.PathLike[str]) -> tuple[str, str]:
     hint = suggest_packaged_name(value)
     if hint:
         raise ModelError(f"unknown model {value!r}; did you mean {hint!r}?")
+    if not _hub_offline() and not _in_hub_cache(value) and not _hub_reachable():
+        # transformers would spend about a minute of retries to find this out
+        raise _offline_error(value, "no answer from the hub within 3 s")
     return "hub", value
+
+
+def _hub_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE") not in {None, "0"}
+
+
+HUB_MARKER_FILES = ("config.json", "tokenizer_config.json")  # one of them in any loadable repo
+
+
+def _in_hub_cache(repo_id: str) -> bool:
+    """A model or tokenizer of ``repo_id`` is in the local hub cache (loads without a network)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        found = [try_to_load_from_cache(repo_id, name) for name in HUB_MARKER_FILES]
+    except ValueError:  # not a valid repo id: the hub would refuse it too
+        return False
+    return any(isinstance(path, str) for path in found)
+
+
+@functools.cache
+def _hub_reachable(timeout_s: float = 3.0) -> bool:
+    """One request to the hub's endpoint, no retries: any HTTP answer means it is there."""
+    import urllib.error
+    import urllib.request
+
+    from huggingface_hub import constants
+
+    request = urllib.request.Request(constants.ENDPOINT, method="HEAD")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s):
+            return True
+    except urllib.error.HTTPError:
+        return True
+    except (OSError, ValueError):
+        return False
+
+
+def _offline_error(source: str, detail: str) -> ModelError:
+    return ModelError(
+        f"could not load {source!r}: not a packaged model or local folder and no Hugging Face "
+        f"hub is reachable ({detail}); packaged models that work offline: {_packaged_names()}"
+    )
 
 
 def resolve(name_or_path: str | os.PathLike[str], *, quiet: bool = False) -> str:
@@ -588,11 +635,11 @@ def _load_error(source: str, error: BaseException) -> ModelError:
     # and any failure on a local folder, is about the files or arguments themselves.
     if Path(source).is_dir() or not isinstance(error, OSError):
         return ModelError(f"could not load {source!r}: {detail}")
-    offline = "connect" in str(error).lower() or os.environ.get("HF_HUB_OFFLINE") not in {None, "0"}
-    why = "no Hugging Face hub is reachable" if offline else "the hub could not provide it"
+    if "connect" in str(error).lower() or _hub_offline():
+        return _offline_error(source, detail)
     return ModelError(
-        f"could not load {source!r}: not a packaged model or local folder and {why} ({detail}); "
-        f"packaged models that work offline: {_packaged_names()}"
+        f"could not load {source!r}: not a packaged model or local folder and the hub could not "
+        f"provide it ({detail}); packaged models that work offline: {_packaged_names()}"
     )
 
 
