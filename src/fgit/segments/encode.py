@@ -27,6 +27,7 @@ __all__ = [
     "SegmentError",
     "encode_pair",
     "encode_pairs",
+    "encode_rendered_pairs",
     "render_prompt",
     "token_mask_from_char_marks",
 ]
@@ -228,6 +229,36 @@ def encode_pairs(
     :class:`SegmentError` that says why that pair cannot be used, so callers count and report
     skips instead of losing them.
     """
+    prompts = [render_prompt(instruction, tokenizer, prompt_format) for instruction, _, _ in pairs]
+    return encode_rendered_pairs(
+        prompts,
+        [c for _, c, _ in pairs],
+        [i for _, _, i in pairs],
+        tokenizer,
+        prompt_special_tokens=_prompt_adds_special_tokens(tokenizer, prompt_format),
+        max_length=max_length,
+        add_eos=add_eos,
+        line_gap=line_gap,
+    )
+
+
+def encode_rendered_pairs(
+    prompts: Sequence[str],
+    corrects: Sequence[str],
+    incorrects: Sequence[str],
+    tokenizer: Any,
+    *,
+    prompt_special_tokens: bool,
+    max_length: int = 1024,
+    add_eos: bool = True,
+    line_gap: LineGap = "next-line",
+) -> list[EncodedPair | SegmentError]:
+    """:func:`encode_pairs` for prompts already rendered to text (a chat template applied to a
+    whole conversation, say). ``prompt_special_tokens``: whether the tokenizer adds its special
+    tokens (BOS) to the prompt, as it should for plain text and should not for a chat template's
+    output."""
+    if not (len(prompts) == len(corrects) == len(incorrects)):
+        raise ValueError("prompts, corrects and incorrects must have the same length")
     if not getattr(tokenizer, "is_fast", False):
         raise SegmentError("segments need a fast tokenizer (offset mappings); got a slow one")
     if max_length < 2:
@@ -236,19 +267,15 @@ def encode_pairs(
     if add_eos and eos_id is None:
         raise SegmentError("tokenizer has no EOS token; pass add_eos=False to train without one")
 
-    prompts = [render_prompt(instruction, tokenizer, prompt_format) for instruction, _, _ in pairs]
-    corrects = [normalize_response(c) for _, c, _ in pairs]
-    incorrects = [normalize_response(i) for _, _, i in pairs]
-
-    prompt_enc = tokenizer(
-        prompts, add_special_tokens=_prompt_adds_special_tokens(tokenizer, prompt_format)
-    )["input_ids"]
+    normal_corrects = [normalize_response(c) for c in corrects]
+    normal_incorrects = [normalize_response(i) for i in incorrects]
+    prompt_enc = tokenizer(list(prompts), add_special_tokens=prompt_special_tokens)["input_ids"]
     # Responses go straight to the Rust tokenizer: the same encoding transformers would make,
     # without its per-token conversion to Python lists, which costs ~30% of the time here.
     responses = tokenizer.backend_tokenizer.encode_batch(
-        corrects + incorrects, add_special_tokens=False
+        normal_corrects + normal_incorrects, add_special_tokens=False
     )
-    n = len(pairs)
+    n = len(prompts)
     out: list[EncodedPair | SegmentError] = []
     for k in range(n):
         prompt_ids = list(prompt_enc[k])
@@ -261,7 +288,7 @@ def encode_pairs(
                 )
             )
             continue
-        marks = diff_marks(corrects[k], incorrects[k], line_gap=line_gap)
+        marks = diff_marks(normal_corrects[k], normal_incorrects[k], line_gap=line_gap)
         sides = [
             _encode_side(
                 prompt_ids,

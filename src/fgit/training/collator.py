@@ -18,7 +18,7 @@ from torch import Tensor
 from fgit.segments.encode import IGNORE_INDEX, EncodedPair, EncodedSide
 from fgit.training.loss_settings import Granularity, Sides
 
-__all__ = ["Granularity", "PairBatch", "PairCollator", "Sides", "shifted"]
+__all__ = ["Granularity", "PairBatch", "PairCollator", "Sides", "pad_rows", "shifted"]
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,31 @@ def shifted(batch: PairBatch) -> tuple[Tensor, Tensor]:
     return labels != IGNORE_INDEX, batch.sensitive[:, 1:]
 
 
+def pad_rows(
+    rows: Sequence[tuple[Sequence[int], Sequence[int], Sequence[int]]],
+    pad_token_id: int,
+    pad_to_multiple_of: int | None = None,
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """``(input_ids, labels, sensitive)`` rows, right-padded into ``[R, T]`` tensors:
+    ``(input_ids, attention_mask, labels, sensitive)``; padding is ``IGNORE_INDEX`` in labels
+    and 0 in the masks."""
+    length = max(len(ids) for ids, _, _ in rows)
+    if pad_to_multiple_of:
+        length = -(-length // pad_to_multiple_of) * pad_to_multiple_of
+    n = len(rows)
+    input_ids = torch.full((n, length), pad_token_id, dtype=torch.long)
+    attention = torch.zeros((n, length), dtype=torch.long)
+    labels = torch.full((n, length), IGNORE_INDEX, dtype=torch.long)
+    sensitive = torch.zeros((n, length), dtype=torch.int8)
+    for r, (ids, row_labels, mask) in enumerate(rows):
+        k = len(ids)
+        input_ids[r, :k] = torch.tensor(ids)
+        attention[r, :k] = 1
+        labels[r, :k] = torch.tensor(row_labels)
+        sensitive[r, :k] = torch.tensor(mask, dtype=torch.int8)
+    return input_ids, attention, labels, sensitive
+
+
 def _side_mask(side: EncodedSide, granularity: Granularity) -> list[int]:
     if granularity == "hybrid":
         return side.hybrid_mask
@@ -78,23 +103,13 @@ class PairCollator:
     def __call__(self, items: Sequence[tuple[int, EncodedPair]]) -> PairBatch:
         if not items:
             raise ValueError("cannot collate an empty batch")
-        rows = [pair.correct for _, pair in items]
+        sides = [pair.correct for _, pair in items]
         if self.sides == "both":
-            rows += [pair.incorrect for _, pair in items]
-        length = max(len(side.input_ids) for side in rows)
-        if self.pad_to_multiple_of:
-            length = -(-length // self.pad_to_multiple_of) * self.pad_to_multiple_of
-        n = len(rows)
-        input_ids = torch.full((n, length), self.pad_token_id, dtype=torch.long)
-        attention = torch.zeros((n, length), dtype=torch.long)
-        labels = torch.full((n, length), IGNORE_INDEX, dtype=torch.long)
-        sensitive = torch.zeros((n, length), dtype=torch.int8)
-        for r, side in enumerate(rows):
-            k = len(side.input_ids)
-            input_ids[r, :k] = torch.tensor(side.input_ids)
-            attention[r, :k] = 1
-            labels[r, :k] = torch.tensor(side.labels)
-            sensitive[r, :k] = torch.tensor(_side_mask(side, self.granularity), dtype=torch.int8)
+            sides += [pair.incorrect for _, pair in items]
+        rows = [(s.input_ids, s.labels, _side_mask(s, self.granularity)) for s in sides]
+        input_ids, attention, labels, sensitive = pad_rows(
+            rows, self.pad_token_id, self.pad_to_multiple_of
+        )
         indices = tuple(index for index, _ in items)
         batch = PairBatch(input_ids, attention, labels, sensitive, len(items), indices)
         if self.reference is None:

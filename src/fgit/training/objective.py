@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -19,7 +20,14 @@ from fgit.training import losses
 from fgit.training.collator import PairBatch, shifted
 from fgit.training.loss_settings import LossName, Objective
 
-__all__ = ["METRICS", "LossName", "Objective", "StepCounts", "micro_batch_loss"]
+__all__ = [
+    "METRICS",
+    "LossName",
+    "Objective",
+    "StepCounts",
+    "micro_batch_loss",
+    "summarise_metrics",
+]
 
 # Sums accumulated over a step's micro-batches and processes; the logger turns them into means.
 METRICS = (
@@ -38,6 +46,27 @@ METRICS = (
     "pairs",
     "tokens",
 )
+
+
+def summarise_metrics(sums: dict[str, float], steps: int) -> dict[str, float]:
+    """Means over a logging window of ``steps`` optimizer steps from the summed :data:`METRICS`."""
+
+    def ratio(num: str, den: str) -> float | None:
+        return sums[num] / sums[den] if sums[den] else None
+
+    out: dict[str, Any] = {
+        "loss": sums["loss"] / max(steps, 1),
+        "nll_sensitive": ratio("nll_sensitive_sum", "sensitive_tokens"),
+        "nll_shared": ratio("nll_shared_sum", "shared_tokens"),
+        "mean_weight": ratio("weight_sum", "weighted_pairs"),
+        "h_correct": ratio("h_correct_sum", "weighted_pairs"),
+        "h_incorrect": ratio("h_incorrect_sum", "weighted_pairs"),
+        "margin": ratio("margin_sum", "preference_pairs"),
+        "preference_accuracy": ratio("preferred", "preference_pairs"),
+        "pairs": sums["pairs"],
+        "tokens": sums["tokens"],
+    }
+    return {k: v for k, v in out.items() if v is not None}
 
 
 @dataclass(frozen=True)

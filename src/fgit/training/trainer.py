@@ -35,7 +35,13 @@ from fgit.training.collator import PairCollator
 from fgit.training.config import ConfigError, TrainConfig
 from fgit.training.data import TrainingData, load_training_pairs
 from fgit.training.logprobs import CausalLMLogProbs, naive_token_logprobs
-from fgit.training.objective import METRICS, StepCounts, local_counts, micro_batch_loss
+from fgit.training.objective import (
+    METRICS,
+    StepCounts,
+    local_counts,
+    micro_batch_loss,
+    summarise_metrics,
+)
 from fgit.training.reference import compute_reference_logps, load_reference, save_reference
 from fgit.training.schedule import StepPlan
 from fgit.versions import versions
@@ -201,27 +207,6 @@ def _truncate_log(path: Path, last_step: int) -> None:
         if line.strip() and json.loads(line)["step"] <= last_step
     ]
     atomic_write(path, "".join(line + "\n" for line in kept))
-
-
-def _summarise(sums: dict[str, float], steps: int) -> dict[str, float]:
-    """Means over a logging window from the summed metrics."""
-
-    def ratio(num: str, den: str) -> float | None:
-        return sums[num] / sums[den] if sums[den] else None
-
-    out: dict[str, Any] = {
-        "loss": sums["loss"] / max(steps, 1),
-        "nll_sensitive": ratio("nll_sensitive_sum", "sensitive_tokens"),
-        "nll_shared": ratio("nll_shared_sum", "shared_tokens"),
-        "mean_weight": ratio("weight_sum", "weighted_pairs"),
-        "h_correct": ratio("h_correct_sum", "weighted_pairs"),
-        "h_incorrect": ratio("h_incorrect_sum", "weighted_pairs"),
-        "margin": ratio("margin_sum", "preference_pairs"),
-        "preference_accuracy": ratio("preferred", "preference_pairs"),
-        "pairs": sums["pairs"],
-        "tokens": sums["tokens"],
-    }
-    return {k: v for k, v in out.items() if v is not None}
 
 
 def _tracker_config(config: TrainConfig) -> dict[str, int | float | str | bool]:
@@ -442,7 +427,7 @@ def train(config: TrainConfig, *, overwrite: bool = False) -> TrainResult:
                     "step": done,
                     "epoch": round(plan.epoch_of(done), 4),
                     "learning_rate": learning_rate,
-                    **_summarise(window, window_steps),
+                    **summarise_metrics(window, window_steps),
                 }
                 if grad_norm is not None:
                     record["grad_norm"] = float(grad_norm)
