@@ -466,8 +466,9 @@ def test_config_file_with_yaml_syntax_error(tmp_path):
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("a: 1\n  bad: : x\n", ":2: not valid YAML (mapping values are not allowed here)"),
-        ("name: x\nproblems:\n  preset: [unclosed\n", ":4: not valid YAML (expected ','"),
+        ("a: 1\n  bad: : x\n", ":2: not valid YAML: mapping values are not allowed here"),
+        # yaml marks the end of the stream, line 4 of a 3-line file: the last line is said
+        ("name: x\nproblems:\n  preset: [unclosed\n", ":3: not valid YAML: expected ','"),
         ("# a comment first\n- pairs: p.jsonl\n", ":2: expected a mapping of settings, got list"),
         ("just text\n", ":1: expected a mapping of settings, got str"),
         (b"pairs: \xff\n", ": not UTF-8 text (byte 7)"),
