@@ -163,8 +163,9 @@ def _yaml_problem(error: yaml.YAMLError, text: str, name: str) -> str:
     message = f"{name}{f':{line}' if line else ''}: not valid YAML: {problem}"
     context, context_mark = getattr(error, "context", None), getattr(error, "context_mark", None)
     if context:
-        if context_mark is not None and context_mark.line + 1 != line:
-            context += f" started at line {context_mark.line + 1}"  # the unclosed bracket
+        started = min(context_mark.line + 1, last) if context_mark is not None else line
+        if started != line:
+            context += f" started at line {started}"  # e.g. where the unclosed bracket opened
         message += f" ({context})"
     return message
 
