@@ -559,7 +559,7 @@ def test_a_setting_the_loss_ignores_is_an_error(tmp_path, loss, setting, value):
         load_train_config(path, {})
     message = str(info.value)
     assert len(message.splitlines()) == 1
-    assert f"{path}: {setting}: " in message and f"loss {loss}:" in message
+    assert f"{path}:5: {setting}: " in message and f"loss {loss}:" in message  # its line
     assert all(reader in message for reader in READ_BY[setting])  # who would read it
 
 
