@@ -90,6 +90,7 @@ def test_every_user_error_is_an_fgit_error_and_keeps_its_old_base() -> None:
     from fgit.records import RecordError
     from fgit.report.load import ReportError
     from fgit.segments import SegmentError
+    from fgit.warn import StrictError
 
     old_bases = {
         ModelError: RuntimeError,
@@ -106,6 +107,7 @@ def test_every_user_error_is_an_fgit_error_and_keeps_its_old_base() -> None:
         PromptError: ValueError,
         ProblemsSpecError: ValueError,
         GroundTruthError: Exception,  # new with BigCodeBench: no older base to keep
+        StrictError: Exception,  # a warning under --strict: new, no older base
     }
     for cls, base in old_bases.items():
         assert issubclass(cls, FgitError) and issubclass(cls, base), cls

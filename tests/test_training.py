@@ -466,8 +466,9 @@ def test_config_file_with_yaml_syntax_error(tmp_path):
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("a: 1\n  bad: : x\n", ":2: not valid YAML (mapping values are not allowed here)"),
-        ("name: x\nproblems:\n  preset: [unclosed\n", ":4: not valid YAML (expected ','"),
+        ("a: 1\n  bad: : x\n", ":2: not valid YAML: mapping values are not allowed here"),
+        # yaml marks the end of the stream, line 4 of a 3-line file: the last line is said
+        ("name: x\nproblems:\n  preset: [unclosed\n", ":3: not valid YAML: expected ','"),
         ("# a comment first\n- pairs: p.jsonl\n", ":2: expected a mapping of settings, got list"),
         ("just text\n", ":1: expected a mapping of settings, got str"),
         (b"pairs: \xff\n", ": not UTF-8 text (byte 7)"),
@@ -558,7 +559,7 @@ def test_a_setting_the_loss_ignores_is_an_error(tmp_path, loss, setting, value):
         load_train_config(path, {})
     message = str(info.value)
     assert len(message.splitlines()) == 1
-    assert f"{path}: {setting}: " in message and f"loss {loss}:" in message
+    assert f"{path}:5: {setting}: " in message and f"loss {loss}:" in message  # its line
     assert all(reader in message for reader in READ_BY[setting])  # who would read it
 
 

@@ -69,6 +69,7 @@ def _version_option(value: bool) -> None:
 
 @app.callback()
 def main(
+    ctx: typer.Context,
     show_version: Annotated[
         bool,
         typer.Option(
@@ -78,8 +79,22 @@ def main(
             help="Print fgit's version and its libraries' (as `fgit version`), and exit.",
         ),
     ] = False,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict",
+            envvar="FGIT_STRICT",
+            help="Make warnings errors (exit 2): an empty pairs file, pairs without "
+            "error-sensitive tokens, a build that keeps no problem, a samples file that covers "
+            "part of the benchmark.",
+        ),
+    ] = False,
 ) -> None:
     """Fault-Guided Fine-Tuning (FGIT) for code LLMs."""
+    from fgit.warn import set_strict
+
+    before = set_strict(strict)
+    ctx.call_on_close(lambda: set_strict(before))  # the process-wide setting, for this command
 
 
 # Every command that shows progress bars takes --quiet; it silences them, not the results.
@@ -171,6 +186,8 @@ def segments_show(
     from fgit.segments.render import render_pair
 
     records = {record.id: record for record in read_pairs(pairs)}
+    if not records:
+        raise typer.BadParameter(f"{pairs}: the file holds no pairs", param_hint="--pairs")
     if record_id not in records:
         sample = ", ".join(list(records)[:5])
         raise typer.BadParameter(
@@ -202,9 +219,12 @@ def segments_stats(
     """Encode every pair and report sensitive-token shares, truncation and skips."""
     from fgit.models import load_tokenizer
     from fgit.records import read_pairs
-    from fgit.segments.stats import summarise_pairs
+    from fgit.segments.stats import summarise_pairs, unmarked_pairs_warning
+    from fgit.warn import warn
 
     records = read_pairs(pairs)
+    if not records:
+        warn(f"{pairs}: the file holds no pairs; every count is zero")
     tokenizer = load_tokenizer(model, quiet=quiet)
     summary = summarise_pairs(
         records, tokenizer, prompt_format=_prompt_format(prompt_format), max_length=max_length,
@@ -213,6 +233,9 @@ def segments_stats(
     _print_rows(f"segments of {pairs} · {model}", summary.rows())
     for line in summary.skip_summary():
         err_console.print(line, highlight=False, soft_wrap=True)
+    unmarked = unmarked_pairs_warning(summary.without_marks, summary.encoded, str(pairs))
+    if unmarked:
+        warn(unmarked)
 
 
 def _print_rows(title: str, rows: list[tuple[str, str]]) -> None:
@@ -249,6 +272,10 @@ def problems_build(
     console.print(built.load_summary, highlight=False)
     if built.decontamination_summary is not None:
         console.print(f"decontamination: {built.decontamination_summary}", highlight=False)
+    if not built.problems:
+        from fgit.warn import warn
+
+        warn(built.why_empty())
     report_path = built.write(out)
     problems = built.problems
     console.print(f"{len(problems)} problems -> {out} (report: {report_path})")

@@ -24,6 +24,23 @@ class BuiltProblems:
     skipped: int
     decontaminated: int
 
+    def why_empty(self) -> str:
+        """Why no problem was kept, with the counts: what a build that keeps none reports."""
+        loaded, source = self.report["load"]["loaded"], self.report["load"]["source"]
+        if loaded == 0:
+            return f"no problems kept: {self.load_summary}"
+        if self.decontaminated == loaded:
+            return (
+                f"no problems kept: decontamination removed all {loaded} that {source} loaded, "
+                "as overlapping HumanEval(+), MBPP+ or MBPP's test split; if these are a "
+                "benchmark's own split (as humaneval-train is), turn it off: --no-decontaminate "
+                "(problems.decontaminate: false in a run config)"
+            )
+        return (
+            f"no problems kept: {loaded} loaded ({self.load_summary}), {self.decontaminated} "
+            "removed by decontamination, and the limit kept none of the rest"
+        )
+
     def write(self, out: PathLike) -> Path:
         """The problems to ``out`` (JSONL) and the report beside it (``OUT.report.json``);
         returns the report's path."""

@@ -18,7 +18,7 @@ run's ``task_subset`` (count and sha256 of the sorted ids) so runs on one subset
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -390,6 +390,7 @@ def evaluate_samples(
     n = max(1, samples_per_task(solutions, samples))
     if ks is not None:
         ks = _ks(ks, n)
+    _warn_partial(samples, benchmark, solutions)
     started = time.perf_counter()
     scores = score_samples(benchmark, solutions, n, scoring, progress=not quiet)
     run = build_run(
@@ -408,6 +409,21 @@ def evaluate_samples(
     )
     write_run(out, run)
     return run
+
+
+def _warn_partial(samples: Path, benchmark: Benchmark, solutions: Mapping[str, Any]) -> None:
+    """A samples file without some of the benchmark's tasks scores those as failures
+    (``missing``): a warning before scoring (an error under --strict)."""
+    from fgit.warn import warn
+
+    total = len(benchmark.tasks)
+    covered = sum(task.task_id in solutions for task in benchmark.tasks)
+    if covered < total:
+        warn(
+            f"{samples}: samples for {covered} of the {total} tasks of {benchmark.name}; the "
+            f"other {total - covered} count as failures (missing), so this pass@1 is not "
+            f"comparable to published {benchmark.name} numbers"
+        )
 
 
 def _dataset(benchmark: Benchmark) -> str:

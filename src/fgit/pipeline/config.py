@@ -7,6 +7,7 @@ are relative to the file. The pipeline fills in what links the stages (pairs, mo
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,9 +20,17 @@ from pydantic import (
     model_validator,
 )
 
+from fgit.config_file import (
+    ConfigError,
+    ConfigSource,
+    Issue,
+    config_error,
+    issues_from,
+    read_settings,
+)
 from fgit.errors import validation_summary
 from fgit.merge import deep_merge
-from fgit.training.config import ConfigError, TrainConfig, read_config_file
+from fgit.training.config import TrainConfig
 
 __all__ = ["RunConfig", "load_run_config", "train_config"]
 
@@ -195,8 +204,6 @@ class RunConfig(_Strict):
                     f"training on HumanEval problems and evaluating on all of {bad[0]} would "
                     "score the training data; set evaluation.tasks: heldout-half"
                 )
-        for name in self.training.runs:
-            train_config(self, name)  # every run's settings are checked before anything runs
         return self
 
     @property
@@ -206,30 +213,92 @@ class RunConfig(_Strict):
 
 def train_config(config: RunConfig, name: str, **links: Any) -> TrainConfig:
     """The :class:`TrainConfig` of training run ``name``: defaults, the run's keys deep-merged
-    on top, the links."""
-    settings = deep_merge(config.training.defaults, config.training.runs[name])
-    given = [key for key in PIPELINE_TRAIN_KEYS if key in settings]
+    on top, the links. :func:`parse_run_config` has checked every run's settings (and says
+    where a bad one is written); a ValueError here is a config that was built around it."""
+    given = [key for key in PIPELINE_TRAIN_KEYS if key in _run_settings(config, name)]
     if given:
-        raise ValueError(
-            f"training.runs.{name}: {', '.join(given)} is set by the pipeline (the selected "
-            "pairs, the run's model and its folder); remove it"
-        )
-    links = {
+        raise ValueError(f"training.runs.{name}.{given[0]}: {_SET_BY_PIPELINE}")
+    try:
+        return TrainConfig.model_validate(_run_settings(config, name, links))
+    except ValidationError as error:
+        raise ValueError(f"training.runs.{name}: {validation_summary(error)}") from None
+
+
+_SET_BY_PIPELINE = (
+    "the pipeline sets this (the selected pairs, the run's model and its folder); remove it"
+)
+
+
+def _run_settings(
+    config: RunConfig, name: str, links: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Run ``name``'s keys deep-merged on ``training.defaults``; with ``links`` (a dict, even
+    empty) also the keys the pipeline sets, its own defaults under ``links``."""
+    settings = deep_merge(config.training.defaults, config.training.runs[name])
+    if links is None:
+        return settings
+    return {
+        **settings,
         "pairs": Path("pairs.jsonl"),
         "model": config.model,
         "output_dir": config.output_dir / "train" / name,
         **links,
     }
-    try:
-        return TrainConfig.model_validate({**settings, **links})
-    except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        key = first["loc"][0] if first["loc"] else None
-        if key in config.training.defaults and key not in config.training.runs[name]:
-            where += " (from training.defaults)"  # e.g. beta there, shared with an sft run
-        message = first["msg"].removeprefix("Value error, ")  # as validation_summary shows it
-        raise ValueError(f"training.runs.{name}: {where}: {message}") from None
+
+
+def training_issues(config: RunConfig) -> list[Issue]:
+    """Every training run's settings checked as :class:`TrainConfig`, each problem at the key
+    the user wrote: ``training.defaults.KEY`` for a shared one (said once, naming the runs it
+    breaks when not all), ``training.runs.NAME.KEY`` for a run's own."""
+    defaults = config.training.defaults
+    found: dict[Issue, list[str]] = {}
+    for name, own in config.training.runs.items():
+        where = ("training", "runs", name)
+        issues = [
+            Issue((*where, key) if key in own else ("training", "defaults", key), _SET_BY_PIPELINE)
+            for key in PIPELINE_TRAIN_KEYS
+            if key in own or key in defaults
+        ]
+        if not issues:
+            try:
+                TrainConfig.model_validate(_run_settings(config, name, {}))
+            except ValidationError as error:
+                issues = [
+                    _origin(issue, own, defaults, where)
+                    for issue in issues_from(error, TrainConfig)
+                ]
+        for issue in issues:
+            found.setdefault(issue, []).append(name)
+    located = []
+    for issue, names in found.items():
+        shared = issue.path[:2] == ("training", "defaults")
+        if shared and len(names) < len(config.training.runs):  # e.g. beta, and an sft run
+            issue = Issue(issue.path, f"{issue.message} (in run {', '.join(names)})")
+        located.append(issue)
+    return located
+
+
+def _origin(
+    issue: Issue, own: dict[str, Any], defaults: dict[str, Any], where: tuple[str, ...]
+) -> Issue:
+    """``issue`` (at a TrainConfig key path) moved to where that key is written: the run's own
+    keys, else ``training.defaults``; a problem of the whole run (no key) is the run's."""
+    path = issue.path
+    if path and not _has(own, path) and _has(defaults, path):
+        return Issue(("training", "defaults", *path), issue.message)
+    return Issue((*where, *path), issue.message)
+
+
+def _has(settings: dict[str, Any], path: tuple[Any, ...]) -> bool:
+    """Whether ``settings`` sets the key at ``path`` (or a non-mapping above it)."""
+    node: Any = settings
+    for part in path:
+        if not isinstance(node, dict):
+            return True  # e.g. lora: null here, and lora.r is what fails
+        if part not in node:
+            return False
+        node = node[part]
+    return True
 
 
 def _resolve_paths(data: dict[str, Any], base: Path) -> None:
@@ -264,23 +333,35 @@ def _problems_spec(benchmark: Any, base: Path) -> Any:
 
 
 def parse_run_config(
-    data: Any, source: str, base: Path, overrides: dict[str, Any] | None = None
+    data: Any, source: str | ConfigSource, base: Path, overrides: dict[str, Any] | None = None
 ) -> RunConfig:
-    """Validate a config mapping (``source`` names it in errors; paths relative to ``base``)."""
+    """Validate a config mapping (``source`` names it in errors, with the lines of its keys
+    when it is a :class:`ConfigSource`; paths relative to ``base``)."""
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{source}: expected a mapping of settings, got {type(data).__name__}")
+        raise ConfigError(
+            f"{source if isinstance(source, str) else source.name}: expected a mapping of "
+            f"settings, got {type(data).__name__}"
+        )
     data = dict(data)
     _resolve_paths(data, base)
     data = deep_merge(data, overrides or {})
+    if not isinstance(source, ConfigSource):
+        source = ConfigSource(source)
+    source = replace(source, overrides=overrides or {})
     try:
-        return RunConfig.model_validate(data)
+        config = RunConfig.model_validate(data)
     except ValidationError as error:
-        raise ConfigError(f"{source}: {validation_summary(error)}") from None
+        raise config_error(issues_from(error, RunConfig), source) from None
+    # Every run's settings are checked before anything runs, each at the key that is wrong.
+    issues = training_issues(config)
+    if issues:
+        raise config_error(issues, source)
+    return config
 
 
 def load_run_config(path: Path, overrides: dict[str, Any] | None = None) -> RunConfig:
     """A run config from a YAML file, with ``--set`` overrides (nested dicts) on top."""
-    data = read_config_file(path)
-    return parse_run_config(data, str(path), Path(path).resolve().parent, overrides)
+    data, source = read_settings(path)
+    return parse_run_config(data, source, Path(path).resolve().parent, overrides)

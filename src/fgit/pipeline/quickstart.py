@@ -6,8 +6,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from fgit.config_file import parse_settings
 from fgit.pipeline.config import RunConfig, parse_run_config
 
 __all__ = ["QUICKSTART_CONFIG", "quickstart_config"]
@@ -21,6 +20,6 @@ def quickstart_text() -> str:
 
 def quickstart_config(output_dir: Path, overrides: dict[str, Any] | None = None) -> RunConfig:
     """The quickstart's settings, writing to ``output_dir``, with ``--set`` overrides."""
-    data = yaml.safe_load(quickstart_text())
+    data, source = parse_settings(quickstart_text(), "the embedded quickstart config")
     data["output_dir"] = str(Path(output_dir).resolve())
-    return parse_run_config(data, "the embedded quickstart config", Path.cwd(), overrides)
+    return parse_run_config(data, source, Path.cwd(), overrides)

@@ -67,9 +67,7 @@ def _problems(ctx: Context) -> dict[str, Any]:
     except ValueError as error:  # an unknown preset name
         raise PipelineError(f"problems.preset: {error}") from None
     if not built.problems:
-        raise PipelineError(
-            f"no problems left ({built.load_summary}; {built.decontaminated} overlapped)"
-        )
+        raise PipelineError(built.why_empty())
     built.write(ctx.root / PROBLEMS)
     return {
         "problems": len(built.problems),
@@ -296,7 +294,10 @@ def _launch_accelerate(ctx: Context, name: str, config_path: Path) -> None:
         sys.executable, "-m", "accelerate.commands.launch", "--config_file",
         str(accelerate_config), "-m", "fgit", "train", "--config", str(config_path),
     ]  # fmt: skip
-    done = subprocess.run(command, env={**os.environ, "PYTHONUNBUFFERED": "1"}, check=False)
+    from fgit.warn import strict_env  # --strict reaches every training process
+
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **strict_env()}
+    done = subprocess.run(command, env=env, check=False)
     if done.returncode != 0:
         raise PipelineError(
             f"training run {name}: `accelerate launch` exited with code {done.returncode} "

@@ -17,7 +17,7 @@ from fgit.segments.encode import (
     encode_pairs,
 )
 
-__all__ = ["SegmentStats", "encode_records", "summarise_pairs"]
+__all__ = ["SegmentStats", "encode_records", "summarise_pairs", "unmarked_pairs_warning"]
 
 
 @dataclass
@@ -74,6 +74,24 @@ class SegmentStats:
             ids = ", ".join(record_id for record_id, _ in items[:examples])
             lines.append(f"skipped {len(items)}: {kind} (e.g. {ids}: {items[0][1]})")
         return lines
+
+
+def unmarked_pairs_warning(unmarked: int, total: int, where: str) -> str | None:
+    """The warning for pairs without an error-sensitive token (their incorrect side encodes as
+    the correct one), or None when there are none: a fault-guided loss has nothing to weight in
+    them, and a preference loss no margin to learn."""
+    if unmarked == 0:
+        return None
+    why = "fault-guided and preference losses learn nothing about a fault from them"
+    if unmarked == total:
+        return (
+            f"{where}: none of the {total} pairs has an error-sensitive token (each incorrect "
+            f"side encodes as its correct side): {why}"
+        )
+    return (
+        f"{where}: {unmarked} of {total} pairs have no error-sensitive token (the incorrect "
+        f"side encodes as the correct one): {why}"
+    )
 
 
 def _batches(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -22,7 +22,7 @@ from pydantic import (
     model_validator,
 )
 
-from fgit.errors import FgitError, validation_summary
+from fgit.config_file import ConfigError, ConfigSource, config_error, issues_from, read_settings
 from fgit.merge import deep_merge
 from fgit.training.loss_settings import Objective, one_of
 
@@ -40,10 +40,6 @@ __all__ = [
 
 Precision = Literal["auto", "bf16", "fp16", "fp32"]
 DEFAULT_PROMPT_TEMPLATE = "{instruction}\n"  # fgit.segments.PromptFormat's default
-
-
-class ConfigError(FgitError, ValueError):
-    """A config file or option that cannot be used; the message names the file and key."""
 
 
 def check_prompt_template(template: str) -> str:
@@ -201,55 +197,33 @@ class TrainConfig(Objective):
 def read_config_file(path: Path) -> dict[str, Any]:
     """The mapping a YAML config file holds (an empty file is an empty mapping). Any problem is
     one :class:`ConfigError` line naming the file, and the line where YAML can tell it."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such config file") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{path}: is a folder, not a config file") from None
-    except UnicodeDecodeError as error:
-        raise ConfigError(f"{path}: not UTF-8 text (byte {error.start})") from None
-    except OSError as error:
-        raise ConfigError(f"{path}: cannot read ({error.strerror})") from None
-    # yaml.safe_load's own steps, keeping the node to say where a wrong top level starts.
-    loader = yaml.SafeLoader(text)
-    try:
-        node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else None
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        problem = getattr(error, "problem", None) or type(error).__name__
-        raise ConfigError(f"{path}{line}: not valid YAML ({problem})") from None
-    finally:
-        loader.dispose()
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(
-            f"{path}:{node.start_mark.line + 1}: expected a mapping of settings, "
-            f"got {type(data).__name__}"
-        )
-    return data
+    return read_settings(path)[0]
 
 
 def load_train_config(path: Path | None, overrides: dict[str, Any]) -> TrainConfig:
     """Settings from ``path`` (YAML, optional) with ``overrides`` (options given on the
     command line) deep-merged on top: ``{"lora": {"r": 8}}`` keeps the file's other LoRA
     settings, and ``None`` is null (``{"lora": None}`` turns LoRA off), so leave out what was
-    not given. Relative paths in the file are relative to the file."""
+    not given. Relative paths in the file are relative to the file. A bad setting is reported
+    at its line in the file, or as the command line's."""
     data: dict[str, Any] = {}
-    source = "command line"
+    source = ConfigSource("command line")
+    prefix: tuple[str, ...] = ()
     if path is not None:
-        source = str(path)
-        loaded = read_config_file(path)
-        data = dict(loaded.get("train", loaded))  # a `fgit run` config keeps them under train:
+        loaded, source = read_settings(path)
+        if "train" in loaded:  # a `fgit run`-style file keeps them under train:
+            prefix = ("train",)
+        data = dict(loaded.get("train", loaded))
         base = Path(path).parent
         for key in ("pairs", "output_dir"):
             if isinstance(data.get(key), str) and not Path(data[key]).is_absolute():
                 data[key] = str(base / data[key])
+    source = replace(
+        source, overrides={"train": overrides} if prefix else overrides,
+        overrides_label="command line",
+    )  # fmt: skip
     data = deep_merge(data, overrides)
     try:
         return TrainConfig.model_validate(data)
     except ValidationError as error:
-        raise ConfigError(f"{source}: {validation_summary(error)}") from None
+        raise config_error(issues_from(error, TrainConfig, prefix), source) from None

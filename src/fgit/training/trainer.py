@@ -112,6 +112,19 @@ def _quantization_config(config: TrainConfig, dtype: torch.dtype) -> Any:
     )
 
 
+def _warn_unmarked(config: TrainConfig, data: TrainingData, main: bool) -> None:
+    """Pairs without an error-sensitive token teach every loss but SFT nothing about a fault:
+    a warning (an error under --strict, in every process alike; the main one speaks)."""
+    from fgit.segments.stats import unmarked_pairs_warning
+    from fgit.warn import warn
+
+    if config.loss == "sft":  # reads the correct side only
+        return
+    message = unmarked_pairs_warning(data.identical, len(data.pairs), str(config.pairs))
+    if message:
+        warn(f"{message} (loss {config.loss})", show=main)
+
+
 def _build_model(config: TrainConfig, accelerator: Any, mixed: str) -> torch.nn.Module:
     from accelerate.utils import DistributedType
 
@@ -308,6 +321,7 @@ def train(config: TrainConfig, *, overwrite: bool = False) -> TrainResult:
         line_gap=config.line_gap,
         holdout=(config.holdout_fraction, config.holdout_seed),
     )
+    _warn_unmarked(config, data, main)
     objective = config.objective
     plan = StepPlan(
         num_pairs=len(data.pairs),
