@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from fgit.records import (
+    Message,
     Pair,
     Problem,
     RecordError,
@@ -202,7 +203,8 @@ def test_trl_preference_conversational(tmp_path: Path) -> None:
         "a+b",
         "a-b",
     )
-    assert pair.metadata == {"system": "Be brief."}
+    assert pair.metadata == {}
+    assert [m.model_dump() for m in pair.context] == [{"role": "system", "content": "Be brief."}]
 
 
 def test_trl_sft_prompt_completion(tmp_path: Path) -> None:
@@ -225,40 +227,42 @@ def test_trl_sft_prompt_completion(tmp_path: Path) -> None:
     ("record", "reason"),
     [
         (
+            {"prompt": [{"role": "system", "content": "s"}], "completion": "d"},
+            "field 'prompt' must end with a user message, got system",
+        ),
+        (
             {
                 "prompt": [
                     {"role": "user", "content": "a"},
-                    {"role": "assistant", "content": "b"},
+                    {"role": "system", "content": "s"},
                     {"role": "user", "content": "c"},
                 ],
                 "completion": "d",
             },
-            "field 'prompt' has an assistant turn; multi-turn is not supported",
+            "field 'prompt': a system message may only come first",
         ),
         (
-            {
-                "prompt": [{"role": "user", "content": "a"}, {"role": "user", "content": "c"}],
-                "completion": "d",
-            },
-            "field 'prompt' has 2 user turns; multi-turn is not supported",
-        ),
-        (
-            {"prompt": [{"role": "system", "content": "s"}], "completion": "d"},
-            "field 'prompt' has no user message",
+            {"prompt": [{"role": "tool", "content": "x"}], "completion": "d"},
+            "field 'prompt': message 1 has unsupported role 'tool'",
         ),
         (
             {"prompt": [{"role": "user"}], "completion": "d"},
-            "field 'prompt': message 1 must be an object with string 'role' and 'content'",
+            "field 'prompt': message 1 must be an object with string 'role' and 'content' "
+            "(or sharegpt's 'from' and 'value')",
         ),
         (
             {"prompt": "p", "chosen": [{"role": "user", "content": "x"}], "rejected": "r"},
-            "field 'chosen' must be a string or a list with one assistant message",
+            "field 'chosen' must be a string or one assistant message",
         ),
         (
             {"prompt": 3, "completion": "d"},
             "field 'prompt' must be a string or a list of messages, got number",
         ),
-        ({"chosen": "c", "rejected": "r"}, "missing field 'prompt'"),
+        (
+            {"chosen": "c", "rejected": "r"},
+            "record has no 'prompt'; an implicit prompt needs 'chosen' and 'rejected' as "
+            "conversations",
+        ),
         ({"prompt": "p", "completion": ""}, "field 'completion' must be a non-empty string"),
         (
             {"prompt": "p", "completion": "c", "chosen": "x"},
@@ -397,7 +401,11 @@ def test_round_trip(tmp_path: Path, name: str) -> None:
             first = json.loads(fh.readline())
     else:
         first = json.loads(path.read_text(encoding="utf-8").splitlines()[0])
-    assert list(first) == list(Pair.model_fields)
+    # Every field in declaration order; an empty context is left out (single-turn records).
+    assert list(first) == [name for name in Pair.model_fields if name != "context"]
+    multi = _pair(4, context=[Message(role="system", content="Be brief.")])
+    write_records(path, [multi])
+    assert read_pairs(path) == [multi]
 
 
 def test_write_is_not_ascii_escaped(tmp_path: Path) -> None:

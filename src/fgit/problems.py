@@ -56,14 +56,13 @@ from fgit.data.files import (
 
 # Private helpers of fgit.records on purpose: custom-mapped files are read by the same reader
 # and explained in the same words as native ones, so error messages look alike everywhere.
+from fgit.formats import derive_id, json_type
 from fgit.records import (
     Problem,
     RecordError,
     _check_unique,
     _explain,
     _iter_raw,
-    _json_type,
-    derive_id,
     iter_records,
     read_json_records,
 )
@@ -328,7 +327,7 @@ def leetcode_problem(
         raise ValueError(f"missing LeetCodeDataset field(s) {missing}")
     for name in wanted:
         if not isinstance(obj[name], str):
-            raise ValueError(f"field {name!r} must be a string, got {_json_type(obj[name])}")
+            raise ValueError(f"field {name!r} must be a string, got {json_type(obj[name])}")
     meta = obj.get("meta") or {}
     if not isinstance(meta, dict):
         raise ValueError("field 'meta' must be an object")
@@ -629,18 +628,18 @@ def _mapped(obj: Any, mapping: Mapping[str, str], source: str) -> Problem:
 
 
 def _collect(
-    rows: Iterable[tuple[int, Any, bool]],
+    rows: Iterable[tuple[int, Any, str]],
     label: PathLike,
     mapping: Mapping[str, str],
     source: str,
     skip_invalid: bool,
 ) -> Loaded:
-    """Map raw ``(position, object, is_item)`` rows; bad ones raise or are reported."""
+    """Map raw ``(position, object, unit)`` rows; bad ones raise or are reported."""
     report = LoadReport(source, [os.fspath(label)])
     problems: list[Problem] = []
     seen: dict[str, int] = {}
-    for position, obj, is_item in rows:
-        where = {"item": position} if is_item else {"line": position}
+    for position, obj, unit in rows:
+        where = {unit: position}
         try:
             if isinstance(obj, RecordError):
                 raise obj
@@ -648,7 +647,7 @@ def _collect(
                 problem = _mapped(obj, mapping, source)
             except ValueError as exc:
                 raise RecordError(label, str(exc), **where) from None
-            _check_unique(seen, problem.id, label, position, is_item)
+            _check_unique(seen, problem.id, label, position, unit)  # type: ignore[arg-type]
         except RecordError as exc:
             if not skip_invalid:
                 raise
@@ -727,7 +726,7 @@ def hf(
     rows = datasets.load_dataset(dataset_name, split=split, **load_kwargs)
     label = f"hf:{dataset_name}[{split}]"
     name = source or dataset_name.rstrip("/").rsplit("/", 1)[-1]
-    raw = ((index, dict(row), True) for index, row in enumerate(rows, 1))
+    raw = ((index, dict(row), "item") for index, row in enumerate(rows, 1))
     return _collect(raw, label, mapping, name, skip_invalid)
 
 

@@ -23,23 +23,27 @@ from typing import IO, Annotated, Any, Literal, TypeVar, overload
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from fgit.errors import FgitError
+from fgit.formats import Invalid, derive_id, json_type, to_native
 from fgit.io import atomic_write
 
 __all__ = [
     "Candidate",
+    "Message",
     "Pair",
     "Problem",
     "RecordError",
     "TruncatedTailWarning",
     "VariantSet",
-    "derive_id",
+    "derive_id",  # re-exported from fgit.formats
     "first_record",
+    "is_dataset_source",
     "iter_records",
     "read_completed_ids",
     "read_json_records",
     "read_pairs",
     "read_problems",
     "repair_truncated_tail",
+    "source_digest",
     "write_records",
 ]
 
@@ -56,8 +60,21 @@ def _non_empty(value: str) -> str:
 NonEmptyStr = Annotated[str, AfterValidator(_non_empty)]
 
 
+class Message(BaseModel):
+    """One turn of a conversation before the response."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
 class Problem(BaseModel):
-    """An instruction with its correct response (plus optional tests)."""
+    """An instruction with its correct response (plus optional tests).
+
+    ``context``: the conversation before ``instruction`` (a system message first, then earlier
+    user and assistant turns), empty for a single-turn prompt. Training renders it with the
+    chat template, before the instruction (:func:`fgit.segments.encode.render_prompt`)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
@@ -68,6 +85,8 @@ class Problem(BaseModel):
     entry_point: str | None = None
     source: str | None = None  # dataset name
     metadata: dict[str, Any] = Field(default_factory=dict)
+    # Left out of dumps when empty: single-turn records keep their older form, byte for byte.
+    context: list[Message] = Field(default_factory=list, exclude_if=lambda value: not value)
 
 
 class Pair(Problem):
@@ -111,20 +130,31 @@ Kind = Literal["problem", "pair"]
 
 
 class RecordError(FgitError, ValueError):
-    """An invalid record or file; the message starts with ``path:line:`` (or ``path: item N:``).
+    """An invalid record or file; the message starts with ``path:line:`` (or ``path: item N:``,
+    ``path: row N:``).
 
     ``line`` is the 1-based JSONL line (or JSON line of a parse error), ``item`` the 1-based index
-    in a JSON array; either is None when it does not apply. ``reason`` is the bare message.
+    in a JSON array, ``row`` the 0-based row index of a ``datasets`` source (as ``dataset[N]``
+    reads it); None when it does not apply. ``reason`` is the bare message.
     """
 
     def __init__(
-        self, path: PathLike, reason: str, *, line: int | None = None, item: int | None = None
+        self,
+        path: PathLike,
+        reason: str,
+        *,
+        line: int | None = None,
+        item: int | None = None,
+        row: int | None = None,
     ) -> None:
         self.path = os.fspath(path)
         self.reason = reason
         self.line = line
         self.item = item
-        if item is not None:
+        self.row = row
+        if row is not None:
+            where = f"{self.path}: row {row}: "
+        elif item is not None:
             where = f"{self.path}: item {item}: "
         elif line is not None:
             where = f"{self.path}:{line}: "
@@ -134,11 +164,13 @@ class RecordError(FgitError, ValueError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Keep the error picklable (multiprocessing) despite the keyword-only arguments.
-        return (_rebuild_error, (self.path, self.reason, self.line, self.item))
+        return (_rebuild_error, (self.path, self.reason, self.line, self.item, self.row))
 
 
-def _rebuild_error(path: str, reason: str, line: int | None, item: int | None) -> RecordError:
-    return RecordError(path, reason, line=line, item=item)
+def _rebuild_error(
+    path: str, reason: str, line: int | None, item: int | None, row: int | None = None
+) -> RecordError:
+    return RecordError(path, reason, line=line, item=item, row=row)
 
 
 class TruncatedTailWarning(UserWarning):
@@ -149,188 +181,7 @@ class TruncatedTailWarning(UserWarning):
 # Format conversion
 # ---------------------------------------------------------------------------------------------
 
-_ID_KEYS = ("id", "task_id", "question_id")
-_TRL_KEYS = frozenset({"prompt", "chosen", "rejected", "completion"})
-_PAIR_ONLY = ("incorrect", "selection")
 _REQUIRED_STR = frozenset({"id", "instruction", "response", "incorrect"})
-_MISSING: Any = object()
-
-
-class _Invalid(Exception):
-    """Internal: a record-level problem found before pydantic validation."""
-
-
-def derive_id(instruction: str, response: str) -> str:
-    """Stable id for records that carry none: ``sha1:`` + 12 hex digits of the content."""
-    digest = hashlib.sha1(f"{instruction}\x00{response}".encode("utf-8", "surrogatepass"))
-    return "sha1:" + digest.hexdigest()[:12]
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return type(value).__name__
-
-
-def _expect_str(key: str, value: Any) -> None:
-    if not isinstance(value, str):
-        raise _Invalid(f"field {key!r} must be a string, got {_json_type(value)}")
-
-
-def _take_common(rest: dict[str, Any], data: dict[str, Any], names: dict[str, str]) -> None:
-    """Move id/tests/entry_point/source out of a foreign record; the rest becomes metadata."""
-    for key in _ID_KEYS:
-        if key in rest:
-            value = rest.pop(key)
-            # MBPP-style integer task ids are common; bool is an int subclass but no id.
-            if isinstance(value, int) and not isinstance(value, bool):
-                value = str(value)
-            data["id"] = value
-            names["id"] = key
-            break
-    for key in ("tests", "test"):
-        if key in rest:
-            data["tests"] = rest.pop(key)
-            names["tests"] = key
-            break
-    for key in ("entry_point", "source"):
-        if key in rest:
-            data[key] = rest.pop(key)
-    own = rest.pop("metadata", _MISSING)
-    metadata: dict[str, Any] = {}
-    if isinstance(own, dict):
-        metadata.update(own)
-    elif own is not _MISSING:
-        metadata["metadata"] = own
-    metadata.update(rest)
-    data["metadata"] = metadata
-    if "id" not in data:
-        instruction, response = data.get("instruction"), data.get("response")
-        if isinstance(instruction, str) and isinstance(response, str):
-            data["id"] = derive_id(instruction, response)
-        else:
-            # Validation fails anyway on instruction/response; don't add a confusing id error.
-            data["id"] = "sha1:?"
-
-
-def _from_alpaca(obj: dict[str, Any], want_pair: bool) -> tuple[dict[str, Any], dict[str, str]]:
-    if want_pair:
-        raise _Invalid("Alpaca-style record has no incorrect response; cannot read it as a pair")
-    rest = dict(obj)
-    names = {"response": "output"}
-    instruction = rest.pop("instruction", _MISSING)
-    extra = rest.pop("input", None)
-    output = rest.pop("output")
-    if instruction is not _MISSING:
-        _expect_str("instruction", instruction)
-    if extra is not None:
-        _expect_str("input", extra)
-    _expect_str("output", output)
-    data: dict[str, Any] = {"response": output}
-    if instruction is not _MISSING:
-        # A whitespace-only input carries nothing; appending it would only add noise.
-        if extra and extra.strip():
-            instruction = f"{instruction}\n\n{extra}"
-        data["instruction"] = instruction
-    _take_common(rest, data, names)
-    return data, names
-
-
-def _message(key: str, index: int, value: Any) -> tuple[str, str]:
-    if (
-        not isinstance(value, dict)
-        or not isinstance(value.get("role"), str)
-        or not isinstance(value.get("content"), str)
-    ):
-        raise _Invalid(
-            f"field {key!r}: message {index} must be an object with string 'role' and 'content'"
-        )
-    return value["role"], value["content"]
-
-
-def _trl_prompt(value: Any) -> tuple[str, str | None]:
-    """Instruction and optional system prompt from a TRL prompt (string or messages)."""
-    if isinstance(value, str):
-        return value, None
-    if not isinstance(value, list):
-        raise _Invalid(
-            f"field 'prompt' must be a string or a list of messages, got {_json_type(value)}"
-        )
-    system: str | None = None
-    users: list[str] = []
-    for index, item in enumerate(value, 1):
-        role, content = _message("prompt", index, item)
-        if role == "system":
-            if system is not None:
-                raise _Invalid("field 'prompt' has several system messages")
-            system = content
-        elif role == "user":
-            users.append(content)
-        elif role == "assistant":
-            raise _Invalid("field 'prompt' has an assistant turn; multi-turn is not supported")
-        else:
-            raise _Invalid(f"field 'prompt': unsupported role {role!r}")
-    if not users:
-        raise _Invalid("field 'prompt' has no user message")
-    if len(users) > 1:
-        raise _Invalid(f"field 'prompt' has {len(users)} user turns; multi-turn is not supported")
-    return users[0], system
-
-
-def _trl_answer(key: str, value: Any) -> str:
-    """A TRL completion: a string or a list holding one assistant message."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list) and len(value) == 1:
-        role, content = _message(key, 1, value[0])
-        if role == "assistant":
-            return content
-    raise _Invalid(f"field {key!r} must be a string or a list with one assistant message")
-
-
-def _from_trl(obj: dict[str, Any], want_pair: bool) -> tuple[dict[str, Any], dict[str, str]]:
-    rest = dict(obj)
-    preference = "chosen" in rest or "rejected" in rest
-    if preference and "completion" in rest:
-        raise _Invalid("record mixes 'completion' with preference fields 'chosen'/'rejected'")
-    if want_pair and not preference:
-        raise _Invalid("prompt/completion record has no incorrect response; cannot read a pair")
-    answer_key = "chosen" if preference else "completion"
-    names = {"instruction": "prompt", "response": answer_key, "incorrect": "rejected"}
-    data: dict[str, Any] = {}
-    system: str | None = None
-    if "prompt" in rest:
-        data["instruction"], system = _trl_prompt(rest.pop("prompt"))
-    if answer_key in rest:
-        data["response"] = _trl_answer(answer_key, rest.pop(answer_key))
-    rejected = rest.pop("rejected", _MISSING)
-    if want_pair and rejected is not _MISSING:
-        data["incorrect"] = _trl_answer("rejected", rejected)
-    _take_common(rest, data, names)
-    if system is not None:
-        data["metadata"]["system"] = system
-    return data, names
-
-
-def _to_native(obj: dict[str, Any], want_pair: bool) -> tuple[dict[str, Any], dict[str, str]]:
-    """Native-field dict for ``obj`` and a map from native field names to the record's keys."""
-    if _TRL_KEYS & obj.keys():
-        return _from_trl(obj, want_pair)
-    if "output" in obj and "response" not in obj:
-        return _from_alpaca(obj, want_pair)
-    if want_pair:
-        return obj, {}
-    return {k: v for k, v in obj.items() if k not in _PAIR_ONLY}, {}
 
 
 def _explain(error: ValidationError, names: dict[str, str]) -> str:
@@ -342,7 +193,7 @@ def _explain(error: ValidationError, names: dict[str, str]) -> str:
         field = str(err["loc"][0]) if err["loc"] else "?"
         shown = repr(names.get(field, field))
         kind = err["type"]
-        got = _json_type(err.get("input"))
+        got = json_type(err.get("input"))
         if kind == "missing":
             missing.append(shown)
         elif kind == "extra_forbidden":
@@ -367,14 +218,14 @@ def _explain(error: ValidationError, names: dict[str, str]) -> str:
 
 
 def _parse(obj: Any, cls: type[R]) -> R:
-    """Validate one decoded JSON value as ``cls``; raises ``_Invalid`` with a one-line reason."""
+    """Validate one decoded JSON value as ``cls``; raises ``Invalid`` with a one-line reason."""
     if not isinstance(obj, dict):
-        raise _Invalid(f"expected a JSON object, got {_json_type(obj)}")
-    data, names = _to_native(obj, want_pair=issubclass(cls, Pair))
+        raise Invalid(f"expected a JSON object, got {json_type(obj)}")
+    data, names = to_native(obj, want_pair=issubclass(cls, Pair))
     try:
         return cls.model_validate(data)
     except ValidationError as exc:
-        raise _Invalid(_explain(exc, names)) from None
+        raise Invalid(_explain(exc, names)) from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -415,8 +266,62 @@ def _decode_line(path: PathLike, number: int, raw: bytes) -> Any:
         ) from None
 
 
-def _iter_raw(path: PathLike) -> Iterator[tuple[int, Any, bool]]:
-    """(position, decoded value or its RecordError, position is an array item) per record."""
+# Where a record sits: a JSONL line, a JSON array item, or a ``datasets`` row.
+Unit = Literal["line", "item", "row"]
+DATASET_SUFFIXES = (".parquet", ".arrow")
+HUB_PREFIX = "hf:"
+
+
+def is_dataset_source(path: PathLike) -> bool:
+    """Whether ``path`` names a ``datasets`` source rather than a JSON(L) file: a ``.parquet``
+    or ``.arrow`` file, a folder written by ``Dataset.save_to_disk`` or holding parquet files,
+    or ``hf:NAME`` (``hf:NAME:SPLIT``) on a Hugging Face hub."""
+    name = os.fspath(path)
+    if name.startswith(HUB_PREFIX):
+        return True
+    if name.lower().endswith(DATASET_SUFFIXES):
+        return True
+    return Path(name).is_dir()
+
+
+def _dataset_rows(path: PathLike) -> Any:
+    """The rows of a ``datasets`` source (:func:`is_dataset_source`)."""
+    import datasets
+
+    name = os.fspath(path)
+    try:
+        if name.startswith(HUB_PREFIX):
+            repo, _, split = name[len(HUB_PREFIX) :].partition(":")
+            return datasets.load_dataset(repo, split=split or "train")
+        folder = Path(name)
+        if folder.is_dir():
+            if (folder / "dataset_info.json").is_file() or (folder / "state.json").is_file():
+                rows = datasets.load_from_disk(name)
+                if isinstance(rows, datasets.DatasetDict):
+                    raise RecordError(
+                        path, f"holds splits {', '.join(rows)}; name one: {name}/SPLIT"
+                    )
+                return rows
+            files = sorted(str(f) for f in folder.glob("*.parquet"))
+            if not files:
+                raise RecordError(path, "folder holds no dataset (save_to_disk) or parquet files")
+            return datasets.load_dataset("parquet", data_files=files, split="train")
+        kind = "parquet" if name.lower().endswith(".parquet") else "arrow"
+        return datasets.load_dataset(kind, data_files=name, split="train")
+    except RecordError:
+        raise
+    except Exception as exc:  # datasets raises many kinds; the user needs one line
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise RecordError(path, f"cannot load the dataset: {first}") from None
+
+
+def _iter_raw(path: PathLike) -> Iterator[tuple[int, Any, Unit]]:
+    """(position, decoded value or its RecordError, unit of the position) per record."""
+    if is_dataset_source(path):
+        for index, row in enumerate(_dataset_rows(path)):
+            # A table has every column on every row: None there means the row lacks the field.
+            yield index, {k: v for k, v in row.items() if v is not None}, "row"
+        return
     if _is_json_array(path):
         try:
             with _open_binary(path) as fh:
@@ -428,9 +333,9 @@ def _iter_raw(path: PathLike) -> Iterator[tuple[int, Any, bool]]:
                 path, f"invalid JSON ({exc.msg} at column {exc.colno})", line=exc.lineno
             ) from None
         if not isinstance(items, list):
-            raise RecordError(path, f"expected a JSON array of records, got {_json_type(items)}")
+            raise RecordError(path, f"expected a JSON array of records, got {json_type(items)}")
         for index, item in enumerate(items, 1):
-            yield index, item, True
+            yield index, item, "item"
         return
     for number, raw, _complete in _iter_lines(path):
         if not raw.strip():
@@ -439,7 +344,21 @@ def _iter_raw(path: PathLike) -> Iterator[tuple[int, Any, bool]]:
             value = _decode_line(path, number, raw)
         except RecordError as exc:
             value = exc  # a bad line is a record-level error: the caller may skip it
-        yield number, value, False
+        yield number, value, "line"
+
+
+def source_digest(path: PathLike) -> str:
+    """sha256 of a records source: of the file's bytes, or of a ``datasets`` source's rows as
+    canonical JSON (a hub dataset has no local file to hash)."""
+    if not is_dataset_source(path):
+        from fgit.io import sha256_file
+
+        return sha256_file(path)
+    digest = hashlib.sha256()
+    for _, row, _ in _iter_raw(path):
+        digest.update(json.dumps(row, sort_keys=True, ensure_ascii=False, default=str).encode())
+        digest.update(b"\n")
+    return digest.hexdigest()
 
 
 def first_record(path: PathLike) -> Any:
@@ -459,12 +378,11 @@ def read_json_records(path: PathLike) -> Iterator[tuple[int, dict[str, Any]]]:
     For files of plain objects (benchmarks, datasets, samples, logs): the first bad record
     raises :class:`RecordError`, its message starting with ``path:line:``.
     """
-    for position, obj, is_item in _iter_raw(path):
+    for position, obj, unit in _iter_raw(path):
         if isinstance(obj, RecordError):
             raise obj
         if not isinstance(obj, dict):
-            where = {"item": position} if is_item else {"line": position}
-            raise RecordError(path, "expected a JSON object", **where)
+            raise RecordError(path, "expected a JSON object", **{unit: position})
         yield position, obj
 
 
@@ -504,16 +422,16 @@ def iter_records(
     else:
         raise ValueError(f"kind must be 'problem', 'pair' or a Problem subclass, not {kind!r}")
     seen: dict[str, int] = {}
-    for position, obj, is_item in _iter_raw(path):
-        where = {"item": position} if is_item else {"line": position}
+    for position, obj, unit in _iter_raw(path):
+        where = {unit: position}
         try:
             if isinstance(obj, RecordError):
                 raise obj
             try:
                 record = _parse(obj, cls)
-            except _Invalid as exc:
+            except Invalid as exc:
                 raise RecordError(path, str(exc), **where) from None
-            _check_unique(seen, record.id, path, position, is_item)
+            _check_unique(seen, record.id, path, position, unit)
         except RecordError as exc:
             if errors is None:
                 raise
@@ -523,13 +441,12 @@ def iter_records(
 
 
 def _check_unique(
-    seen: dict[str, int], record_id: str, path: Any, position: int, is_item: bool
+    seen: dict[str, int], record_id: str, path: Any, position: int, unit: Unit
 ) -> None:
     """:class:`RecordError` when ``record_id`` was already read at another position (``seen``
     maps each id to the line or item it was first read on)."""
     first = seen.setdefault(record_id, position)
     if first != position:
-        unit = "item" if is_item else "line"
         raise RecordError(
             path, f"duplicate id {record_id!r} (first seen on {unit} {first})", **{unit: position}
         )

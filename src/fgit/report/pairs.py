@@ -129,6 +129,7 @@ def pair_views(
             prompt_format=prompt_format,
             max_length=max_length,
             line_gap=line_gap,
+            contexts=[r.context for r in batch],
         )
         for pair, result in zip(batch, results, strict=True):
             if isinstance(result, SegmentError):

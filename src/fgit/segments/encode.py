@@ -96,18 +96,38 @@ class EncodedPair:
 
 
 def render_prompt(
-    instruction: str, tokenizer: Any, fmt: PromptFormat = DEFAULT_PROMPT_FORMAT
+    instruction: str,
+    tokenizer: Any,
+    fmt: PromptFormat = DEFAULT_PROMPT_FORMAT,
+    context: Sequence[Any] = (),
 ) -> str:
-    """The prompt text for ``instruction`` (ending where the response starts)."""
+    """The prompt text for ``instruction`` (ending where the response starts).
+
+    ``context``: the conversation before the instruction (messages with ``role`` and
+    ``content``, as :class:`fgit.records.Message` or dicts), rendered by the chat template; its
+    own system message takes the place of ``fmt.system``. A plain prompt cannot hold one.
+    """
     use_chat = fmt.kind == "chat" or (fmt.kind == "auto" and _has_chat_template(tokenizer))
     if not use_chat:
+        if context:
+            raise SegmentError(
+                "a multi-turn prompt (context) needs a chat template; this prompt format is plain",
+                kind="context without chat template",
+            )
         return fmt.template.format(instruction=instruction)
     if not _has_chat_template(tokenizer):
         raise SegmentError("prompt format 'chat' needs a tokenizer with a chat template")
-    messages = [{"role": "user", "content": instruction}]
-    if fmt.system is not None:
+    turns = [_as_dict(m) for m in context]
+    messages = [*turns, {"role": "user", "content": instruction}]
+    if fmt.system is not None and not (turns and turns[0]["role"] == "system"):
         messages.insert(0, {"role": "system", "content": fmt.system})
     return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+
+def _as_dict(message: Any) -> dict[str, str]:
+    if isinstance(message, dict):
+        return {"role": message["role"], "content": message["content"]}
+    return {"role": message.role, "content": message.content}
 
 
 def _has_chat_template(tokenizer: Any) -> bool:
@@ -199,6 +219,7 @@ def encode_pair(
     max_length: int = 1024,
     add_eos: bool = True,
     line_gap: LineGap = "next-line",
+    context: Sequence[Any] = (),
 ) -> EncodedPair:
     """Encode one pair. See :func:`encode_pairs` for many pairs at once (faster)."""
     result = encode_pairs(
@@ -208,6 +229,7 @@ def encode_pair(
         max_length=max_length,
         add_eos=add_eos,
         line_gap=line_gap,
+        contexts=[context],
     )[0]
     if isinstance(result, SegmentError):
         raise result
@@ -222,24 +244,40 @@ def encode_pairs(
     max_length: int = 1024,
     add_eos: bool = True,
     line_gap: LineGap = "next-line",
+    contexts: Sequence[Sequence[Any]] | None = None,
 ) -> list[EncodedPair | SegmentError]:
     """Encode ``(instruction, correct, incorrect)`` triples with batched tokenization.
 
+    ``contexts``: each pair's conversation before its instruction (:func:`render_prompt`).
     Returns one entry per pair, in order: an :class:`EncodedPair`, or the
     :class:`SegmentError` that says why that pair cannot be used, so callers count and report
     skips instead of losing them.
     """
-    prompts = [render_prompt(instruction, tokenizer, prompt_format) for instruction, _, _ in pairs]
-    return encode_rendered_pairs(
-        prompts,
-        [c for _, c, _ in pairs],
-        [i for _, _, i in pairs],
+    if contexts is None:
+        contexts = [()] * len(pairs)
+    prompts: list[str | SegmentError] = []
+    for (instruction, _, _), context in zip(pairs, contexts, strict=True):
+        try:
+            prompts.append(render_prompt(instruction, tokenizer, prompt_format, context))
+        except SegmentError as error:
+            if error.kind == "invalid":  # a setting, not this pair: nothing can be encoded
+                raise
+            prompts.append(error)
+    renderable = [k for k, p in enumerate(prompts) if isinstance(p, str)]
+    encoded = encode_rendered_pairs(
+        [prompts[k] for k in renderable],  # type: ignore[misc]
+        [pairs[k][1] for k in renderable],
+        [pairs[k][2] for k in renderable],
         tokenizer,
         prompt_special_tokens=_prompt_adds_special_tokens(tokenizer, prompt_format),
         max_length=max_length,
         add_eos=add_eos,
         line_gap=line_gap,
     )
+    out: list[EncodedPair | SegmentError] = list(prompts)  # type: ignore[arg-type]
+    for k, result in zip(renderable, encoded, strict=True):
+        out[k] = result
+    return out
 
 
 def encode_rendered_pairs(

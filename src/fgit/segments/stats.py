@@ -120,6 +120,7 @@ def encode_records(
                 prompt_format=prompt_format,
                 max_length=max_length,
                 line_gap=line_gap,
+                contexts=[r.context for r in batch],
             )
             yield from zip(batch, results, strict=True)
             progress.advance(task, len(batch))

@@ -72,6 +72,7 @@ def load_training_pairs(
             prompt_format=prompt_format,
             max_length=max_length,
             line_gap=line_gap,
+            contexts=[r.context for r in records],
         ),
         strict=True,
     ):

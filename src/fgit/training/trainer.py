@@ -28,9 +28,10 @@ from typing import Any
 
 import torch
 
-from fgit.io import atomic_write, sha256_file, write_json
+from fgit.io import atomic_write, write_json
 from fgit.models import ModelError, ensure_pad_token, load_model, load_tokenizer, resolve
 from fgit.progress import progress_bar
+from fgit.records import source_digest
 from fgit.training.collator import PairCollator
 from fgit.training.config import ConfigError, TrainConfig
 from fgit.training.data import TrainingData, load_training_pairs
@@ -276,7 +277,7 @@ def train(config: TrainConfig, *, overwrite: bool = False) -> TrainResult:
     started = time.time()
     if not config.pairs.is_file():
         raise FileNotFoundError(f"{config.pairs}: no such pairs file")
-    data_sha = sha256_file(config.pairs)
+    data_sha = source_digest(config.pairs)
     fingerprint = config.fingerprint(data_sha)
     mixed, precision_reason = _precision(config.precision)
     accelerator = Accelerator(
