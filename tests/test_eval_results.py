@@ -516,3 +516,21 @@ def test_comparison_to_dict_is_json() -> None:
     assert again["runs"][1]["base"]["mcnemar"] == {"b_only": 1, "a_only": 1, "p_value": 1.0}
     assert again["runs"][1]["flips"][0]["task_id"] == "HumanEval/1"
     assert again["differing"][0]["verdicts"] == ["passed/passed", "failed/failed"]
+
+
+@pytest.mark.parametrize(("passed", "n"), [(0, 10), (5, 10), (10, 10), (81, 164), (1, 3)])
+def test_wilson_interval_endpoints_solve_the_score_equation(passed, n):
+    from statistics import NormalDist
+
+    from fgit.evaluation.stats import wilson_interval
+
+    low, high = wilson_interval(passed, n)
+    assert 0.0 <= low <= passed / n <= high <= 1.0
+    z = NormalDist().inv_cdf(0.975)
+    # Wilson's interval: the p0 whose score test |p - p0| <= z sqrt(p0 (1 - p0) / n) is tight.
+    for p0 in (low, high):
+        if 0.0 < p0 < 1.0:
+            assert abs(passed / n - p0) == pytest.approx(z * math.sqrt(p0 * (1 - p0) / n))
+    if (passed, n) == (5, 10):  # the textbook value (statsmodels' proportion_confint, wilson)
+        assert (low, high) == pytest.approx((0.2366, 0.7634), abs=1e-4)
+    assert wilson_interval(3, 0) == (0.0, 1.0)
