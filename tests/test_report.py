@@ -383,9 +383,9 @@ def test_training_shows_the_pairs_trained_on(report, run_folder):
     page = report.read_text(encoding="utf-8")
     rows = _rows(_section(page, "training"))
     record = json.loads((run_folder / "train" / "fgit" / "training.json").read_text())
-    steps, trained, in_file, usable, skipped, held = rows["fgit"]
+    steps, trained, read, usable, skipped, held = rows["fgit"]
     assert (steps, trained) == (str(record["steps"]), str(record["distinct_pairs_seen"]))
-    assert (in_file, usable) == ("80", "78") and trained != usable
+    assert (read, usable) == ("80", "78") and trained != usable
     assert skipped == "2 (prompt too long: 2)" and held == "0"
     # No training.json: the pairs the log counts (8 steps of 4), said to be from the log.
     assert rows["sft"][:2] == ["8", "32 (from the log, repeats counted)"]

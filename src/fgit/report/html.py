@@ -487,7 +487,7 @@ def _training_section(inputs: ReportInputs, plot: bytes | None) -> str:
     if not inputs.training:
         parts.append(_missing(section_state(inputs, "training"), "Training"))
     else:
-        header = ["run", "optimizer steps", "pairs trained on", "pairs in file", "usable",
+        header = ["run", "optimizer steps", "pairs trained on", "pairs read", "usable",
                   "skipped", "held out"]  # fmt: skip
         rows = [
             _data_row(name, rows, inputs.training_summaries.get(name) or {})
@@ -496,8 +496,9 @@ def _training_section(inputs: ReportInputs, plot: bytes | None) -> str:
         parts.append(_table(header, rows, numeric={1, 3, 4, 6}))
         parts.append(
             '<p class="note">Pairs trained on: the different pairs the optimizer steps saw '
-            "(steps × global batch, at most every usable pair per epoch); usable: pairs that "
-            "encode (the rest are skipped, by reason); held out: for validation.</p>"
+            "(steps × global batch, at most every usable pair per epoch); pairs read: records "
+            "of the pairs file after the validation holdout (held out) and any limit; usable: "
+            "those that encode (the rest are skipped, by reason).</p>"
         )
         header = ["run", "first loss", "last loss", "last NLL sensitive", "last NLL shared",
                   "last mean W"]  # fmt: skip
