@@ -222,8 +222,19 @@ def test_compare_shows_the_label_and_one_pass_at_1_column():
     assert "(verdicts of each run)" in text and "BigCodeBench/1" in text
 
 
+def _benchmark_html(benchmark: str, runs: dict[str, EvalRun]) -> str:
+    """The report's headline table of one benchmark, then its task-by-task details."""
+    from pathlib import Path
+
+    from fgit.report.html import _evaluation_section, _headline_html, benchmark_results
+    from fgit.report.load import ReportInputs
+
+    inputs = ReportInputs(Path("run"), {}, evaluations={benchmark: runs})
+    [result] = benchmark_results(inputs)
+    return _headline_html(result) + _evaluation_section(inputs, [result])
+
+
 def test_report_shows_the_label_and_one_pass_at_1_column():
-    from fgit.report.html import _benchmark_html
     from fgit.report.plots import evaluation_plot
 
     runs = {"base": _run("base", "PFFT"), "fgit": _run("fgit", "PPFF")}

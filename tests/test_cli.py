@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
 from typer.testing import CliRunner
 
@@ -33,9 +36,29 @@ def pairs_file(tmp_path):
 
 def test_segments_show(pairs_file, tiny_tokenizer_dir):
     args = ["segments", "show", "--pairs", str(pairs_file), "--model", str(tiny_tokenizer_dir)]
-    result = runner.invoke(app, [*args, "--id", "p1"])
+    result = runner.invoke(app, [*args, "--id", "p1", "--markers", "color"])
     assert result.exit_code == 0, result.output
-    assert "return x + 1" in result.output and "return x" in result.output
+    assert "\x1b[" in result.output  # colours asked for: ANSI even into a pipe
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", result.output)
+    assert "return x + 1" in plain and "correct response" in plain and "incorrect variant" in plain
+
+
+def test_segments_show_marks_survive_a_pipe(pairs_file, tiny_tokenizer_dir):
+    """CliRunner's output is not a terminal: auto gives the plain marks, as a pipe would."""
+    args = ["segments", "show", "--pairs", str(pairs_file), "--model", str(tiny_tokenizer_dir)]
+    auto = runner.invoke(app, [*args, "--id", "p1"])
+    plain = runner.invoke(app, [*args, "--id", "p1", "--markers", "plain"])
+    assert auto.exit_code == plain.exit_code == 0, auto.output
+    assert auto.output == plain.output and "\x1b[" not in auto.output
+    lines = auto.output.splitlines()
+    correct = lines.index(next(line for line in lines if line.startswith("-- correct response")))
+    incorrect = lines.index(next(line for line in lines if line.startswith("-- incorrect")))
+    # " + 1" is the changed part of "return x + 1"; "x" of the variant, and its end of text.
+    assert lines[correct + 1] == "> return x⟦ + 1⟧⟨eos⟩"
+    assert lines[incorrect + 1] == "> return ⟦x⟧⟦⟨eos⟩⟧"
+    assert lines[-1].startswith("legend: ⟦…⟧ changed token (2); '>' a line with marked tokens")
+    bad = runner.invoke(app, [*args, "--id", "p1", "--markers", "bold"])
+    assert bad.exit_code == 2 and "must be auto, color or plain" in bad.output
 
 
 def test_segments_show_unknown_id_names_file_and_ids(pairs_file, tiny_tokenizer_dir):
@@ -53,6 +76,30 @@ def test_segments_stats_counts_pairs_without_marks(pairs_file, tiny_tokenizer_di
             for line in result.output.splitlines() if line.count("│") == 3}  # fmt: skip
     assert rows["pairs read"] == "2" and rows["encoded"] == "2"
     assert rows["no sensitive token (texts equal)"] == "1"
+
+
+def test_segments_stats_json_has_the_tables_numbers(pairs_file, tiny_tokenizer_dir):
+    args = ["segments", "stats", "--pairs", str(pairs_file), "--model", str(tiny_tokenizer_dir)]
+    table = runner.invoke(app, args)
+    result = runner.invoke(app, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    rows = {line.split("│")[1].strip(): line.split("│")[2].strip()
+            for line in table.output.splitlines() if line.count("│") == 3}  # fmt: skip
+    assert (data["pairs"], data["encoded"], data["skipped"]) == (2, 2, 0)
+    assert str(data["without_sensitive_tokens"]) == rows["no sensitive token (texts equal)"]
+    for side in ("correct", "incorrect"):
+        numbers = data["sides"][side]
+        assert f"{numbers['mean_tokens']:.1f}" == rows[f"{side}: mean response tokens"]
+        share = numbers["tokens_in_changed_lines"] / numbers["tokens"]
+        assert numbers["share_in_changed_lines"] == share
+        assert f"{100 * share:.1f}%" == rows[f"{side}: tokens in changed lines (≥1)"]
+        assert f"{100 * numbers['share_changed']:.1f}%" == rows[f"{side}: changed tokens (2)"]
+    skipped = runner.invoke(app, [*args, "--json", "--max-length", "4"])
+    data = json.loads(skipped.stdout)
+    assert data["skipped"] == 2 and data["encoded"] == 0
+    assert data["skips"] == {"prompt too long": {"count": 2, "ids": ["p1", "p2"]}}
+    assert data["sides"]["correct"]["share_changed"] is None  # no tokens: no share
 
 
 def test_segments_stats_reports_skips(pairs_file, tiny_tokenizer_dir):
@@ -84,6 +131,42 @@ def test_models_list():
     result = runner.invoke(app, ["models", "list"])
     assert result.exit_code == 0
     assert "qwen2.5-coder-0.5b-instruct" in result.output
+
+
+def test_models_list_piped_at_80_columns_keeps_whole_values():
+    from fgit.models import PACKAGED_MODELS
+
+    narrow = runner.invoke(app, ["models", "list"], env={"COLUMNS": "80"})
+    assert narrow.exit_code == 0, narrow.output
+    lines = narrow.output.splitlines()
+    assert all(len(line) <= 80 for line in lines), lines
+    assert not set(narrow.output) & set("…┃│━─┏┗")  # no box drawing, nothing cut
+    assert lines[0].split() == ["name", "parts", "model", "ready", "tokenizer", "ready"]
+    for name, spec in PACKAGED_MODELS.items():
+        row = lines.index(next(line for line in lines if line.split()[0] == name))
+        parts, *ready = lines[row].split()[1:]
+        assert parts == str(len(spec.parts)) and len(ready) == 2 and set(ready) <= {"yes", "-"}
+        assert lines[row + 1] == f"    upstream: {spec.hf_repo}"  # folded under its row
+    wide = runner.invoke(app, ["models", "list"], env={"COLUMNS": "200"})
+    rows = wide.output.splitlines()
+    assert len(rows) == 1 + len(PACKAGED_MODELS)  # one line per model: nothing to fold
+    for row, (name, spec) in zip(rows[1:], PACKAGED_MODELS.items(), strict=True):
+        assert row.split()[:3] == [name, spec.hf_repo, str(len(spec.parts))]
+
+
+def test_aligned_lines_fold_the_widest_columns_first():
+    from fgit.listing import aligned_lines
+
+    header, rows = ("id", "long", "n"), [("a", "x" * 30, "1"), ("bb", "y", "22")]
+    assert aligned_lines(header, rows, width=80) == [
+        "id  long" + " " * 28 + "n",
+        "a   " + "x" * 30 + "  1",
+        "bb  y" + " " * 31 + "22",
+    ]
+    assert aligned_lines(header, rows, width=10) == [
+        "id  n", "a   1", "    long: " + "x" * 30, "bb  22", "    long: y",
+    ]  # fmt: skip
+    assert aligned_lines(header, rows, width=1)[0] == "id"  # the first column always stays
 
 
 def test_set_options_are_deep_merged_in_order():

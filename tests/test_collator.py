@@ -376,3 +376,20 @@ def test_objective_sides_and_reference(loss, sides, needs_reference):
     objective = Objective(loss=loss)
     assert objective.sides == sides
     assert objective.needs_reference is needs_reference
+
+
+@pytest.mark.parametrize(
+    ("num_pairs", "batch", "accum", "epochs", "max_steps"),
+    [(78, 2, 2, 1.0, 5), (12, 2, 1, 2.0, None), (10, 4, 1, 1.0, None), (10, 4, 1, 1.0, 4),
+     (9, 2, 2, 0.5, None), (5, 4, 1, 1.0, 7)],
+)  # fmt: skip
+def test_pairs_seen_are_what_the_steps_train_on(num_pairs, batch, accum, epochs, max_steps):
+    plan = _plan(
+        num_pairs=num_pairs, per_device_batch_size=batch, gradient_accumulation_steps=accum,
+        epochs=epochs, max_steps=max_steps,
+    )  # fmt: skip
+    batches = [plan.global_batch(step) for step in range(plan.total_steps)]
+    assert plan.pairs_seen == sum(len(b) for b in batches)
+    assert plan.distinct_pairs_seen == len({i for b in batches for i in b})
+    if (num_pairs, max_steps) == (78, 5):  # issue 14: 78 pairs in the data, 5 steps of 4
+        assert (plan.pairs_seen, plan.distinct_pairs_seen) == (20, 20)

@@ -467,6 +467,46 @@ def test_cli_compare_writes_json_with_out_or_its_old_name_json(tmp_path: Path) -
     assert result.exit_code == 2 and "--json is the old name of --out" in result.output
 
 
+def test_names_from_paths_tell_the_files_apart(tmp_path: Path) -> None:
+    from fgit.evaluation.compare import names_from_paths
+
+    run = tmp_path / "runs" / "X" / "eval"
+    layout = [run / "base" / "humaneval.json", run / "fgit" / "humaneval.json"]
+    assert names_from_paths(layout) == ["base", "fgit"]  # the pipeline's own layout
+    assert names_from_paths([tmp_path / "base.json", tmp_path / "fgit.json"]) == ["base", "fgit"]
+    deeper = [tmp_path / "a" / "eval" / "x.json", tmp_path / "b" / "eval" / "x.json"]
+    assert names_from_paths(deeper) == ["a/eval", "b/eval"]
+    mixed = [run / "fgit" / "humaneval.json", run / "fgit" / "mbpp.json", run / "sft" / "mbpp.json"]
+    assert names_from_paths(mixed) == ["fgit/humaneval", "fgit/mbpp", "sft/mbpp"]
+    same = run / "base" / "humaneval.json"
+    assert names_from_paths([same, same]) == ["humaneval", "humaneval #2"]
+
+
+def test_cli_compare_accepts_the_pipelines_layout_and_names(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from fgit.cli import app
+
+    eval_dir = tmp_path / "runs" / "X" / "eval"
+    paths = [eval_dir / "base" / "humaneval.json", eval_dir / "fgit" / "humaneval.json"]
+    for path, run in zip(paths, _two_runs(), strict=True):
+        path.parent.mkdir(parents=True)
+        write_run(path, run)
+    runs = [str(path) for path in paths]
+    out = tmp_path / "comparison.json"
+    result = CliRunner().invoke(app, ["compare", *runs, "--out", str(out)])
+    assert result.exit_code == 0, result.output  # was: "run names must be unique"
+    assert [r["name"] for r in json.loads(out.read_text())["runs"]] == ["base", "fgit"]
+    named = ["compare", *runs, "--name", "before", "--name", "after", "--out", str(out)]
+    result = CliRunner().invoke(app, named)
+    assert result.exit_code == 0, result.output
+    assert [r["name"] for r in json.loads(out.read_text())["runs"]] == ["before", "after"]
+    result = CliRunner().invoke(app, ["compare", *runs, "--name", "only-one"])
+    assert result.exit_code == 2 and "1 names for 2 runs" in result.output
+    result = CliRunner().invoke(app, ["compare", *runs, "--name", "a", "--name", "a"])
+    assert result.exit_code == 2 and "unique" in result.output
+
+
 def _rendered(comparison: Any) -> str:
     console = Console(record=True, width=120)
     console.print(render_comparison(comparison))
@@ -516,3 +556,21 @@ def test_comparison_to_dict_is_json() -> None:
     assert again["runs"][1]["base"]["mcnemar"] == {"b_only": 1, "a_only": 1, "p_value": 1.0}
     assert again["runs"][1]["flips"][0]["task_id"] == "HumanEval/1"
     assert again["differing"][0]["verdicts"] == ["passed/passed", "failed/failed"]
+
+
+@pytest.mark.parametrize(("passed", "n"), [(0, 10), (5, 10), (10, 10), (81, 164), (1, 3)])
+def test_wilson_interval_endpoints_solve_the_score_equation(passed, n):
+    from statistics import NormalDist
+
+    from fgit.evaluation.stats import wilson_interval
+
+    low, high = wilson_interval(passed, n)
+    assert 0.0 <= low <= passed / n <= high <= 1.0
+    z = NormalDist().inv_cdf(0.975)
+    # Wilson's interval: the p0 whose score test |p - p0| <= z sqrt(p0 (1 - p0) / n) is tight.
+    for p0 in (low, high):
+        if 0.0 < p0 < 1.0:
+            assert abs(passed / n - p0) == pytest.approx(z * math.sqrt(p0 * (1 - p0) / n))
+    if (passed, n) == (5, 10):  # the textbook value (statsmodels' proportion_confint, wilson)
+        assert (low, high) == pytest.approx((0.2366, 0.7634), abs=1e-4)
+    assert wilson_interval(3, 0) == (0.0, 1.0)

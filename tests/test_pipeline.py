@@ -296,6 +296,13 @@ def test_pipeline_caches_and_reruns_only_what_a_change_touches(
     assert {"train:sft", "train:fgit", "eval:base:humaneval", "eval:fgit:humaneval"} <= set(names)
     assert first.report is not None and first.report.is_file()
     pairs = read_pairs(out / "selection" / "pairs.jsonl")
+    # 2 steps of 2 pairs: the pairs trained on, not the pairs available (issue 14)
+    info = states["train:fgit"]["info"]
+    assert info["steps"] == 2 and 0 < info["pairs_available"] <= len(pairs)
+    assert info["pairs_seen"] == min(4, info["pairs_available"]) and "pairs_used" not in info
+    page = first.report.read_text(encoding="utf-8")
+    row = f'<code>fgit</code></td><td class="num">2</td><td>{info["pairs_seen"]}</td>'
+    assert row in page
     assert pairs and all(p.id.startswith("HumanEval/") for p in pairs)
     evaluated = json.loads((out / "eval" / "fgit" / "humaneval.json").read_text())
     heldout = {t["task_id"] for t in evaluated["tasks"]}

@@ -30,7 +30,22 @@ from fgit.segments import encode_pair
 from fgit.segments.examples import OFF_BY_ONE
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# A variant one character away from its correct code: its cosine rounds to 1.000 (issue 14).
+ONE_CHAR_PAIR = Pair(
+    id="one-char",
+    instruction="Return the last index.",
+    response="def last(xs):\n    return len(xs) - 1\n",
+    incorrect="def last(xs):\n    return len(xs) - 2\n",
+    selection={"similarity": 0.99996, "verdict": "failed"},
+)
+# What the trainer records for the fgit run: 8 steps of 4 pairs, of 78 usable pairs.
+FGIT_TRAINING = {
+    "steps": 8, "global_batch_size": 4, "pairs_seen": 32, "distinct_pairs_seen": 32,
+    "data": {"records": 80, "used": 78, "skipped": {"prompt too long": 2},
+             "held_out_for_validation": 0},
+}  # fmt: skip
 HOSTILE = "<script>alert(1)</script>"
+SECTIONS = ("summary", "results", "training", "evaluation", "pairs", "selection", "run")
 
 # A response that tries to break out of the report's markup.
 HOSTILE_PAIR = Pair(
@@ -181,7 +196,7 @@ def build_run_folder(run_dir: Path, tokenizer: Any) -> Path:
     views = [
         pair_view(p.id, encode_pair(p.instruction, p.response, p.incorrect, tokenizer),
                   selection=p.selection, instruction=p.instruction)
-        for p in (OFF_BY_ONE, HOSTILE_PAIR)
+        for p in (OFF_BY_ONE, HOSTILE_PAIR, ONE_CHAR_PAIR)
     ]  # fmt: skip
     _write_json(
         run_dir / "segments" / "examples.json", {"model": "tiny <bytelevel>", "pairs": views}
@@ -203,6 +218,7 @@ def build_run_folder(run_dir: Path, tokenizer: Any) -> Path:
     })  # fmt: skip
     _train_log(run_dir / "train" / "sft" / "train_log.jsonl", with_weight=False)
     _train_log(run_dir / "train" / "fgit" / "train_log.jsonl", with_weight=True)
+    _write_json(run_dir / "train" / "fgit" / "training.json", FGIT_TRAINING)  # sft: none
     _eval_runs(run_dir)
     stages = {
         "problems": _stage({"problems": "problems/problems.jsonl"}, problems=5),
@@ -213,10 +229,13 @@ def build_run_folder(run_dir: Path, tokenizer: Any) -> Path:
                              "candidates": "selection/pairs.jsonl.candidates.jsonl"}),
         "segments": _stage({"examples": "segments/examples.json", "stats": "segments/stats.json"}),
     }  # fmt: skip
+    # The stage info of a run before issue 14 (sft: "pairs_used" was the usable pairs), and now.
+    infos = {"sft": {"steps": 8, "pairs_used": 78},
+             "fgit": {"steps": 8, "pairs_seen": 32, "pairs_available": 78}}  # fmt: skip
     for name in ("sft", "fgit"):
         stages[f"train:{name}"] = _stage(
             {"run": f"train/{name}", "log": f"train/{name}/train_log.jsonl",
-             "model": f"train/{name}/model"}, loss=name,
+             "model": f"train/{name}/model"}, loss=name, **infos[name],
         )  # fmt: skip
     for model in ("base", "sft", "fgit"):
         stages[f"eval:{model}:humaneval"] = _stage(
@@ -263,7 +282,7 @@ def test_report_has_every_section_and_the_pair_marks(report):
     assert report == report.parent / "index.html" and report.parent.name == "report"
     page = report.read_text(encoding="utf-8")
     assert page.startswith("<!DOCTYPE html>")
-    for section in ("summary", "pairs", "selection", "training", "evaluation"):
+    for section in SECTIONS:
         assert f'<section id="{section}">' in page
     assert 'class="legend"' in page and "changed token" in page and "changed line" in page
     assert '<span class="m2"> - 1</span>' in page  # the off-by-one fix, token level
@@ -320,16 +339,120 @@ def test_plots_are_written_valid_and_reproducible(report, run_folder, across_pro
 
 def test_evaluation_section_compares_models_against_base(report):
     page = report.read_text(encoding="utf-8")
+    results = page[page.index('<section id="results">') : page.index('<section id="training">')]
     evaluation = page[page.index('<section id="evaluation">') :]
-    assert "humaneval · 164 tasks" in evaluation
-    assert "Δ base vs base" in evaluation and "McNemar" in evaluation
+    assert "humaneval · 164 tasks" in results and "humaneval · 164 tasks" in evaluation
+    assert "Δ base vs base" in results and "McNemar" in results
+    assert "+1.2 [" in results  # fgit vs base: 2 of 164 tasks gained
+    assert "5/164" in results  # tasks scored: the rest are "missing"
     # base fails tasks 1 and 3, sft task 3, fgit none: 2 tasks differ from base.
     assert "Tasks whose pass/fail differs from base: 2 of 164" in evaluation
     assert "<code>HumanEval/1</code>" in evaluation and "<code>HumanEval/3</code>" in evaluation
     assert "<code>HumanEval/2</code>" not in evaluation
-    assert "+1.2 [" in evaluation  # fgit vs base: 2 of 164 tasks gained
-    assert "5/164" in evaluation  # tasks scored: the rest are "missing"
     assert 'class="fail" title="' in evaluation  # the first failure on hover
+
+
+def _section(page: str, name: str) -> str:
+    start = page.index(f'<section id="{name}">')
+    return page[start : page.index("</section>", start)]
+
+
+def _rows(html: str) -> dict[str, list[str]]:
+    """Table rows by their first cell's text (tags stripped)."""
+    out = {}
+    for row in re.findall(r"<tr>(.*?)</tr>", html, re.S):
+        cells = [re.sub(r"<[^>]+>", "", c) for c in re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", row)]
+        out.setdefault(cells[0], cells[1:])
+    return out
+
+
+def test_headline_results_come_first(report):
+    page = report.read_text(encoding="utf-8")
+    starts = [page.index(f'<section id="{name}">') for name in SECTIONS]
+    assert starts == sorted(starts)  # summary, results, training, details, ..., run details
+    headline = page.index('<table class="headline">')
+    # Before any code, plot, per-task table, pair or stage table.
+    assert headline < page.index("<pre>") and headline < page.index("<img")
+    assert headline < page.index("Tasks whose pass/fail differs")
+    assert headline < page.index('<div class="pair">') < page.index("<th>stage</th>")
+    rows = _rows(_section(page, "results"))
+    assert rows["fgit"][0] == "3.0%" and rows["fgit"][3].startswith("+1.2 [")  # 5 of 164
+
+
+def test_training_shows_the_pairs_trained_on(report, run_folder):
+    page = report.read_text(encoding="utf-8")
+    rows = _rows(_section(page, "training"))
+    record = json.loads((run_folder / "train" / "fgit" / "training.json").read_text())
+    steps, trained, read, usable, skipped, held = rows["fgit"]
+    assert (steps, trained) == (str(record["steps"]), str(record["distinct_pairs_seen"]))
+    assert (read, usable) == ("80", "78") and trained != usable
+    assert skipped == "2 (prompt too long: 2)" and held == "0"
+    # No training.json: the pairs the log counts (8 steps of 4), said to be from the log.
+    assert rows["sft"][:2] == ["8", "32 (from the log, repeats counted)"]
+    stages = _rows(_section(page, "run"))
+    assert "pairs seen: 32" in stages["train:fgit"][-1]
+    assert "pairs available: 78" in stages["train:sft"][-1]  # the old "pairs_used", relabelled
+    assert "pairs_used" not in page and "pairs used" not in page
+
+
+def test_no_raw_json_in_table_cells(report):
+    page = report.read_text(encoding="utf-8")
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", page, re.S)
+    raw = [c for c in cells if "&quot;" in c or "{" in c or "}" in c]
+    assert not raw
+    stages = _rows(_section(page, "run"))
+    assert stages["train:fgit"][-1] == "loss: fgitsteps: 8pairs seen: 32pairs available: 78"
+    assert "loss: fgit<br>steps: 8<br>" in page
+    assert _rows(_section(page, "selection"))["embedder"] == ["kind: lexical"]
+    assert _rows(_section(page, "selection"))["source"] == ["kind: mutation"]
+
+
+def test_pair_sides_are_named_and_a_one_character_change_is_not_similarity_one(report):
+    from fgit.report.html import lines_differing, similarity_text
+
+    page = report.read_text(encoding="utf-8")
+    pairs = _section(page, "pairs")
+    assert pairs.count("<h4>correct response ") == pairs.count("<h4>incorrect variant ") == 3
+    assert "(after)" not in page and "(before)" not in page
+    one_char = pairs[pairs.index("<code>one-char</code>") :]
+    meta = re.search(r'<p class="muted">(.*?)</p>', one_char).group(1)
+    assert meta.startswith("embedding similarity 0.99996 · lines differing: 1 · ")
+    assert "1.000" not in meta
+    assert similarity_text(0.99996, False) == "1.0000"  # equal texts may round up
+    assert similarity_text(0.81, True) == "0.8100"
+    assert similarity_text(1.0, True) == "1.0000 (equal embeddings; the texts differ)"
+    assert similarity_text(None, True) == "–"
+    assert lines_differing(ONE_CHAR_PAIR.response, ONE_CHAR_PAIR.incorrect) == 1
+    assert lines_differing("a\nb\n", "a\nb") == 0 and lines_differing("a", "b\nc") == 2
+
+
+def test_step_axes_have_integer_ticks():
+    from fgit.report.plots import training_figure
+
+    rows = [{"step": s, "loss": 2.0 - s / 10, "mean_weight": 1.2} for s in (1, 2, 3)]
+    fig = training_figure({"fgit": rows})
+    assert len(fig.axes) == 2
+    for ax in fig.axes:
+        ticks = ax.get_xticks()
+        assert len(ticks) >= 2 and all(float(t).is_integer() for t in ticks), ticks
+
+
+def test_pass_at_1_axis_is_zoomed_and_keeps_the_intervals():
+    from fgit.evaluation.stats import wilson_interval
+    from fgit.report.plots import evaluation_figure
+
+    scores = {"humaneval": {"base": (0.50, 0.45), "fgit": (0.53, 0.48)}}
+    ax = evaluation_figure(scores, {"humaneval": 164}).axes[0]
+    bottom, top = ax.get_ylim()
+    low = 100 * wilson_interval(round(0.45 * 164), 164)[0]
+    high = 100 * wilson_interval(round(0.53 * 164), 164)[1]
+    assert 0 < bottom < low and high < top < 100  # every interval inside, 0-100 not shown
+    assert "zoomed" in ax.get_ylabel() and "Wilson" in ax.get_ylabel()
+    segments = [c for c in ax.collections if c.get_segments()]  # the error bars
+    assert len(segments) == 4  # two models x (base, plus)
+    # Data over the whole range: nothing to zoom, and the axis says nothing of it.
+    wide = evaluation_figure({"humaneval": {"a": (0.02, None), "b": (0.97, None)}}).axes[0]
+    assert wide.get_ylim() == (0.0, 100.0) and "zoomed" not in wide.get_ylabel()
 
 
 def test_training_plot_panels_and_empty_inputs():
@@ -370,7 +493,7 @@ def test_missing_and_unfinished_stages_render(tmp_path, run_folder):
 def test_empty_manifest_renders_every_section(tmp_path):
     _write_json(tmp_path / "manifest.json", {"name": "empty"})
     page = write_report(tmp_path).read_text(encoding="utf-8")
-    for section in ("summary", "pairs", "selection", "training", "evaluation"):
+    for section in SECTIONS:
         assert f'<section id="{section}">' in page
     assert page.count("not run") >= 5 and "data:image" not in page
 
@@ -426,9 +549,11 @@ def test_incomparable_runs_are_shown_separately(tmp_path, run_folder):
     )  # fmt: skip
     write_run(run_dir / "eval" / "sft" / "humaneval.json", partial)
     page = write_report(run_dir).read_text(encoding="utf-8")
+    results = page[page.index('<section id="results">') : page.index('<section id="training">')]
     evaluation = page[page.index('<section id="evaluation">') :]
+    assert "Not compared: different task ids" in results
     assert "Not compared: different task ids" in evaluation
-    assert "50.0%" in evaluation and "2/2" in evaluation  # the partial run on its own
+    assert "50.0%" in results and "2/2" in results  # the partial run on its own
 
 
 def test_write_report_is_atomic_and_replaces_an_old_report(tmp_path, run_folder):
@@ -503,7 +628,7 @@ def test_report_renders_in_a_headless_browser(report, tmp_path):
     dumped = _chromium(tmp_path, "--dump-dom", url)
     assert dumped.returncode == 0, dumped.stderr[-2000:]
     dom = dumped.stdout
-    for section in ("summary", "pairs", "selection", "training", "evaluation"):
+    for section in SECTIONS:
         assert f'id="{section}"' in dom
     assert re.search(r'<img[^>]+src="data:image/png;base64,', dom)
     assert '<span class="m2"> - 1</span>' in dom and '<span class="m1">' in dom

@@ -218,6 +218,8 @@ def test_every_loss_trains(config_for, start_model, model_dir, loss, extra):
 
     summary = json.loads((config.output_dir / "training.json").read_text())
     assert summary["steps"] == 3 and summary["data"]["used"] == 12
+    # 3 steps of 2 pairs: 6 of the 12 pairs trained on (issue 14: not "used: 12")
+    assert summary["pairs_seen"] == summary["distinct_pairs_seen"] == 6
     assert summary["data"]["without_sensitive_tokens"] == 0
     from fgit.training.trainer import _precision
 

@@ -106,17 +106,24 @@ def models_list() -> None:
     """List the packaged offline models and whether they are prepared in the cache."""
     from fgit.models import HF_SUBDIR, PACKAGED_MODELS, TOKENIZER_SUBDIR, model_dir
 
-    table = Table(title="packaged models (fgit models prepare NAME)")
-    for column in ("name", "upstream", "parts", "model ready", "tokenizer ready"):
-        table.add_column(column, no_wrap=column in ("name", "upstream"))
+    header = ("name", "upstream", "parts", "model ready", "tokenizer ready")
+    rows = []
     for name, spec in PACKAGED_MODELS.items():
         folder = model_dir(name)
         hf_ready = (folder / HF_SUBDIR).is_dir()
         tok_ready = hf_ready or (folder / TOKENIZER_SUBDIR).is_dir()
-        table.add_row(
-            name, spec.hf_repo, str(len(spec.parts)), "yes" if hf_ready else "-",
-            "yes" if tok_ready else "-",
-        )  # fmt: skip
+        rows.append((name, spec.hf_repo, str(len(spec.parts)), "yes" if hf_ready else "-",
+                     "yes" if tok_ready else "-"))  # fmt: skip
+    if not console.is_terminal:  # piped: whole values on aligned lines, no box drawing
+        from fgit.listing import aligned_lines
+
+        typer.echo("\n".join(aligned_lines(header, rows, console.width)))
+        return
+    table = Table(title="packaged models (fgit models prepare NAME)")
+    for column in header:
+        table.add_column(column, no_wrap=column in ("name", "upstream"))
+    for row in rows:
+        table.add_row(*row)
     console.print(table)
 
 
@@ -177,13 +184,25 @@ def segments_show(
     max_length: MaxLengthOption = 1024,
     prompt_format: PromptFormatOption = "auto",
     boundaries: Annotated[bool, typer.Option(help="Mark token boundaries with │.")] = False,
+    markers: Annotated[
+        str,
+        typer.Option(
+            help="color, plain (changed tokens in ⟦…⟧, '>' before marked lines: survives a "
+            "pipe), or auto: color on a terminal, plain otherwise."
+        ),
+    ] = "auto",
     quiet: QuietOption = False,
 ) -> None:
-    """Print a pair with its error-sensitive tokens coloured."""
+    """Print a pair with its error-sensitive tokens marked (coloured on a terminal)."""
     from fgit.models import load_tokenizer
     from fgit.records import read_pairs
     from fgit.segments import encode_pair
-    from fgit.segments.render import render_pair
+    from fgit.segments.render import plain_pair, render_pair
+
+    if markers not in ("auto", "color", "plain"):
+        raise typer.BadParameter(
+            f"must be auto, color or plain, not {markers!r}", param_hint="--markers"
+        )
 
     records = {record.id: record for record in read_pairs(pairs)}
     if not records:
@@ -204,7 +223,13 @@ def segments_show(
         prompt_format=_prompt_format(prompt_format),
         max_length=max_length,
     )
-    console.print(render_pair(encoded, title=f"{record.id} · {model}", show_boundaries=boundaries))
+    title = f"{record.id} · {model}"
+    if markers == "plain" or (markers == "auto" and not console.is_terminal):
+        typer.echo(plain_pair(encoded, title=title, show_boundaries=boundaries), nl=False)
+        return
+    # color asked for on a pipe (e.g. into `less -R`): ANSI colours all the same
+    out = console if console.is_terminal else Console(force_terminal=True)
+    out.print(render_pair(encoded, title=title, show_boundaries=boundaries))
 
 
 @segments_app.command("stats")
@@ -214,6 +239,10 @@ def segments_stats(
     model: ModelOption,
     max_length: MaxLengthOption = 1024,
     prompt_format: PromptFormatOption = "auto",
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="Print the numbers as JSON (counts, fractions, skips)."),
+    ] = False,
     quiet: QuietOption = False,
 ) -> None:
     """Encode every pair and report sensitive-token shares, truncation and skips."""
@@ -230,7 +259,12 @@ def segments_stats(
         records, tokenizer, prompt_format=_prompt_format(prompt_format), max_length=max_length,
         show_progress=not quiet,
     )  # fmt: skip
-    _print_rows(f"segments of {pairs} · {model}", summary.rows())
+    if as_json:
+        import json
+
+        typer.echo(json.dumps(summary.to_dict(), indent=2))
+    else:
+        _print_rows(f"segments of {pairs} · {model}", summary.rows())
     for line in summary.skip_summary():
         err_console.print(line, highlight=False, soft_wrap=True)
     unmarked = unmarked_pairs_warning(summary.without_marks, summary.encoded, str(pairs))
@@ -771,16 +805,34 @@ def compare(
         Path | None, typer.Option(help="Also write the comparison as JSON.", dir_okay=False)
     ] = None,
     old_out: Annotated[Path | None, typer.Option("--json", hidden=True, dir_okay=False)] = None,
+    name: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--name",
+            help="A run's name, once per run in order (default: the file names, or the "
+            "folders that tell them apart, e.g. base and fgit for eval/base/humaneval.json "
+            "and eval/fgit/humaneval.json).",
+        ),
+    ] = None,
 ) -> None:
     """Runs side by side: pass@1, paired differences (McNemar, bootstrap CI), flipped tasks."""
     import json
 
-    from fgit.evaluation.compare import compare_runs, comparison_to_dict, render_comparison
+    from fgit.evaluation.compare import (
+        compare_runs,
+        comparison_to_dict,
+        names_from_paths,
+        render_comparison,
+    )
     from fgit.evaluation.results import read_run
 
+    if name and len(name) != len(runs):
+        raise typer.BadParameter(
+            f"{len(name)} names for {len(runs)} runs: give one per run", param_hint="--name"
+        )
     loaded = [read_run(path) for path in runs]
     try:
-        comparison = compare_runs(loaded, names=[path.stem for path in runs])
+        comparison = compare_runs(loaded, names=name or names_from_paths(runs))
     except ValueError as error:  # runs on different benchmarks or tasks
         err_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
         raise typer.Exit(code=2) from None

@@ -14,6 +14,7 @@ import dataclasses
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 from rich.console import Group, RenderableType
@@ -36,6 +37,7 @@ __all__ = [
     "comparison_to_dict",
     "format_delta",
     "format_p",
+    "names_from_paths",
     "render_comparison",
 ]
 
@@ -107,6 +109,29 @@ def _names(runs: Sequence[EvalRun], names: Sequence[str] | None) -> list[str]:
     for run in runs:
         seen[run.model] += 1
         out.append(run.model if seen[run.model] == 1 else f"{run.model} #{seen[run.model]}")
+    return out
+
+
+def names_from_paths(paths: Sequence[Path]) -> list[str]:
+    """Short distinct run names for results files: the file stems when they differ, else the
+    shortest folder suffix that tells the files apart (``runs/X/eval/base/humaneval.json`` and
+    ``runs/X/eval/fgit/humaneval.json`` are ``base`` and ``fgit``), else that suffix with the
+    stem; the same file given twice gets ``#2``. Pure (paths are resolved, not read)."""
+    resolved = [Path(path).resolve() for path in paths]
+    stems = [path.stem for path in resolved]
+    if len(set(stems)) == len(stems):
+        return stems
+    depth = max(len(path.parent.parts) for path in resolved)
+    for d in range(1, depth + 1):
+        folders = ["/".join(path.parent.parts[-d:]) for path in resolved]
+        for candidates in (folders, [f"{f}/{s}" for f, s in zip(folders, stems, strict=True)]):
+            if len(set(candidates)) == len(candidates):
+                return candidates
+    seen: Counter[str] = Counter()  # the same file more than once
+    out = []
+    for name in stems:
+        seen[name] += 1
+        out.append(name if seen[name] == 1 else f"{name} #{seen[name]}")
     return out
 
 

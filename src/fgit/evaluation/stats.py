@@ -7,12 +7,14 @@ of a task together). Pure functions, no I/O.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from statistics import NormalDist
 
 import numpy as np
 
-__all__ = ["McNemarResult", "mcnemar_exact", "paired_bootstrap_ci"]
+__all__ = ["McNemarResult", "mcnemar_exact", "paired_bootstrap_ci", "wilson_interval"]
 
 
 @dataclass(frozen=True)
@@ -84,3 +86,22 @@ def paired_bootstrap_ci(
     tail = (1.0 - confidence) / 2
     low, high = np.quantile(diffs, [tail, 1.0 - tail])
     return float(diff), float(low), float(high)
+
+
+def wilson_interval(passed: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of a pass rate ``passed / n`` (fractions; (0, 1) for n = 0).
+
+    Unlike the normal approximation it stays inside [0, 1] and is not zero-width at 0 or n
+    passes, which matters for the small task counts of a quick run. The formula of
+    statsmodels' ``proportion_confint(method="wilson")`` (statsmodels/stats/proportion.py).
+    """
+    if n <= 0:
+        return 0.0, 1.0
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    p = passed / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    # At 0 or n passes the bound is exactly 0 or 1; rounding would leave 1e-17 off it.
+    low = 0.0 if passed <= 0 else max(0.0, centre - half)
+    high = 1.0 if passed >= n else min(1.0, centre + half)
+    return low, high

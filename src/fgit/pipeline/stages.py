@@ -330,7 +330,13 @@ def _training(name: str) -> Callable[[Context], dict[str, Any]]:
                 "one: keep lora.merge true"
             )
         data = summary.get("data", {})
-        return {"loss": config.loss, "steps": steps, "pairs_used": data.get("used")}
+        # Pairs the steps trained on, and how many the data offered (max_steps can stop early).
+        return {
+            "loss": config.loss,
+            "steps": steps,
+            "pairs_seen": summary.get("distinct_pairs_seen"),
+            "pairs_available": data.get("used"),
+        }
 
     return run
 

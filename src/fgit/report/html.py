@@ -7,9 +7,11 @@ through :func:`_e` (``html.escape``): generated code is untrusted text, not mark
 from __future__ import annotations
 
 import base64
+import difflib
 import html
 import json
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -130,6 +132,37 @@ def _json_block(value: Any) -> str:
     return f"<pre>{_e(json.dumps(value, indent=2, sort_keys=True, default=str))}</pre>"
 
 
+# Keys whose name misleads in a cell; "pairs_used" (manifests before issue 14) counted the
+# usable pairs, not the pairs the steps trained on.
+KEY_LABELS = {"pairs_used": "pairs available"}
+
+
+def _flat(value: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """(dotted key, scalar) leaves of nested dicts; lists of scalars stay one comma list."""
+    if isinstance(value, Mapping):
+        if not value:
+            yield prefix, "–"
+        for key, item in value.items():
+            yield from _flat(item, f"{prefix}.{key}" if prefix else str(key))
+    elif isinstance(value, (list, tuple)):
+        if all(not isinstance(item, (Mapping, list, tuple)) for item in value):
+            yield prefix, ", ".join(str(item) for item in value) if value else "none"
+        else:
+            for k, item in enumerate(value):
+                yield from _flat(item, f"{prefix}[{k}]")
+    else:
+        yield prefix, value
+
+
+def _readable(value: Any) -> str:
+    """A dict or list as short "key: value" lines (nested keys dotted), never raw JSON."""
+    lines = []
+    for key, item in _flat(value):
+        label = KEY_LABELS.get(key, key).replace("_", " ")
+        lines.append(f"{_e(label)}: {_fmt(item)}" if key else _fmt(item))
+    return "<br>".join(lines)
+
+
 # ---------------------------------------------------------------------------------------------
 # Summary
 # ---------------------------------------------------------------------------------------------
@@ -148,7 +181,7 @@ def _stage_rows(stages: Mapping[str, Mapping[str, Any]]) -> list[list[str]]:
             f'<span class="status-{_e(status)}">{_e(status)}</span>',
             _fmt(stage.get("seconds"), 1),
             f"<code>{_e(key)}</code>",
-            _e(json.dumps(info, sort_keys=True, default=str)) if info else "",
+            _readable(info) if info else "",
         ])  # fmt: skip
     return rows
 
@@ -165,6 +198,13 @@ def _summary_section(inputs: ReportInputs) -> str:
         f"fgit {_e(m.get('fgit_version'))}",
     ]
     parts.append(f'<p class="muted">{" · ".join(facts)}</p>')
+    return f'<section id="summary">{"".join(parts)}</section>'
+
+
+def _run_section(inputs: ReportInputs) -> str:
+    """Stages, versions and the config: what a reader checks after the results."""
+    m = inputs.manifest
+    parts = ["<h2>Run details</h2>"]
     if inputs.stages:
         header = ["stage", "status", "seconds", "key", "info"]
         parts.append(_table(header, _stage_rows(inputs.stages), numeric={2}))
@@ -180,7 +220,7 @@ def _summary_section(inputs: ReportInputs) -> str:
             f"<details><summary>resolved config (sha256 {_e(sha)}…)</summary>"
             f"{_json_block(m['config'])}</details>"
         )
-    return f'<section id="summary">{"".join(parts)}</section>'
+    return f'<section id="run">{"".join(parts)}</section>'
 
 
 # ---------------------------------------------------------------------------------------------
@@ -210,9 +250,44 @@ def _side_html(title: str, side: Mapping[str, Any], tokens: Any, sensitive: Any)
     )
 
 
+def _side_text(side: Mapping[str, Any]) -> str:
+    return "".join(str(p.get("text", "")) for p in side.get("pieces") or [])
+
+
+def similarity_text(value: Any, differs: bool) -> str:
+    """The selection's similarity with enough digits that a pair whose texts differ never
+    reads as 1.0000 (4 digits, more while it would; an exact 1 says the texts differ)."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return "–"
+    for digits in range(4, 9):
+        text = f"{value:.{digits}f}"
+        if not differs or float(text) < 1.0:
+            return text
+    return f"{value:.4f} (equal embeddings; the texts differ)"
+
+
+def lines_differing(correct: str, incorrect: str) -> int:
+    """Lines that differ between the two texts (a replaced block counts its longer side)."""
+    matcher = difflib.SequenceMatcher(None, correct.splitlines(), incorrect.splitlines(), False)
+    return sum(
+        max(i2 - i1, j2 - j1) for tag, i1, i2, j1, j2 in matcher.get_opcodes() if tag != "equal"
+    )
+
+
 def _pair_html(view: Mapping[str, Any]) -> str:
     counts = view.get("counts") or {}
-    meta = [f"similarity {_fmt(view.get('similarity'))}", f"verdict {_e(view.get('verdict'))}"]
+    correct = _side_text(view.get("correct") or {})
+    incorrect = _side_text(view.get("incorrect") or {})
+    changed = lines_differing(correct, incorrect)
+    if correct == incorrect:
+        difference = "texts equal"
+    else:  # 0 lines: only line ends differ, e.g. a trailing newline
+        difference = f"lines differing: {changed}" if changed else "only line ends differ"
+    meta = [
+        f"embedding similarity {similarity_text(view.get('similarity'), correct != incorrect)}",
+        difference,
+        f"verdict of the variant {_e(view.get('verdict'))}",
+    ]
     detail = f'<p class="note">{_e(view["detail"])}</p>' if view.get("detail") else ""
     return (
         f'<div class="pair"><h3><code>{_e(view.get("id"))}</code></h3>'
@@ -220,9 +295,9 @@ def _pair_html(view: Mapping[str, Any]) -> str:
         f"<details><summary>instruction</summary><pre>{_e(view.get('instruction'))}</pre>"
         "</details>"
         '<div class="sides">'
-        + _side_html("correct (after)", view.get("correct") or {},
+        + _side_html("correct response", view.get("correct") or {},
                      counts.get("tokens_correct"), counts.get("sensitive_correct"))
-        + _side_html("incorrect (before)", view.get("incorrect") or {},
+        + _side_html("incorrect variant", view.get("incorrect") or {},
                      counts.get("tokens_incorrect"), counts.get("sensitive_incorrect"))
         + "</div></div>"
     )  # fmt: skip
@@ -277,7 +352,7 @@ def _selection_numbers(summary: Mapping[str, Any]) -> str:
             if share is not None
             else "–",
         ),
-        ("embedder", _e(json.dumps(summary.get("embedder") or {}, sort_keys=True))),
+        ("embedder", _readable(summary.get("embedder") or {})),
         ("seconds", _fmt(summary.get("seconds"), 1)),
     ]
     return "<h3>Selection</h3>" + _table(["measure", "value"], rows)
@@ -296,7 +371,7 @@ def _variants_numbers(summary: Mapping[str, Any]) -> str:
         )
     ]
     rows.append(("problems without a usable candidate", _e(len(without))))
-    rows.append(("source", _e(json.dumps(summary.get("source") or {}, sort_keys=True))))
+    rows.append(("source", _readable(summary.get("source") or {})))
     rows.append(("seconds", _fmt(summary.get("seconds"), 1)))
     return (
         "<h3>Variants</h3>"
@@ -349,15 +424,53 @@ def _first(rows: Sequence[Mapping[str, Any]], key: str) -> Any:
     return next((row[key] for row in rows if row.get(key) is not None), None)
 
 
-def _training_row(name: str, rows: Sequence[Mapping[str, Any]]) -> list[str]:
+def _curve_row(name: str, rows: Sequence[Mapping[str, Any]]) -> list[str]:
     return [
         f"<code>{_e(name)}</code>",
-        _e(_last(rows, "step")),
         _fmt(_first(rows, "loss"), 4),
         _fmt(_last(rows, "loss"), 4),
         _fmt(_last(rows, "nll_sensitive"), 4),
         _fmt(_last(rows, "nll_shared"), 4),
         _fmt(_last(rows, "mean_weight"), 4),
+    ]
+
+
+def _logged_pairs(rows: Sequence[Mapping[str, Any]]) -> int | None:
+    """Pairs the log's windows count (repeats included); None when no row has them."""
+    counts = [row["pairs"] for row in rows if isinstance(row.get("pairs"), (int, float))]
+    return int(sum(counts)) if counts else None
+
+
+def _skipped(data: Mapping[str, Any]) -> str:
+    reasons = data.get("skipped")
+    if not isinstance(reasons, Mapping):
+        return "–"
+    total = sum(_int(n) for n in reasons.values())
+    detail = ", ".join(f"{_e(k)}: {_e(v)}" for k, v in reasons.items())
+    return f"{total} ({detail})" if detail else str(total)
+
+
+def _data_row(name: str, rows: Sequence[Mapping[str, Any]], summary: Mapping[str, Any]) -> list:
+    """Steps and the pairs they trained on, from the trainer's record (``training.json``);
+    without one, the steps and pair counts of the log."""
+    data = summary.get("data") or {}
+    distinct, seen = summary.get("distinct_pairs_seen"), summary.get("pairs_seen")
+    if isinstance(distinct, int):
+        trained = _e(distinct)
+        if isinstance(seen, int) and seen > distinct:
+            trained += f" ({_e(seen)} with repeats)"
+    elif (logged := _logged_pairs(rows)) is not None:
+        trained = f"{logged} (from the log, repeats counted)"
+    else:
+        trained = "–"
+    return [
+        f"<code>{_e(name)}</code>",
+        _e(summary.get("steps", _last(rows, "step"))),
+        trained,
+        _e(data.get("records")),
+        _e(data.get("used")),
+        _skipped(data),
+        _e(data.get("held_out_for_validation")),
     ]
 
 
@@ -374,10 +487,23 @@ def _training_section(inputs: ReportInputs, plot: bytes | None) -> str:
     if not inputs.training:
         parts.append(_missing(section_state(inputs, "training"), "Training"))
     else:
-        header = ["run", "steps", "first loss", "last loss", "last NLL sensitive",
-                  "last NLL shared", "last mean W"]  # fmt: skip
-        rows = [_training_row(name, rows) for name, rows in inputs.training.items()]
-        parts.append(_table(header, rows, numeric={1, 2, 3, 4, 5, 6}))
+        header = ["run", "optimizer steps", "pairs trained on", "pairs read", "usable",
+                  "skipped", "held out"]  # fmt: skip
+        rows = [
+            _data_row(name, rows, inputs.training_summaries.get(name) or {})
+            for name, rows in inputs.training.items()
+        ]
+        parts.append(_table(header, rows, numeric={1, 3, 4, 6}))
+        parts.append(
+            '<p class="note">Pairs trained on: the different pairs the optimizer steps saw '
+            "(steps × global batch, at most every usable pair per epoch); pairs read: records "
+            "of the pairs file after the validation holdout (held out) and any limit; usable: "
+            "those that encode (the rest are skipped, by reason).</p>"
+        )
+        header = ["run", "first loss", "last loss", "last NLL sensitive", "last NLL shared",
+                  "last mean W"]  # fmt: skip
+        rows = [_curve_row(name, rows) for name, rows in inputs.training.items()]
+        parts.append(_table(header, rows, numeric={1, 2, 3, 4, 5}))
         parts.append(
             '<p class="note">Values are means over each logging window; NLL per token in nats. '
             "W is FGIT's per-pair weight of sensitive tokens (runs without it show –).</p>"
@@ -428,10 +554,8 @@ def _comparison_html(comparison: Comparison, runs: Mapping[str, EvalRun]) -> str
         if with_plus:
             row += [_delta(entry.plus), _p(entry.plus)]
         rows.append(row)
-    parts = [_table(header, rows, numeric=set(range(1, len(header))))]
-    parts += [f'<p class="note">note: {_e(note)}</p>' for note in comparison.notes]
-    parts.append(_task_table(comparison, runs))
-    return "".join(parts)
+    table = _table(header, rows, numeric=set(range(1, len(header))))
+    return table.replace("<table>", '<table class="headline">', 1)
 
 
 def _task_table(comparison: Comparison, runs: Mapping[str, EvalRun]) -> str:
@@ -486,31 +610,76 @@ def _scored(run: EvalRun) -> str:
     return f"{scored}/{len(run.tasks)}"
 
 
-def _benchmark_html(benchmark: str, runs: Mapping[str, EvalRun]) -> str:
-    first = next(iter(runs.values()))
-    title = (
-        f"<h3>{_e(benchmark_display(benchmark))} · {len(first.tasks)} tasks</h3>"  # the baseline's
-    )
-    if len(runs) < 2:
-        return title + _separate_runs_html(runs, None)
-    try:
-        comparison = compare_runs(list(runs.values()), names=list(runs))
-    except ValueError as exc:  # different task sets or benchmarks: no paired statistics
-        return title + _separate_runs_html(runs, str(exc))
+@dataclass(frozen=True)
+class BenchmarkResult:
+    """One benchmark's runs and, when they pair up, their comparison (else why not)."""
+
+    benchmark: str
+    runs: Mapping[str, EvalRun]
+    comparison: Comparison | None
+    why: str | None  # set when several runs could not be compared
+
+
+def benchmark_results(inputs: ReportInputs) -> list[BenchmarkResult]:
+    """Each benchmark's comparison, computed once for the headline and the details."""
+    out = []
+    for benchmark, runs in inputs.evaluations.items():
+        comparison, why = None, None
+        if len(runs) >= 2:
+            try:
+                comparison = compare_runs(list(runs.values()), names=list(runs))
+            except ValueError as exc:  # different task sets or benchmarks: no paired statistics
+                why = str(exc)
+        out.append(BenchmarkResult(benchmark, runs, comparison, why))
+    return out
+
+
+def _benchmark_title(result: BenchmarkResult) -> str:
+    first = next(iter(result.runs.values()))  # the baseline's task count
+    return f"<h3>{_e(benchmark_display(result.benchmark))} · {len(first.tasks)} tasks</h3>"
+
+
+def _headline_html(result: BenchmarkResult) -> str:
+    title = _benchmark_title(result)
+    comparison = result.comparison
+    if comparison is None:
+        return title + _separate_runs_html(result.runs, result.why)
     caption = (
         f'<p class="muted">Δ: difference to {_e(comparison.runs[0].name)} in percentage points '
         f"with a {comparison.confidence:.0%} paired bootstrap CI; p: exact McNemar test.</p>"
     )
-    return title + caption + _comparison_html(comparison, runs)
+    notes = "".join(f'<p class="note">note: {_e(note)}</p>' for note in comparison.notes)
+    return title + caption + _comparison_html(comparison, result.runs) + notes
 
 
-def _evaluation_section(inputs: ReportInputs, plot: bytes | None) -> str:
-    parts = ["<h2>Evaluation (pass@1)</h2>"]
-    if not inputs.evaluations:
+def _results_section(
+    inputs: ReportInputs, results: Sequence[BenchmarkResult], plot: bytes | None
+) -> str:
+    """The headline: pass@1, Δ and its CI per benchmark, first on the page."""
+    parts = ["<h2>Results (pass@1)</h2>"]
+    if not results:
         parts.append(_missing(section_state(inputs, "evaluation"), "Evaluation"))
     else:
-        parts += [_benchmark_html(b, runs) for b, runs in inputs.evaluations.items()]
+        parts += [_headline_html(result) for result in results]
         parts.append(_img(plot, "pass@1 per model and benchmark"))
+        parts.append(
+            '<p class="muted">Task by task: <a href="#evaluation">evaluation details</a>.</p>'
+        )
+    return f'<section id="results">{"".join(parts)}</section>'
+
+
+def _evaluation_section(inputs: ReportInputs, results: Sequence[BenchmarkResult]) -> str:
+    parts = ["<h2>Evaluation details</h2>"]
+    if not results:
+        parts.append(_missing(section_state(inputs, "evaluation"), "Evaluation"))
+    for result in results:
+        parts.append(_benchmark_title(result))
+        if result.comparison is not None:
+            parts.append(_task_table(result.comparison, result.runs))
+        elif result.why:
+            parts.append(f'<p class="note">Not compared: {_e(result.why)}</p>')
+        else:
+            parts.append('<p class="muted">One run: nothing to compare task by task.</p>')
     if pending := _unfinished(inputs, "eval:"):
         parts.append(f'<p class="missing">Not finished: {", ".join(pending)}.</p>')
     return f'<section id="evaluation">{"".join(parts)}</section>'
@@ -537,10 +706,16 @@ def make_plots(inputs: ReportInputs) -> dict[str, bytes]:
         benchmark: {model: (run.pass_at_1_base, run.pass_at_1_plus) for model, run in runs.items()}
         for benchmark, runs in inputs.evaluations.items()
     }
+    # The baseline's task count, for each point's interval (runs of a benchmark share tasks
+    # when they are compared; a partial run's interval is then a little too narrow).
+    tasks = {
+        benchmark: len(next(iter(runs.values())).tasks)
+        for benchmark, runs in inputs.evaluations.items()
+    }
     plots = {
         "selection": selection_plot(inputs.selection_summary, _sensitive_shares(inputs)),
         "training": training_plot(inputs.training),
-        "evaluation": evaluation_plot(scores),
+        "evaluation": evaluation_plot(scores, tasks),
     }
     return {name: png for name, png in plots.items() if png}
 
@@ -548,18 +723,24 @@ def make_plots(inputs: ReportInputs) -> dict[str, bytes]:
 def render_report(inputs: ReportInputs, plots: Mapping[str, bytes] | None = None) -> str:
     """The whole HTML document (pure). ``plots`` defaults to :func:`make_plots`."""
     plots = make_plots(inputs) if plots is None else plots
+    results = benchmark_results(inputs)
     nav = "".join(
         f'<a href="#{sid}">{title}</a>'
-        for sid, title in (("summary", "Summary"), ("pairs", "Pairs"), ("selection", "Selection"),
-                           ("training", "Training"), ("evaluation", "Evaluation"))
+        for sid, title in (("results", "Results"), ("training", "Training"),
+                           ("evaluation", "Evaluation details"), ("pairs", "Pairs"),
+                           ("selection", "Selection"), ("run", "Run details"))
     )  # fmt: skip
+    # Headline first (issue 14: pass@1 with Δ and CI sat ~10,000 px down the page), then
+    # how it was trained, then the details a reader digs into, then the run's bookkeeping.
     body = [
-        f"<nav>{nav}</nav>",
         _summary_section(inputs),
+        f"<nav>{nav}</nav>",
+        _results_section(inputs, results, plots.get("evaluation")),
+        _training_section(inputs, plots.get("training")),
+        _evaluation_section(inputs, results),
         _pairs_section(inputs),
         _selection_section(inputs, plots.get("selection")),
-        _training_section(inputs, plots.get("training")),
-        _evaluation_section(inputs, plots.get("evaluation")),
+        _run_section(inputs),
     ]
     return (
         "<!DOCTYPE html>\n"

@@ -25,6 +25,7 @@ __all__ = [
 ]
 
 MANIFEST = "manifest.json"
+TRAINING_SUMMARY = "training.json"  # fgit.training.trainer.SUMMARY_FILE (no torch import here)
 
 # Which manifest stages feed each report section (a stage name or a "prefix:" family).
 SECTION_STAGES: dict[str, tuple[str, ...]] = {
@@ -50,6 +51,8 @@ class ReportInputs:
     segment_stats: list[tuple[str, str]] | None = None
     examples: dict[str, Any] | None = None  # {"model": ..., "pairs": [pair_view dicts]}
     training: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # run -> log rows
+    # run -> the trainer's training.json (steps, pairs seen, data counts), where there is one
+    training_summaries: dict[str, dict[str, Any]] = field(default_factory=dict)
     # benchmark -> model -> run, models in manifest order (the first is the baseline).
     evaluations: dict[str, dict[str, EvalRun]] = field(default_factory=dict)
 
@@ -218,6 +221,10 @@ def load_report_inputs(run_dir: Path) -> ReportInputs:
         inputs.examples = _examples(path)
     for name in manifest.get("stages", {}):
         if name.startswith("train:") and (path := _output(run_dir, manifest, name, "log")):
-            inputs.training[name.split(":", 1)[1]] = read_train_log(path)
+            run = name.split(":", 1)[1]
+            inputs.training[run] = read_train_log(path)
+            # Optional: runs written before it existed, or by hand, fall back to the log.
+            if (summary := path.with_name(TRAINING_SUMMARY)).is_file():
+                inputs.training_summaries[run] = _read_object(summary)
     inputs.evaluations = _evaluations(run_dir, manifest)
     return inputs

@@ -7,16 +7,14 @@ carrying the hybrid mark (0 shared, 1 in a changed line, 2 changed) of the token
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Mapping, Sequence
 from typing import Any
-
-import numpy as np
 
 from fgit.records import Pair
 from fgit.segments import EncodedPair, EncodedSide, PromptFormat, SegmentError, encode_pairs
 from fgit.segments.diff import LineGap
 from fgit.segments.encode import DEFAULT_PROMPT_FORMAT
+from fgit.segments.render import eos_mark, side_pieces
 
 __all__ = ["MAX_DETAIL_CHARS", "MAX_INSTRUCTION_CHARS", "pair_view", "pair_views", "side_pieces"]
 
@@ -28,42 +26,8 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit] + f"… ({len(text) - limit} more chars)"
 
 
-def side_pieces(side: EncodedSide) -> list[dict[str, Any]]:
-    """``[{"text", "mark"}]`` covering ``side.response`` exactly, adjacent marks merged.
-
-    Response tokens are ``input_ids[prompt_length:]``, aligned one to one with
-    ``response_offsets`` (EOS last, with an empty span). A character takes the highest mark of
-    the tokens whose span covers it (byte-fallback tokens can share one character); characters
-    no token covers (e.g. after truncation) are 0.
-    """
-    text = side.response
-    marks = side.hybrid_mask[side.prompt_length :]
-    spans = np.asarray(side.response_offsets, dtype=np.int64).reshape(-1, 2)
-    if len(marks) != len(spans):
-        raise ValueError(f"{len(marks)} response mask values for {len(spans)} token spans")
-    chars = np.zeros(len(text), dtype=np.int8)
-    for (start, end), mark in zip(spans.tolist(), marks, strict=True):
-        if mark and end > start:
-            np.maximum(chars[start:end], mark, out=chars[start:end])
-    if not text:
-        return []
-    # Boundaries where the mark changes: one piece per run of equal marks.
-    cuts = [0, *(np.flatnonzero(np.diff(chars)) + 1).tolist(), len(text)]
-    return [{"text": text[a:b], "mark": int(chars[a])} for a, b in itertools.pairwise(cuts)]
-
-
-def _eos_mark(side: EncodedSide) -> int | None:
-    """The EOS token's mark (end-of-text changes, e.g. a deleted last line), None without one."""
-    if not len(side.response_offsets) or side.truncated:
-        return None
-    start, end = (int(v) for v in side.response_offsets[-1])
-    if start == end == len(side.response):
-        return int(side.hybrid_mask[-1])
-    return None
-
-
 def _side_view(side: EncodedSide) -> dict[str, Any]:
-    return {"pieces": side_pieces(side), "eos": _eos_mark(side), "truncated": side.truncated}
+    return {"pieces": side_pieces(side), "eos": eos_mark(side), "truncated": side.truncated}
 
 
 def pair_view(

@@ -15,7 +15,16 @@ from matplotlib import rc_context
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-__all__ = ["evaluation_plot", "selection_plot", "training_plot"]
+from fgit.evaluation.stats import wilson_interval
+
+__all__ = [
+    "evaluation_figure",
+    "evaluation_plot",
+    "selection_plot",
+    "training_figure",
+    "training_plot",
+    "zoomed_limits",
+]
 
 # Fixed style, independent of any user matplotlibrc, so the plots look the same everywhere.
 STYLE: dict[str, Any] = {
@@ -50,10 +59,10 @@ def _series(rows: Sequence[Mapping[str, Any]], key: str) -> tuple[list[float], l
     return steps, values
 
 
-def training_plot(logs: Mapping[str, Sequence[Mapping[str, Any]]]) -> bytes | None:
+def training_figure(logs: Mapping[str, Sequence[Mapping[str, Any]]]) -> Figure | None:
     """NLL on sensitive (solid) and shared (dashed) tokens vs step, one colour per run, and
     a second panel of the mean FGIT weight W for runs that log it. A run that logs neither
-    NLL is drawn with its total loss (dotted)."""
+    NLL is drawn with its total loss (dotted). Steps are whole numbers: integer ticks."""
     curves: list[tuple[str, str, str, tuple[list[float], list[float]]]] = []
     weights: list[tuple[str, str, tuple[list[float], list[float]]]] = []
     for k, (name, rows) in enumerate(logs.items()):
@@ -82,17 +91,40 @@ def training_plot(logs: Mapping[str, Sequence[Mapping[str, Any]]]) -> bytes | No
                 axes[1].plot(x, y, color=color, label=name, marker="." if len(x) < 3 else None)
             axes[1].set(title="Mean FGIT weight W", xlabel="optimizer step", ylabel="W")
             axes[1].legend(fontsize=8)
-        return _png(fig)
+        for ax in axes:  # no "step 1.5": a few steps would otherwise get fractional ticks
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        return fig
 
 
-def evaluation_plot(
+def training_plot(logs: Mapping[str, Sequence[Mapping[str, Any]]]) -> bytes | None:
+    """:func:`training_figure` as PNG bytes."""
+    fig = training_figure(logs)
+    return None if fig is None else _png(fig)
+
+
+def zoomed_limits(low: float, high: float, margin: float = 0.15) -> tuple[float, float]:
+    """Axis limits (percent) around ``[low, high]`` with ``margin`` of the span on each side
+    (at least 2 points), clipped to [0, 100]: differences of a few points stay visible."""
+    pad = max(2.0, margin * (high - low))
+    return max(0.0, low - pad), min(100.0, high + pad)
+
+
+def evaluation_figure(
     scores: Mapping[str, Mapping[str, tuple[float, float | None]]],
-) -> bytes | None:
-    """Grouped bars of pass@1 (%): one group per benchmark and test set (base, and plus where
-    present), one bar per model. ``scores``: benchmark -> model -> (base, plus or None)."""
+    tasks: Mapping[str, int] | None = None,
+) -> Figure | None:
+    """pass@1 (%) as points with a 95% Wilson interval (when ``tasks`` gives the benchmark's
+    task count): one group per benchmark and test set (base, and plus where present), one
+    point per model. ``scores``: benchmark -> model -> (base, plus or None).
+
+    The y axis is zoomed to the data (:func:`zoomed_limits`) and says so: on a 0-100 axis a
+    few points of difference are invisible. Points, not bars: a bar's length would lie on an
+    axis that does not start at 0.
+    """
     from fgit.evaluation.benchmark_names import benchmark_label, has_base_and_plus
 
-    groups: list[tuple[str, dict[str, float]]] = []
+    tasks = tasks or {}
+    groups: list[tuple[str, str, dict[str, float]]] = []  # (label, benchmark, model -> value)
     for benchmark, by_model in scores.items():
         # One test set (BigCodeBench): its label alone, e.g. "BigCodeBench-Hard\n(instruct)".
         base = (
@@ -100,29 +132,67 @@ def evaluation_plot(
             if has_base_and_plus(benchmark)
             else (benchmark_label(benchmark).replace(" (", "\n("))
         )
-        groups.append((base, {m: v[0] for m, v in by_model.items()}))
+        groups.append((base, benchmark, {m: v[0] for m, v in by_model.items()}))
         plus = {m: v[1] for m, v in by_model.items() if v[1] is not None}
         if plus:
-            groups.append((f"{benchmark}\nplus", plus))
-    models = list(dict.fromkeys(m for _, values in groups for m in values))
+            groups.append((f"{benchmark}\nplus", benchmark, plus))
+    models = list(dict.fromkeys(m for _, _, values in groups for m in values))
     if not models:
         return None
     width = 0.8 / len(models)
+    lows, highs = [], []
     with rc_context(STYLE):
         fig = Figure(figsize=(max(4.0, 1.2 + 1.4 * len(groups) * max(1, len(models) / 2)), 3.6),
                      layout="constrained")  # fmt: skip
         ax = fig.subplots()
         for j, model in enumerate(models):
-            xs = [g + (j - (len(models) - 1) / 2) * width for g, (_, v) in enumerate(groups)
-                  if model in v]  # fmt: skip
-            ys = [100 * v[model] for _, v in groups if model in v]
-            bars = ax.bar(xs, ys, width, label=model, color=COLORS[j % len(COLORS)])
-            ax.bar_label(bars, fmt="%.1f", fontsize=7, padding=1)
-        ax.set_xticks(range(len(groups)), [name for name, _ in groups])
-        ax.set(title="pass@1 (greedy)", ylabel="pass@1 (%)", ylim=(0, 105))
+            color = COLORS[j % len(COLORS)]
+            for g, (_, benchmark, values) in enumerate(groups):
+                if model not in values:
+                    continue
+                x = g + (j - (len(models) - 1) / 2) * width
+                y = 100 * values[model]
+                n = tasks.get(benchmark, 0)
+                if n > 0:
+                    low, high = (100 * v for v in wilson_interval(round(values[model] * n), n))
+                    ax.errorbar(x, y, yerr=[[y - low], [high - y]], color=color, capsize=3,
+                                linewidth=1.2)  # fmt: skip
+                else:
+                    low = high = y
+                lows.append(low)
+                highs.append(high)
+                ax.plot(x, y, "o", color=color, label=model if g == _first_group(groups, model)
+                        else None)  # fmt: skip
+                ax.annotate(f"{y:.1f}", (x, y), textcoords="offset points", xytext=(5, 0),
+                            fontsize=7, va="center")  # fmt: skip
+        bottom, top = zoomed_limits(min(lows), max(highs))
+        zoomed = bottom > 0 or top < 100
+        ci = ", 95% Wilson CI" if tasks else ""
+        ax.set_xticks(range(len(groups)), [name for name, _, _ in groups])
+        ax.set_xlim(-0.6, len(groups) - 0.4)
+        ax.set(
+            title="pass@1 (greedy)",
+            ylabel=f"pass@1 (%){ci}" + (f"\naxis zoomed to {bottom:.0f}-{top:.0f}" if zoomed
+                                        else ""),
+            ylim=(bottom, top),
+        )  # fmt: skip
         ax.grid(axis="x", visible=False)
-        ax.legend(fontsize=8, ncols=min(len(models), 4), loc="upper right")
-        return _png(fig)
+        ax.legend(fontsize=8, ncols=min(len(models), 4), loc="best")
+        return fig
+
+
+def _first_group(groups: Sequence[tuple[str, str, Mapping[str, float]]], model: str) -> int:
+    """The first group with ``model``: its point carries the legend label, once."""
+    return next(g for g, (_, _, values) in enumerate(groups) if model in values)
+
+
+def evaluation_plot(
+    scores: Mapping[str, Mapping[str, tuple[float, float | None]]],
+    tasks: Mapping[str, int] | None = None,
+) -> bytes | None:
+    """:func:`evaluation_figure` as PNG bytes."""
+    fig = evaluation_figure(scores, tasks)
+    return None if fig is None else _png(fig)
 
 
 def _selection_counts(summary: Mapping[str, Any] | None) -> list[tuple[str, int]]:

@@ -64,6 +64,39 @@ class SegmentStats:
             ]
         return rows
 
+    def to_dict(self) -> dict[str, Any]:
+        """The numbers of :meth:`rows` for machines: counts, shares as fractions (None without
+        tokens), and every skip by kind with its record ids."""
+
+        def share(part: int, whole: int) -> float | None:
+            return part / whole if whole else None
+
+        sides = {}
+        for name in ("correct", "incorrect"):
+            n = self.tokens[name]
+            sides[name] = {
+                "tokens": n,
+                "mean_tokens": n / self.encoded if self.encoded else None,
+                "tokens_in_changed_lines": self.line_marked[name],
+                "changed_tokens": self.token_marked[name],
+                "share_in_changed_lines": share(self.line_marked[name], n),
+                "share_changed": share(self.token_marked[name], n),
+            }
+        skips: dict[str, dict[str, Any]] = {}
+        for record_id, error in self.skipped:
+            kind = skips.setdefault(error.kind, {"count": 0, "ids": []})
+            kind["count"] += 1
+            kind["ids"].append(record_id)
+        return {
+            "pairs": self.pairs,
+            "encoded": self.encoded,
+            "skipped": len(self.skipped),
+            "truncated": self.truncated,
+            "without_sensitive_tokens": self.without_marks,
+            "sides": sides,
+            "skips": skips,
+        }
+
     def skip_summary(self, examples: int = 3) -> list[str]:
         """One line per kind of skip: count, kind, a few record ids and one full message."""
         by_kind: dict[str, list[tuple[str, SegmentError]]] = {}

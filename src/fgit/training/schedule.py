@@ -47,6 +47,18 @@ class StepPlan:
             return self.max_steps
         return max(1, math.ceil(self.epochs * self.steps_per_epoch))
 
+    @property
+    def pairs_seen(self) -> int:
+        """Pairs presented over all steps, repeats counted (the sum of the global batches)."""
+        full, rest = divmod(self.total_steps, self.steps_per_epoch)
+        return full * self.num_pairs + min(self.num_pairs, rest * self.global_batch_size)
+
+    @property
+    def distinct_pairs_seen(self) -> int:
+        """Different pairs trained on: all of them after one full epoch, else the first
+        ``total_steps`` global batches of the first epoch's permutation (no repeats in it)."""
+        return min(self.num_pairs, self.pairs_seen)
+
     def epoch_of(self, step: int) -> float:
         return step / self.steps_per_epoch
 

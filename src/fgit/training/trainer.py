@@ -576,6 +576,9 @@ def _save_final(
             "fingerprint": fingerprint,
             "steps": plan.total_steps,
             "global_batch_size": plan.global_batch_size,
+            # What the steps really trained on (data.used is what was available).
+            "pairs_seen": plan.pairs_seen,
+            "distinct_pairs_seen": plan.distinct_pairs_seen,
             "processes": accelerator.num_processes,
             # bf16 mixed precision keeps fp32 master weights for full fine-tuning.
             **precision,
