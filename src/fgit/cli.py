@@ -144,7 +144,14 @@ def models_prepare(
     console.print(f"ready: {path}")
 
 
-PairsOption = Annotated[Path, typer.Option("--pairs", help="Pairs JSONL (native or TRL-style).")]
+PairsOption = Annotated[
+    Path,
+    typer.Option(
+        "--pairs",
+        help="Pairs: JSONL/JSON (native, TRL or LLaMA-Factory rows), .parquet/.arrow, a datasets "
+        "folder, or hf:NAME[:SPLIT] (docs/data.md).",
+    ),
+]
 ModelOption = Annotated[
     str, typer.Option("--model", help="Packaged model name, local folder or hub id (tokenizer).")
 ]
@@ -222,6 +229,7 @@ def segments_show(
         tokenizer,
         prompt_format=_prompt_format(prompt_format),
         max_length=max_length,
+        context=record.context,
     )
     title = f"{record.id} · {model}"
     if markers == "plain" or (markers == "auto" and not console.is_terminal):
@@ -406,6 +414,56 @@ def variants(
         ],
     )
     console.print(f"summary: {summary_path(out)}")
+
+
+@app.command("export")
+@one_line_errors
+def export_command(
+    pairs: PairsOption,
+    out: Annotated[Path, typer.Option(help="File to write: .jsonl or .parquet.", dir_okay=False)],
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            help="Tokenizer (packaged name, folder or hub id): also write the token ids and "
+            "masks fgit train would use.",
+        ),
+    ] = None,
+    max_length: MaxLengthOption = 1024,
+    prompt_format: PromptFormatOption = "auto",
+    quiet: QuietOption = False,
+) -> None:
+    """Write pairs as TRL preference rows, with fgit's error-sensitive marks as extra columns
+    (docs/trl.md)."""
+    from fgit.export import FORMATS, export_rows, write_rows
+    from fgit.records import read_pairs
+    from fgit.warn import warn
+
+    if out.suffix.lower() not in FORMATS:
+        raise typer.BadParameter(f"{out}: write {' or '.join(FORMATS)}", param_hint="--out")
+    records = read_pairs(pairs)
+    if not records:
+        warn(f"{pairs}: the file holds no pairs; the export is empty")
+    tokenizer = None
+    if model is not None:
+        from fgit.models import load_tokenizer
+
+        tokenizer = load_tokenizer(model, quiet=quiet)
+    result = export_rows(
+        records, tokenizer=tokenizer, prompt_format=_prompt_format(prompt_format),
+        max_length=max_length,
+    )  # fmt: skip
+    write_rows(result.rows, out)
+    rows = [("pairs read", str(len(records))), ("rows written", str(len(result.rows)))]
+    if model is not None:
+        rows.append(("token columns for", model))
+    _print_rows(f"export -> {out}", rows)
+    if result.skipped:
+        first_id, why = result.skipped[0]
+        warn(
+            f"{len(result.skipped)} of {len(records)} pairs left out: fgit cannot encode them "
+            f"for {model} (first: {first_id}, {why})"
+        )
 
 
 @app.command("select")

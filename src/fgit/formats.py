@@ -21,6 +21,7 @@ user turn, a side with several answers) is an error naming the field, never sile
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -30,6 +31,17 @@ ID_KEYS = ("id", "task_id", "question_id")
 TRL_KEYS = frozenset({"prompt", "chosen", "rejected", "completion"})
 PAIR_ONLY = ("incorrect", "selection")
 MISSING: Any = object()
+# Columns `fgit export` derives from a pair's text (fgit.export); reading its output back drops
+# them, since fgit recomputes them for its own tokenizer.
+ID_COLUMNS = ("prompt_ids", "chosen_ids", "rejected_ids")
+MASK_COLUMNS = (
+    "chosen_line_mask",
+    "chosen_token_mask",
+    "rejected_line_mask",
+    "rejected_token_mask",
+)
+SPAN_COLUMNS = ("chosen_spans", "rejected_spans")
+DERIVED_COLUMNS = frozenset((*ID_COLUMNS, *MASK_COLUMNS, *SPAN_COLUMNS))
 # Role names of LLaMA-Factory's sharegpt data (and of OpenAI-style messages) -> fgit's roles.
 SHAREGPT_ROLES = {
     "human": "user",
@@ -71,6 +83,17 @@ def _expect_str(key: str, value: Any) -> None:
         raise Invalid(f"field {key!r} must be a string, got {json_type(value)}")
 
 
+def _json_text(value: Any) -> Any:
+    """An object stored as JSON text (how `fgit export` writes free-form objects to parquet)
+    back as the object; anything else as it is."""
+    if isinstance(value, str) and value.startswith("{"):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
+
+
 def _take_common(rest: dict[str, Any], data: dict[str, Any], names: dict[str, str]) -> None:
     """Move id/tests/entry_point/source out of a foreign record; the rest becomes metadata."""
     for key in ID_KEYS:
@@ -90,7 +113,7 @@ def _take_common(rest: dict[str, Any], data: dict[str, Any], names: dict[str, st
     for key in ("entry_point", "source"):
         if key in rest:
             data[key] = rest.pop(key)
-    own = rest.pop("metadata", MISSING)
+    own = _json_text(rest.pop("metadata", MISSING))
     metadata: dict[str, Any] = {}
     if isinstance(own, dict):
         metadata.update(own)
@@ -278,6 +301,11 @@ def _from_trl(obj: dict[str, Any], want_pair: bool) -> tuple[dict[str, Any], dic
     rejected = rest.pop("rejected", MISSING)
     if want_pair and rejected is not MISSING:
         data["incorrect"] = _answer("rejected", rejected)
+    selection = _json_text(rest.pop("selection", MISSING))
+    if want_pair and selection is not MISSING:
+        data["selection"] = selection
+    for column in DERIVED_COLUMNS & rest.keys():
+        del rest[column]
     _take_common(rest, data, names)
     return data, names
 

@@ -304,6 +304,8 @@ def encode_rendered_pairs(
     eos_id = tokenizer.eos_token_id if add_eos else None
     if add_eos and eos_id is None:
         raise SegmentError("tokenizer has no EOS token; pass add_eos=False to train without one")
+    if not prompts:
+        return []  # (transformers' batch tokenizer fails on an empty list)
 
     normal_corrects = [normalize_response(c) for c in corrects]
     normal_incorrects = [normalize_response(i) for i in incorrects]

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from fgit.formats import ID_COLUMNS, MASK_COLUMNS
 from fgit.segments.encode import IGNORE_INDEX, EncodedPair
 from fgit.training.collator import PairBatch, pad_rows
 from fgit.training.loss_settings import Granularity, Objective, Sides
@@ -37,13 +38,6 @@ __all__ = [
     "response_mask",
 ]
 
-ID_COLUMNS = ("prompt_ids", "chosen_ids", "rejected_ids")
-MASK_COLUMNS = (
-    "chosen_line_mask",
-    "chosen_token_mask",
-    "rejected_line_mask",
-    "rejected_token_mask",
-)
 
 
 def pair_columns(pair: EncodedPair) -> dict[str, list[int]]:
