@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import threading
@@ -18,7 +19,7 @@ from fgit.backends.openai_backend import OpenAIBackend
 from fgit.generation import Backend, GenerationError, SamplingParams
 
 PARAMS = SamplingParams(n=1, temperature=0.8, top_p=0.9, max_new_tokens=32, seed=5)
-FAST = {"timeout_s": 2.0, "max_retries": 3, "backoff_s": 0.01, "quiet": True}
+FAST = {"timeout_s": 2.0, "max_retries": 3, "quiet": True}
 
 
 @dataclass
@@ -38,7 +39,7 @@ class FakeServer:
     url: str = ""
     plan: list[Action] = field(default_factory=list)
     bodies: list[dict] = field(default_factory=list)
-    headers: list[dict[str, str]] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)  # names in lower case
     max_choices: int | None = None  # cap on choices per response, like servers that limit n
     delay_s: float = 0.0  # every request, so that concurrent ones overlap
     active: int = 0
@@ -111,7 +112,7 @@ def make_handler(state: FakeServer) -> type[BaseHTTPRequestHandler]:
                 self.reply(404, {"error": {"message": f"no route {self.path}"}}, {})
                 return
             body = json.loads(raw)
-            action = state.begin(body, dict(self.headers))
+            action = state.begin(body, {k.lower(): v for k, v in self.headers.items()})
             self.begun = True
             try:
                 time.sleep(state.delay_s)
@@ -176,7 +177,7 @@ def test_request_body_and_headers(server: FakeServer):
         "max_tokens": 7,
         "stop": ["\ndef"],
     }
-    assert server.headers[0]["Authorization"] == "Bearer sk-secret"
+    assert server.headers[0]["authorization"] == "Bearer sk-secret"
 
 
 def test_describe_has_no_api_key(server: FakeServer):
@@ -193,13 +194,22 @@ def test_server_errors_are_retried(server: FakeServer):
 
 
 def test_rate_limit_honours_retry_after(server: FakeServer):
-    server.plan = [Action(429, {"error": {"message": "slow down"}}, {"Retry-After": "0"})]
+    server.plan = [Action(429, {"error": {"message": "slow down"}}, {"Retry-After": "1"})]
     started = time.perf_counter()
-    # A long backoff that Retry-After: 0 must override.
-    out = client(server, backoff_s=30.0).generate([conversation("x")], PARAMS)
+    out = client(server).generate([conversation("x")], PARAMS)
     assert out == [["x|5|0"]]
     assert server.requests == 2
-    assert time.perf_counter() - started < 12  # the backoff alone would be 15-30 s
+    # The SDK's own first backoff is at most 0.5 s; a lower bound, so a loaded machine passes.
+    assert time.perf_counter() - started >= 0.9
+
+
+def test_a_retry_after_beyond_two_minutes_fails_at_once(server: FakeServer):
+    """The SDK does not wait more than 120 s for a server; it gives up (fgit's own loop
+    waited up to 60 s and retried)."""
+    server.plan = [Action(429, {"error": {"message": "slow down"}}, {"Retry-After": "600"})]
+    with pytest.raises(GenerationError, match=r"HTTP 429 .*: slow down$"):
+        client(server).generate([conversation("x")], PARAMS)
+    assert server.requests == 1
 
 
 def test_timeouts_are_retried(server: FakeServer):
@@ -210,6 +220,20 @@ def test_timeouts_are_retried(server: FakeServer):
     assert server.requests == 2
     # retried after 0.2 s, not after the first answer's 20 s (a margin for a loaded machine)
     assert time.perf_counter() - started < 15
+
+
+def test_timeouts_run_out(server: FakeServer):
+    server.plan = [Action(sleep_s=20)] * 2
+    with pytest.raises(GenerationError, match=r"no answer from .* within 0.2s .*after 2 attempts"):
+        client(server, timeout_s=0.2, max_retries=1).generate([conversation("x")], PARAMS)
+    assert server.requests == 2
+
+
+def test_invalid_json_is_an_error(server: FakeServer):
+    server.plan = [Action(200, b"<html>proxy login</html>")]
+    with pytest.raises(GenerationError, match="returned invalid JSON: <html>proxy login"):
+        client(server).generate([conversation("x")], PARAMS)
+    assert server.requests == 1
 
 
 def test_client_errors_are_not_retried(server: FakeServer):
@@ -281,6 +305,28 @@ def test_one_failure_fails_the_call(server: FakeServer):
     assert server.requests < 20
 
 
+def test_one_failure_cancels_a_request_waiting_to_retry(server: FakeServer):
+    # Both requests arrive together: one is told to come back in 100 s, the other fails.
+    server.plan = [
+        Action(429, {"error": {"message": "busy"}}, {"Retry-After": "100"}),
+        Action(401, {"error": {"message": "bad key"}}),
+    ]
+    started = time.perf_counter()
+    with pytest.raises(GenerationError, match=r"HTTP (401|429)"):
+        client(server, max_concurrency=2).generate([conversation("a"), conversation("b")], PARAMS)
+    assert server.requests == 2
+    # The 100 s wait was cancelled, not sat out (a margin for a loaded machine).
+    assert time.perf_counter() - started < 30
+
+
+def test_loopback_ignores_proxy_variables(server: FakeServer, monkeypatch: pytest.MonkeyPatch):
+    for name in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    assert client(server, max_retries=0).generate([conversation("x")], PARAMS) == [["x|5|0"]]
+
+
 def test_unreachable_server():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -305,7 +351,7 @@ def test_load_backend_openai(server: FakeServer, monkeypatch: pytest.MonkeyPatch
         "base_url": server.url,
     }
     backend.generate([conversation("x")], PARAMS)
-    assert server.headers[0]["Authorization"] == "Bearer from-env"
+    assert server.headers[0]["authorization"] == "Bearer from-env"
     assert server.bodies[0]["model"] == "Qwen/Qwen2.5-Coder-32B-Instruct"
 
 
@@ -313,4 +359,13 @@ def test_load_backend_openai_default_key(server: FakeServer, monkeypatch: pytest
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     backend = load_backend(f"openai:m@{server.url}", quiet=True)
     backend.generate([conversation("x")], PARAMS)
-    assert server.headers[0]["Authorization"] == "Bearer EMPTY"
+    assert server.headers[0]["authorization"] == "Bearer EMPTY"
+
+
+def test_generate_from_inside_an_event_loop(server: FakeServer):
+    """A notebook (or any async caller) already runs a loop; generate still works."""
+
+    async def caller() -> list[list[str]]:
+        return client(server).generate([conversation("x")], PARAMS)
+
+    assert asyncio.run(caller()) == [["x|5|0"]]

@@ -1,7 +1,7 @@
 """Generation through any OpenAI-compatible chat completions server (vLLM, SGLang, TGI, ...).
 
-Only the standard library: ``urllib`` for HTTP and a thread pool of ``max_concurrency`` workers
-(the requests spend their time waiting on the server, so threads are enough).
+Built on the ``openai`` SDK's ``AsyncOpenAI``: one event loop, at most ``max_concurrency``
+conversations in flight (an ``asyncio.Semaphore``), the SDK's retries and timeouts.
 
 Behaviour worth knowing:
 
@@ -9,47 +9,45 @@ Behaviour worth knowing:
   requests ask for the rest (at most ``n + 2`` requests per conversation). Each follow-up gets
   its own seed (``seed + completions collected so far``): re-sending the same seed would return
   the same samples again. Per-prompt ``SamplingParams.seeds`` replace ``seed`` conversation by
-  conversation.
-* Retried (exponential backoff with jitter, ``Retry-After`` honoured): connection errors,
-  timeouts, HTTP 408, 429 and 5xx (but 501). Any other HTTP error fails at once with the
-  server's message.
-* The first failure cancels the queued conversations and raises ``GenerationError``.
-* Loopback base URLs bypass any ``http_proxy`` from the environment.
+  conversation. The SDK knows nothing of this; it is fgit's.
+* Retries are the SDK's (``openai/_base_client.py``, ``_should_retry`` and
+  ``_calculate_retry_timeout``): connection errors, timeouts, HTTP 408, 409, 429 and every 5xx,
+  ``max_retries`` times after the first attempt. The wait is the server's ``retry-after-ms`` or
+  ``Retry-After`` when it is between 0 and 120 s; otherwise 0.5 s doubling up to 8 s, less up to
+  25 % jitter. A ``Retry-After`` above 120 s is not waited for: the request fails at once. Any
+  other HTTP error fails at once with the server's message.
+* Each error is one ``GenerationError`` line naming the URL; the first one cancels every
+  conversation still queued or in flight (their requests and backoff waits are cancelled, not
+  waited for).
+* The chat completions JSON is read by fgit (``_choice_texts``), not the SDK's models, so a
+  reply without a ``choices`` list is an error with the server's message, not an empty result.
+* Loopback base URLs bypass any ``http_proxy`` from the environment. The SDK reads its other
+  ``OPENAI_*`` variables as usual (``OPENAI_ORG_ID``, ``OPENAI_PROJECT_ID``,
+  ``OPENAI_CUSTOM_HEADERS``); ``OPENAI_BASE_URL`` does not apply, the base URL is always given.
 """
 
 from __future__ import annotations
 
-import contextlib
-import email.utils
-import http.client
+import asyncio
 import json
-import random
-import threading
-import time
-import urllib.error
 import urllib.parse
-import urllib.request
-from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
-from typing import Any
+from collections.abc import Callable, Coroutine, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import openai
 
 from fgit.backends.protocol import Conversation, GenerationError, SamplingParams, seeds_for
 from fgit.progress import progress_bar
 
 __all__ = ["OpenAIBackend"]
 
-RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504}) | frozenset(range(505, 600))
-MAX_BACKOFF_S = 60.0
 _LOOPBACK = {"localhost", "127.0.0.1", "::1", "[::1]"}
 _MAX_ERROR_CHARS = 300
-
-
-class _Retryable(Exception):
-    """A failure worth another attempt; ``wait_s`` is the server's Retry-After, if any."""
-
-    def __init__(self, message: str, wait_s: float | None = None) -> None:
-        super().__init__(message)
-        self.wait_s = wait_s
+# The SDK sends the attempt's retry count in this header; it tells how many attempts an error
+# took (openai/_base_client.py, _build_headers).
+_RETRY_COUNT_HEADER = "x-stainless-retry-count"
+_T = TypeVar("_T")
 
 
 def _one_line(text: str, limit: int = _MAX_ERROR_CHARS) -> str:
@@ -76,18 +74,6 @@ def _error_message(body: bytes) -> str:
     return _one_line(text)
 
 
-def _retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP date)."""
-    if not value:
-        return None
-    with contextlib.suppress(ValueError):
-        return max(0.0, float(value))
-    with contextlib.suppress(TypeError, ValueError):
-        when = email.utils.parsedate_to_datetime(value)
-        return max(0.0, when.timestamp() - time.time())
-    return None
-
-
 def _is_loopback(url: str) -> bool:
     host = urllib.parse.urlsplit(url).hostname or ""
     return host in _LOOPBACK or host.startswith("127.")
@@ -101,6 +87,25 @@ def _choice_texts(data: Any) -> list[str]:
     choices = sorted(data["choices"], key=lambda c: c.get("index", 0))
     # ``content`` is null when the model produced nothing (or only a tool call).
     return [(c.get("message") or {}).get("content") or "" for c in choices]
+
+
+def _gave_up(request: Any) -> str:
+    """`` (gave up after N attempts)`` when the SDK retried ``request``, else ``""``."""
+    try:
+        attempts = int(request.headers.get(_RETRY_COUNT_HEADER, 0)) + 1
+    except (AttributeError, RuntimeError, ValueError):  # no request attached to the error
+        return ""
+    return f" (gave up after {attempts} attempts)" if attempts > 1 else ""
+
+
+def _run(coroutine: Coroutine[Any, Any, _T]) -> _T:
+    """``asyncio.run``, also from code that already runs an event loop (a notebook)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    with ThreadPoolExecutor(1, thread_name_prefix="fgit-openai") as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 class OpenAIBackend:
@@ -118,16 +123,18 @@ class OpenAIBackend:
         max_concurrency: int = 8,
         timeout_s: float = 120,
         max_retries: int = 5,
-        backoff_s: float = 1.0,
         quiet: bool = False,
     ) -> None:
         """``base_url`` ends before ``/chat/completions``, e.g. ``http://localhost:8000/v1``.
 
-        ``timeout_s`` bounds connecting and each wait for data; ``max_retries`` counts retries
-        after the first attempt; the n-th retry waits about ``backoff_s * 2**n`` seconds.
+        ``api_key`` None sends ``EMPTY`` (what ``load_backend`` does without
+        ``$OPENAI_API_KEY``); ``timeout_s`` bounds connecting and each wait for data;
+        ``max_retries`` counts retries after the first attempt.
         """
         if max_concurrency < 1:
             raise GenerationError(f"max_concurrency must be >= 1, got {max_concurrency}")
+        if max_retries < 0:
+            raise GenerationError(f"max_retries must be >= 0, got {max_retries}")
         self.model = model
         self.base_url = base_url.rstrip("/")
         self.url = f"{self.base_url}/chat/completions"
@@ -135,85 +142,76 @@ class OpenAIBackend:
         self.max_concurrency = max_concurrency
         self.timeout_s = timeout_s
         self.max_retries = max_retries
-        self.backoff_s = backoff_s
         self.quiet = quiet
-        handlers = [urllib.request.ProxyHandler({})] if _is_loopback(self.base_url) else []
-        self._opener = urllib.request.build_opener(*handlers)
+
+    def _client(self) -> openai.AsyncOpenAI:
+        """A client for one ``generate`` call: its connections belong to that call's loop."""
+        # trust_env=False: no proxy from the environment for a server on this machine.
+        local = _is_loopback(self.base_url)
+        return openai.AsyncOpenAI(
+            api_key=self.api_key or "EMPTY",
+            base_url=self.base_url,
+            timeout=self.timeout_s,
+            max_retries=self.max_retries,
+            http_client=openai.DefaultAsyncHttpxClient(trust_env=False) if local else None,
+        )
 
     # ----------------------------------------------------------------------- one request
 
-    def _body(
-        self, conversation: Conversation, params: SamplingParams, n: int, seed: int | None
-    ) -> bytes:
-        """The JSON request for ``n`` completions of ``conversation``."""
-        body: dict[str, Any] = {
-            "model": self.model,
-            "messages": conversation,
-            "n": n,
-            "temperature": params.temperature,
-            "top_p": params.top_p,
-            "max_tokens": params.max_new_tokens,
-        }
+    async def _request(
+        self,
+        client: openai.AsyncOpenAI,
+        conversation: Conversation,
+        params: SamplingParams,
+        n: int,
+        seed: int | None,
+    ) -> Any:
+        """The decoded JSON of one chat completions call (the SDK retries), or a one-line
+        ``GenerationError``."""
+        optional: dict[str, Any] = {}
         if seed is not None:
-            body["seed"] = seed
+            optional["seed"] = seed
         if params.stop:
-            body["stop"] = list(params.stop)
-        return json.dumps(body).encode("utf-8")
-
-    def _post(self, body: bytes) -> Any:
-        """One HTTP attempt: the decoded JSON, ``_Retryable`` or ``GenerationError``."""
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        if self.api_key:
-            headers["Authorization"] = f"Bearer {self.api_key}"
-        request = urllib.request.Request(self.url, data=body, headers=headers, method="POST")
+            optional["stop"] = list(params.stop)
         try:
-            with self._opener.open(request, timeout=self.timeout_s) as response:
-                payload = response.read()
-        except urllib.error.HTTPError as error:
-            message = f"HTTP {error.code} from {self.url}: {_error_message(error.read())}"
-            if error.code in RETRY_STATUSES:
-                raise _Retryable(message, _retry_after(error.headers.get("Retry-After"))) from None
-            raise GenerationError(message) from None
-        except urllib.error.URLError as error:
-            raise _Retryable(f"cannot reach {self.url}: {error.reason}") from None
-        except TimeoutError:
-            raise _Retryable(f"no answer from {self.url} within {self.timeout_s}s") from None
-        except (ConnectionError, http.client.HTTPException) as error:
-            raise _Retryable(f"connection to {self.url} failed: {error!r}") from None
+            response = await client.chat.completions.with_raw_response.create(
+                model=self.model,
+                messages=conversation,  # type: ignore[arg-type]
+                n=n,
+                temperature=params.temperature,
+                top_p=params.top_p,
+                max_tokens=params.max_new_tokens,
+                **optional,
+            )
+        except openai.APIStatusError as error:
+            message = _error_message(error.response.content)
+            raise GenerationError(
+                f"HTTP {error.status_code} from {self.url}: {message}"
+                f"{_gave_up(error.response.request)}"
+            ) from None
+        except openai.APITimeoutError as error:  # before APIConnectionError, its base class
+            raise GenerationError(
+                f"no answer from {self.url} within {self.timeout_s}s{_gave_up(error.request)}"
+            ) from None
+        except openai.APIConnectionError as error:
+            cause = error.__cause__ or error
+            raise GenerationError(
+                f"cannot reach {self.url}: {_one_line(str(cause) or repr(cause))}"
+                f"{_gave_up(error.request)}"
+            ) from None
         try:
-            return json.loads(payload)
+            return json.loads(response.content)
         except ValueError:
-            text = _one_line(payload.decode("utf-8", errors="replace"), 120)
+            text = _one_line(response.content.decode("utf-8", errors="replace"), 120)
             raise GenerationError(f"{self.url} returned invalid JSON: {text}") from None
-
-    def _delay(self, retry: int, error: _Retryable) -> float:
-        if error.wait_s is not None:
-            return min(error.wait_s, MAX_BACKOFF_S)
-        base = min(self.backoff_s * 2**retry, MAX_BACKOFF_S)
-        # Jitter spreads out the retries of many workers that failed together.
-        return base * random.uniform(0.5, 1.0)
-
-    def _post_with_retries(self, body: bytes, cancelled: threading.Event) -> Any:
-        for retry in range(self.max_retries + 1):
-            if cancelled.is_set():
-                raise GenerationError("cancelled after another request failed")
-            try:
-                return self._post(body)
-            except _Retryable as error:
-                if retry == self.max_retries:
-                    raise GenerationError(
-                        f"{error} (gave up after {self.max_retries + 1} attempts)"
-                    ) from None
-                cancelled.wait(self._delay(retry, error))
-        raise AssertionError("unreachable")
 
     # ----------------------------------------------------------------------- one conversation
 
-    def _complete(
+    async def _complete(
         self,
+        client: openai.AsyncOpenAI,
         conversation: Conversation,
         params: SamplingParams,
-        cancelled: threading.Event,
         on_texts: Callable[[int], None],
         first_seed: int | None,
     ) -> list[str]:
@@ -222,9 +220,7 @@ class OpenAIBackend:
         for _ in range(params.n + 2):
             missing = params.n - len(texts)
             seed = None if first_seed is None else first_seed + len(texts)
-            data = self._post_with_retries(
-                self._body(conversation, params, missing, seed), cancelled
-            )
+            data = await self._request(client, conversation, params, missing, seed)
             new = _choice_texts(data)[:missing]
             texts.extend(new)
             on_texts(len(new))
@@ -234,6 +230,33 @@ class OpenAIBackend:
             f"{self.url} returned only {len(texts)} of {params.n} completions "
             f"after {params.n + 2} requests"
         )
+
+    async def _generate(
+        self,
+        conversations: Sequence[Conversation],
+        params: SamplingParams,
+        seeds: Sequence[int | None],
+        on_texts: Callable[[int], None],
+    ) -> list[list[str]]:
+        slots = asyncio.Semaphore(self.max_concurrency)
+        async with self._client() as client:
+
+            async def one(conversation: Conversation, seed: int | None) -> list[str]:
+                async with slots:
+                    return await self._complete(client, conversation, params, on_texts, seed)
+
+            tasks = [
+                asyncio.ensure_future(one(c, seed))
+                for c, seed in zip(conversations, seeds, strict=True)
+            ]
+            try:
+                return list(await asyncio.gather(*tasks))
+            finally:
+                # After a failure (or Ctrl-C) the rest are cancelled: queued ones never send,
+                # in-flight requests and backoff waits stop now.
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
 
     # ----------------------------------------------------------------------- Backend
 
@@ -247,33 +270,13 @@ class OpenAIBackend:
             return []
         seeds: list[int | None] = list(seeds_for(params, len(conversations)) or [])
         seeds = seeds or [params.seed] * len(conversations)
-        cancelled = threading.Event()
-        with (
-            progress_bar(self.quiet, unit="completions") as progress,
-            ThreadPoolExecutor(self.max_concurrency, thread_name_prefix="fgit-openai") as pool,
-        ):
+        with progress_bar(self.quiet, unit="completions") as progress:
             task = progress.add_task(self.model, total=len(conversations) * params.n)
 
             def advance(count: int) -> None:
                 progress.advance(task, count)
 
-            futures: list[Future[list[str]]] = [
-                pool.submit(self._complete, c, params, cancelled, advance, seed)
-                for c, seed in zip(conversations, seeds, strict=True)
-            ]
-            try:
-                done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-                failed = next((f for f in futures if f in done and f.exception()), None)
-                if failed is not None:
-                    raise failed.exception()  # type: ignore[misc]
-            except BaseException:
-                # A failure or Ctrl-C: drop the queue and wake workers sleeping in a backoff,
-                # or leaving the pool would wait for every remaining conversation.
-                cancelled.set()
-                for future in futures:
-                    future.cancel()
-                raise
-        return [future.result() for future in futures]
+            return _run(self._generate(conversations, params, seeds, advance))
 
     def describe(self) -> dict[str, Any]:
         """Provenance (never the API key)."""
