@@ -202,7 +202,7 @@ def test_every_command_that_shows_progress_takes_quiet():
              for param in command.params if "--quiet" in param.opts}  # fmt: skip
     shows_progress = {
         "models prepare", "segments show", "segments stats", "variants", "select", "train",
-        "evaluate", "validate", "run", "quickstart",
+        "evaluate", "validate", "run", "quickstart", "export",  # export: preparing a tokenizer
     }  # fmt: skip
     assert quiet == shows_progress
     # The rest print a table or a line and nothing else.

@@ -85,11 +85,13 @@ def test_every_user_error_is_an_fgit_error_and_keeps_its_old_base() -> None:
     from fgit.evaluation.results import RunFileError
     from fgit.evaluation.samples import SamplesError
     from fgit.evaluation.stage import TaskSubsetError
+    from fgit.formats import FormatError
     from fgit.models import ModelError
     from fgit.pipeline.state import PipelineError
     from fgit.records import RecordError
     from fgit.report.load import ReportError
     from fgit.segments import SegmentError
+    from fgit.training.rows import RowError
     from fgit.warn import StrictError
 
     old_bases = {
@@ -108,6 +110,8 @@ def test_every_user_error_is_an_fgit_error_and_keeps_its_old_base() -> None:
         ProblemsSpecError: ValueError,
         GroundTruthError: Exception,  # new with BigCodeBench: no older base to keep
         StrictError: Exception,  # a warning under --strict: new, no older base
+        RowError: ValueError,
+        FormatError: ValueError,
     }
     for cls, base in old_bases.items():
         assert issubclass(cls, FgitError) and issubclass(cls, base), cls

@@ -39,7 +39,10 @@ def one_line_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except user_errors() as error:
-            err_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+            message = str(error)
+            if isinstance(error, FileNotFoundError) and error.filename and error.strerror:
+                message = f"{error.filename}: no such file"  # not "[Errno 2] No such file ..."
+            err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
             raise typer.Exit(code=2) from None
 
     return wrapper  # type: ignore[return-value]
@@ -558,7 +561,9 @@ def train(
     ] = None,
     pairs: Annotated[Path | None, typer.Option(help=_setting("pairs"))] = None,
     model: Annotated[str | None, typer.Option(help=_setting("model"))] = None,
-    output_dir: Annotated[Path | None, typer.Option(help=_setting("output_dir"))] = None,
+    output_dir: Annotated[
+        Path | None, typer.Option(help=_setting("output_dir"), file_okay=False)
+    ] = None,
     loss: Annotated[str | None, typer.Option(help=_setting("loss"))] = None,
     granularity: Annotated[str | None, typer.Option(help=_setting("granularity"))] = None,
     alpha: Annotated[float | None, typer.Option(help=_setting("alpha"))] = None,
@@ -595,7 +600,6 @@ def train(
 ) -> None:
     """Stage 4: fine-tune on pairs with the FGIT loss or a baseline (resumes; accelerate-ready)."""
     from fgit.training.config import load_train_config
-    from fgit.training.trainer import train as run_training
 
     overrides = _parse_overrides(set_ or [])
     # Each option is named after the setting it sets (TrainConfig's field).
@@ -622,6 +626,9 @@ def train(
         # keeps them, or gives the defaults where there are none. --no-lora turns it off.
         overrides["lora"] = (overrides.get("lora") or {}) if lora else None
     settings = load_train_config(config, overrides)
+    # torch loads only now, so a bad config or option fails in a fraction of a second.
+    from fgit.training.trainer import train as run_training
+
     result = run_training(settings, overwrite=overwrite)
     if not _is_main_process():
         return
@@ -746,6 +753,8 @@ def evaluate(
                 f"{', '.join(given)} only apply to --model (a samples file is scored as given)"
             )
     _prompt_kind(prompt_format)
+    if samples is not None and not samples.is_file():  # before the benchmark's data loads
+        raise FileNotFoundError(f"{samples}: no such samples file")
     target = out or _default_eval_out(model, samples, benchmark)
     scoring = ScoreSettings(workers=workers)
     ks = _ks_option(k)
@@ -975,7 +984,7 @@ def run(
 @app.command()
 @one_line_errors
 def quickstart(
-    output_dir: Annotated[Path, typer.Option(help="Run folder to write.")] = Path(
+    output_dir: Annotated[Path, typer.Option(help="Run folder to write.", file_okay=False)] = Path(
         "runs/quickstart"
     ),
     set_: SetOption = None,

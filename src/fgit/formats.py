@@ -25,7 +25,9 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["Invalid", "derive_id", "json_type", "to_native"]
+from fgit.errors import FgitError
+
+__all__ = ["FormatError", "derive_id", "json_type", "to_native"]
 
 ID_KEYS = ("id", "task_id", "question_id")
 TRL_KEYS = frozenset({"prompt", "chosen", "rejected", "completion"})
@@ -52,8 +54,9 @@ SHAREGPT_ROLES = {
 }
 
 
-class Invalid(Exception):
-    """A record-level problem found before pydantic validation (a one-line reason)."""
+class FormatError(FgitError, ValueError):
+    """A record that does not fit its format, in one line; :mod:`fgit.records` re-raises it as
+    a :class:`~fgit.records.RecordError` naming the file and line."""
 
 
 def derive_id(instruction: str, response: str) -> str:
@@ -80,7 +83,7 @@ def json_type(value: Any) -> str:
 
 def _expect_str(key: str, value: Any) -> None:
     if not isinstance(value, str):
-        raise Invalid(f"field {key!r} must be a string, got {json_type(value)}")
+        raise FormatError(f"field {key!r} must be a string, got {json_type(value)}")
 
 
 def _json_text(value: Any) -> Any:
@@ -143,9 +146,9 @@ def _message(key: str, index: int, value: Any) -> dict[str, str]:
         )
         if isinstance(role, str) and isinstance(content, str):
             if role not in SHAREGPT_ROLES:
-                raise Invalid(f"field {key!r}: message {index} has unsupported role {role!r}")
+                raise FormatError(f"field {key!r}: message {index} has unsupported role {role!r}")
             return {"role": SHAREGPT_ROLES[role], "content": content}
-    raise Invalid(
+    raise FormatError(
         f"field {key!r}: message {index} must be an object with string 'role' and 'content' "
         "(or sharegpt's 'from' and 'value')"
     )
@@ -153,7 +156,7 @@ def _message(key: str, index: int, value: Any) -> dict[str, str]:
 
 def _messages(key: str, value: Any) -> list[dict[str, str]]:
     if not isinstance(value, list):
-        raise Invalid(f"field {key!r} must be a list of messages, got {json_type(value)}")
+        raise FormatError(f"field {key!r} must be a list of messages, got {json_type(value)}")
     return [_message(key, index, item) for index, item in enumerate(value, 1)]
 
 
@@ -161,11 +164,11 @@ def _split_prompt(key: str, messages: list[dict[str, str]]) -> tuple[str, list[d
     """``(instruction, context)`` of a prompt conversation: its last turn, which must be a user
     turn, and everything before it."""
     if not messages:
-        raise Invalid(f"field {key!r} has no messages")
+        raise FormatError(f"field {key!r} has no messages")
     if messages[-1]["role"] != "user":
-        raise Invalid(f"field {key!r} must end with a user message, got {messages[-1]['role']}")
+        raise FormatError(f"field {key!r} must end with a user message, got {messages[-1]['role']}")
     if any(m["role"] == "system" for m in messages[1:]):
-        raise Invalid(f"field {key!r}: a system message may only come first")
+        raise FormatError(f"field {key!r}: a system message may only come first")
     return messages[-1]["content"], messages[:-1]
 
 
@@ -179,7 +182,7 @@ def _answer(key: str, value: Any) -> str:
         message = _message(key, 1, value[0])
         if message["role"] == "assistant":
             return message["content"]
-    raise Invalid(f"field {key!r} must be a string or one assistant message")
+    raise FormatError(f"field {key!r} must be a string or one assistant message")
 
 
 def _with_system(system: Any, context: list[dict[str, str]]) -> list[dict[str, str]]:
@@ -187,7 +190,7 @@ def _with_system(system: Any, context: list[dict[str, str]]) -> list[dict[str, s
         return context
     _expect_str("system", system)
     if context and context[0]["role"] == "system":
-        raise Invalid("record has both a 'system' field and a system message")
+        raise FormatError("record has both a 'system' field and a system message")
     return [{"role": "system", "content": system}, *context]
 
 
@@ -205,7 +208,7 @@ def _from_alpaca(obj: dict[str, Any], want_pair: bool) -> tuple[dict[str, Any], 
     rest = dict(obj)
     ranking = "chosen" in rest or "rejected" in rest
     if want_pair and not ranking:
-        raise Invalid("Alpaca-style record has no incorrect response; cannot read it as a pair")
+        raise FormatError("Alpaca-style record has no incorrect response; cannot read it as a pair")
     answer_key = "chosen" if ranking else "output"
     names = {"response": answer_key, "incorrect": "rejected"}
     instruction = rest.pop("instruction", MISSING)
@@ -236,7 +239,7 @@ def _history(value: Any) -> list[dict[str, str]]:
     if value is None:
         return []
     if not isinstance(value, list):
-        raise Invalid(
+        raise FormatError(
             f"field 'history' must be a list of [user, assistant] pairs, got {json_type(value)}"
         )
     turns: list[dict[str, str]] = []
@@ -244,7 +247,7 @@ def _history(value: Any) -> list[dict[str, str]]:
         if not (
             isinstance(turn, list) and len(turn) == 2 and all(isinstance(t, str) for t in turn)
         ):
-            raise Invalid(
+            raise FormatError(
                 f"field 'history': turn {index} must be a [user, assistant] pair of strings"
             )
         turns += [{"role": "user", "content": turn[0]}, {"role": "assistant", "content": turn[1]}]
@@ -255,7 +258,7 @@ def _implicit_prompt(chosen: Any, rejected: Any) -> tuple[Any, Any, Any]:
     """TRL's implicit prompt: the longest run of first turns chosen and rejected share (as
     ``trl.data_utils.extract_prompt``), leaving one answer on each side."""
     if not (isinstance(chosen, list) and isinstance(rejected, list)):
-        raise Invalid(
+        raise FormatError(
             "record has no 'prompt'; an implicit prompt needs 'chosen' and 'rejected' as "
             "conversations"
         )
@@ -268,7 +271,7 @@ def _implicit_prompt(chosen: Any, rejected: Any) -> tuple[Any, Any, Any]:
     while shared > 0 and _message("chosen", shared, chosen[shared - 1])["role"] != "user":
         shared -= 1
     if shared == 0:
-        raise Invalid("record has no 'prompt' and 'chosen'/'rejected' share no user turn")
+        raise FormatError("record has no 'prompt' and 'chosen'/'rejected' share no user turn")
     return chosen[:shared], chosen[shared:], rejected[shared:]
 
 
@@ -276,9 +279,9 @@ def _from_trl(obj: dict[str, Any], want_pair: bool) -> tuple[dict[str, Any], dic
     rest = dict(obj)
     preference = "chosen" in rest or "rejected" in rest
     if preference and "completion" in rest:
-        raise Invalid("record mixes 'completion' with preference fields 'chosen'/'rejected'")
+        raise FormatError("record mixes 'completion' with preference fields 'chosen'/'rejected'")
     if want_pair and not preference:
-        raise Invalid("prompt/completion record has no incorrect response; cannot read a pair")
+        raise FormatError("prompt/completion record has no incorrect response; cannot read a pair")
     answer_key = "chosen" if preference else "completion"
     names = {"instruction": "prompt", "response": answer_key, "incorrect": "rejected"}
     if "prompt" not in rest and preference and "chosen" in rest and "rejected" in rest:
@@ -293,7 +296,7 @@ def _from_trl(obj: dict[str, Any], want_pair: bool) -> tuple[dict[str, Any], dic
         elif isinstance(prompt, list):
             _set_prompt(data, *_split_prompt("prompt", _messages("prompt", prompt)))
         else:
-            raise Invalid(
+            raise FormatError(
                 f"field 'prompt' must be a string or a list of messages, got {json_type(prompt)}"
             )
     if answer_key in rest:
@@ -317,12 +320,12 @@ def _from_sharegpt(obj: dict[str, Any], want_pair: bool) -> tuple[dict[str, Any]
     turns = _messages("conversations", rest.pop("conversations"))
     ranking = "chosen" in rest or "rejected" in rest
     if want_pair and not ranking:
-        raise Invalid("sharegpt record has no 'rejected' answer; cannot read it as a pair")
+        raise FormatError("sharegpt record has no 'rejected' answer; cannot read it as a pair")
     names = {"instruction": "conversations", "response": "chosen", "incorrect": "rejected"}
     data: dict[str, Any] = {}
     if not ranking:
         if not turns or turns[-1]["role"] != "assistant":
-            raise Invalid("field 'conversations' must end with the assistant's answer")
+            raise FormatError("field 'conversations' must end with the assistant's answer")
         data["response"] = turns.pop()["content"]
         names["response"] = "conversations"
     else:

@@ -23,7 +23,7 @@ from typing import IO, Annotated, Any, Literal, TypeVar, overload
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from fgit.errors import FgitError
-from fgit.formats import Invalid, derive_id, json_type, to_native
+from fgit.formats import FormatError, derive_id, json_type, to_native
 from fgit.io import atomic_write
 
 __all__ = [
@@ -218,14 +218,14 @@ def _explain(error: ValidationError, names: dict[str, str]) -> str:
 
 
 def _parse(obj: Any, cls: type[R]) -> R:
-    """Validate one decoded JSON value as ``cls``; raises ``Invalid`` with a one-line reason."""
+    """Validate one decoded JSON value as ``cls``; raises ``FormatError`` with a one-line reason."""
     if not isinstance(obj, dict):
-        raise Invalid(f"expected a JSON object, got {json_type(obj)}")
+        raise FormatError(f"expected a JSON object, got {json_type(obj)}")
     data, names = to_native(obj, want_pair=issubclass(cls, Pair))
     try:
         return cls.model_validate(data)
     except ValidationError as exc:
-        raise Invalid(_explain(exc, names)) from None
+        raise FormatError(_explain(exc, names)) from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -408,7 +408,7 @@ def iter_records(
 
     ``position`` is the 1-based line number (JSONL) or item index (JSON array). ``kind`` is
     ``"problem"``/``"pair"`` or a record class (``Problem``, ``Pair``, ``VariantSet``...).
-    Invalid records and duplicate ids raise :class:`RecordError` when reached; if ``errors`` is
+    FormatError records and duplicate ids raise :class:`RecordError` when reached; if ``errors`` is
     a list, they are appended to it and the record is skipped instead (file-level errors still
     raise).
     """
@@ -429,7 +429,7 @@ def iter_records(
                 raise obj
             try:
                 record = _parse(obj, cls)
-            except Invalid as exc:
+            except FormatError as exc:
                 raise RecordError(path, str(exc), **where) from None
             _check_unique(seen, record.id, path, position, unit)
         except RecordError as exc:

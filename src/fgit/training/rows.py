@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from fgit.errors import FgitError
 from fgit.segments.encode import SegmentError, encode_rendered_pairs
 from fgit.training.columns import ID_COLUMNS, MASK_COLUMNS, pair_columns
 
@@ -32,7 +33,7 @@ def is_conversational(row: Mapping[str, Any]) -> bool:
     return False
 
 
-class RowError(ValueError):
+class RowError(FgitError, ValueError):
     """A dataset row fgit cannot read; the message names its index."""
 
 
