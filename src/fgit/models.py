@@ -707,7 +707,9 @@ def load_model(
     torch_dtype = _torch_dtype(dtype)
     source = resolve(name_or_path, quiet=quiet)
     kwargs.setdefault("device_map", str(device or _default_device()))
-    with _hf_progress_bars(not quiet):
+    # transformers' "Loading weights" bar is silenced even when not quiet: a load takes seconds,
+    # and a pipeline loads a model per stage, which made some 40 bars of noise (issue 14).
+    with _hf_progress_bars(False):
         model = _from_pretrained(
             AutoModelForCausalLM.from_pretrained, source, dtype=torch_dtype, **kwargs
         )
