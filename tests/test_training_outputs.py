@@ -301,16 +301,20 @@ def _facts(**overrides: Any) -> CardFacts:
 def test_card_metadata_of_a_packaged_or_hub_model():
     from huggingface_hub import ModelCard
 
-    from fgit.training.model_card import _base_hub_id, _dataset_type
+    from fgit.training.model_card import _base_hub_id, _base_note, _dataset_type
 
     assert _base_hub_id("qwen2.5-coder-0.5b-instruct") == "Qwen/Qwen2.5-Coder-0.5B-Instruct"
     assert _base_hub_id("Qwen/Qwen2.5-Coder-7B-Instruct") == "Qwen/Qwen2.5-Coder-7B-Instruct"
     assert _base_hub_id("/no/such/folder") is None
+    note = _base_note("qwen2.5-coder-0.5b-instruct")
+    assert note is not None and "q4_k_m.gguf" in note and "de-quantized" in note
+    assert _base_note("Qwen/Qwen2.5-Coder-7B-Instruct") is None
     assert _dataset_type("humaneval") == "openai/openai_humaneval"
     assert _dataset_type("mbpp+") == "evalplus/mbppplus"
     assert _dataset_type("bigcodebench-hard-instruct") == "bigcode/bigcodebench-hard"
     assert _dataset_type("problems:mine") == "problems:mine"
-    card = ModelCard(card_text(_facts(hub_model_id="me/qwen-fgit")))
+    card = ModelCard(card_text(_facts(hub_model_id="me/qwen-fgit", base_note="a GGUF copy")))
+    assert "The base is a GGUF copy." in card.text
     assert card.data.base_model == "Qwen/Qwen2.5-Coder-0.5B-Instruct"
     assert card.data.library_name == "transformers" and "fgit" in card.data.tags
     assert "| skipped: prompt longer than max_length | 2 |" in card.text

@@ -77,6 +77,7 @@ class CardFacts:
     versions: dict[str, str]
     total_steps: int
     save_dtype: str
+    base_note: str | None = None  # what the base is, when its hub id does not say it all
     lora: dict[str, Any] | None = None
     hub_model_id: str | None = None
     kind: FolderKind = "model"
@@ -94,6 +95,19 @@ def _base_hub_id(model: str) -> str | None:
     if Path(model).expanduser().exists() or model.startswith(("/", ".", "~")):
         return None
     return model
+
+
+def _base_note(model: str) -> str | None:
+    """What a packaged base is: not its upstream weights but a de-quantized 4-bit GGUF."""
+    from fgit.models import PACKAGED_MODELS
+
+    spec = PACKAGED_MODELS.get(model)
+    if spec is None:
+        return None
+    return (
+        f"fgit's packaged `{model}`: the GGUF `{spec.gguf_name}` of {spec.hf_repo}, "
+        "de-quantized, so its starting weights are a quantized copy of the upstream ones"
+    )
 
 
 def loss_settings(config: TrainConfig) -> dict[str, Any]:
@@ -138,6 +152,7 @@ def card_facts(
     return CardFacts(
         model=config.model,
         base_model=_base_hub_id(config.model),
+        base_note=_base_note(config.model),
         loss=config.loss,
         loss_settings=loss_settings(config),
         optimisation=optimisation,
@@ -251,11 +266,10 @@ def _title(facts: CardFacts) -> str:
 
 
 def _what(facts: CardFacts) -> str:
-    base = (
-        f"[{facts.base_model}](https://huggingface.co/{facts.base_model})"
-        if (facts.base_model)
-        else f"`{facts.model}`"
-    )
+    if facts.base_model:
+        base = f"[{facts.base_model}](https://huggingface.co/{facts.base_model})"
+    else:
+        base = f"`{facts.model}`"
     kind = {
         "model": "The fully fine-tuned model",
         "merged": "The LoRA fine-tune merged into its base model",
@@ -270,8 +284,8 @@ def _what(facts: CardFacts) -> str:
             f" **A checkpoint**: the weights after step {facts.step} of {facts.total_steps}; "
             "the finished run's model is in the run folder's `model/`."
         )
-    if facts.base_model and facts.base_model != facts.model and not facts.hub_model_id:
-        text += f" (fgit's model name: `{facts.model}`.)"
+    if facts.base_note:
+        text += f" The base is {facts.base_note}."
     return text
 
 
@@ -298,7 +312,11 @@ def _training_rows(facts: CardFacts) -> list[tuple[str, Any]]:
     rows += [(name.replace("_", " "), value) for name, value in facts.optimisation.items()]
     if facts.lora is not None:
         rows.append(("LoRA", ", ".join(f"{k}={_value(v)}" for k, v in facts.lora.items())))
-    weights = facts.save_dtype if facts.kind != "adapter" else "as trained (float32 by default)"
+    weights = (
+        facts.save_dtype
+        if facts.kind != "adapter"
+        else "as trained (peft keeps adapters in float32)"
+    )
     rows.append(("weights saved in", weights))
     if facts.train_loss is not None:
         rows.append(("training loss, last logged", f"{facts.train_loss:.4f}"))
