@@ -382,7 +382,8 @@ def _crash_on_call(monkeypatch, number: int) -> None:
 
 def test_resume_after_a_crash_matches_an_uninterrupted_run(config_for, monkeypatch):
     # sft, one micro-batch per step: the 3rd call of micro_batch_loss is step 3
-    config = config_for("resumed", loss="sft", max_steps=4, save_steps=2)
+    # float32 weights: the two runs' fp32 master weights are compared, not their bf16 roundings
+    config = config_for("resumed", loss="sft", max_steps=4, save_steps=2, save_dtype="float32")
     with monkeypatch.context() as patch:
         _crash_on_call(patch, 3)
         with pytest.raises(RuntimeError, match="simulated crash"):
@@ -407,9 +408,10 @@ def test_resume_after_a_crash_matches_an_uninterrupted_run(config_for, monkeypat
     assert len(calls) == 2, "the resumed run must start after step 2"
     resumed = read_log(out)
     assert [line["step"] for line in resumed] == [1, 2, 3, 4]
-    assert not (out / "checkpoints").exists()
+    # the finished run keeps the checkpoint's loadable model folder, not its resume state
+    assert [p.name for p in checkpoint.iterdir()] == ["model"]
 
-    straight = config_for("straight", loss="sft", max_steps=4, save_steps=2)
+    straight = config_for("straight", loss="sft", max_steps=4, save_steps=2, save_dtype="float32")
     train(straight)
     reference = read_log(straight.output_dir)
     for got, want in zip(resumed, reference, strict=True):
@@ -784,7 +786,8 @@ def test_two_processes_train_like_one_with_accumulation(pairs_file, model_dir, t
         "--dynamo_backend", "no", "-m", "fgit", "train", "--pairs", str(pairs_file),
         "--model", str(model_dir), "--output-dir", str(ddp_out), "--loss", "fgit",
         "--max-steps", "4", "--batch-size", "2", "--grad-accum", "1", "--lr", "1e-3",
-        "--set", "max_length=128", "--set", "quiet=true", *extra,
+        "--set", "max_length=128", "--set", "quiet=true", "--set", "save_dtype=float32",
+        "--set", "save_steps=2", *extra,
     ]  # fmt: skip
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1"}
     try:
@@ -796,10 +799,13 @@ def test_two_processes_train_like_one_with_accumulation(pairs_file, model_dir, t
     assert done.returncode == 0, f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}"
     summary = json.loads((ddp_out / "training.json").read_text())
     assert summary["processes"] == 2 and summary["global_batch_size"] == 4
+    # the checkpoint's loadable folder, gathered from both processes and written by the first
+    checkpoint = ddp_out / "checkpoints" / "step-0000002" / "model"
+    assert sorted(load_weights(checkpoint)) == sorted(load_weights(ddp_out / "model"))
 
     single = make_config(
         pairs_file, model_dir, tmp_path / "single", loss="fgit", max_steps=4,
-        per_device_batch_size=2, gradient_accumulation_steps=2, limit=limit,
+        per_device_batch_size=2, gradient_accumulation_steps=2, limit=limit, save_dtype="float32",
     )  # fmt: skip
     train(single)
     assert json.loads((single.output_dir / "training.json").read_text())["processes"] == 1

@@ -424,6 +424,11 @@ def _evaluation(model: str, benchmark: str) -> Callable[[Context], dict[str, Any
             task_ids=_task_ids(ctx.config),
             quiet=ctx.quiet,
         )
+        if model != "base":  # the trained model's card lists pass@1 of every benchmark so far
+            from fgit.training.model_card import record_evaluation
+
+            results = [ctx.root / eval_path(model, b) for b in settings.benchmarks]
+            record_evaluation(ctx.root / "train" / model / "model", results)
         return {"model": model, "benchmark": result.benchmark, **_pass_rates(result)}
 
     return run

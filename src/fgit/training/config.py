@@ -39,6 +39,9 @@ __all__ = [
 ]
 
 Precision = Literal["auto", "bf16", "fp16", "fp32"]
+SaveDtype = Literal["auto", "bfloat16", "float16", "float32"]
+# Where the finished model goes, not what it is: never part of a run's fingerprint or stage key.
+PUBLISHING = frozenset({"keep_checkpoints", "push_to_hub", "hub_model_id", "hub_private"})
 DEFAULT_PROMPT_TEMPLATE = "{instruction}\n"  # fgit.segments.PromptFormat's default
 
 
@@ -133,13 +136,38 @@ class TrainConfig(Objective):
     logging_steps: int = Field(1, ge=1)
     save_steps: int | None = Field(500, ge=1)
     save_total_limit: int = Field(2, ge=1)
-    report_to: list[Literal["tensorboard", "wandb"]] = Field(default_factory=list)
+    report_to: list[str] = Field(
+        default_factory=list,
+        description="Experiment trackers (accelerate's: tensorboard, wandb, mlflow, ... or all).",
+    )
     quiet: bool = Field(False, description="No progress output.")
+
+    # outputs (docs/training.md, "The run folder")
+    save_dtype: SaveDtype = Field(
+        "auto",
+        description=f"dtype of saved model weights: {one_of(SaveDtype)} (auto: the precision "
+        "training computed in; LoRA adapters stay as trained).",
+    )
+    keep_checkpoints: bool = Field(
+        True,
+        description="Keep each checkpoint's loadable model folder when the run ends (the "
+        "resume state always goes).",
+    )
+    push_to_hub: bool = Field(False, description="Upload the finished model to the hub.")
+    hub_model_id: str | None = Field(None, description="The hub repo to push to: owner/name.")
+    hub_private: bool = Field(True, description="Create the hub repo private.")
 
     @field_validator("prompt_template")
     @classmethod
     def _one_instruction_field(cls, template: str) -> str:
         return check_prompt_template(template)
+
+    @field_validator("report_to")
+    @classmethod
+    def _known_trackers(cls, names: list[str]) -> list[str]:
+        from fgit.training.trackers import check_names
+
+        return check_names(names)
 
     @model_validator(mode="after")
     def _check(self) -> TrainConfig:
@@ -148,6 +176,8 @@ class TrainConfig(Objective):
                 "quantization (QLoRA) needs lora settings: a quantized model "
                 "cannot be fully fine-tuned"
             )
+        if self.push_to_hub and not self.hub_model_id:
+            raise ValueError("push_to_hub needs hub_model_id (owner/name, e.g. you/qwen-fgit)")
         return self
 
     @property
@@ -182,7 +212,9 @@ class TrainConfig(Objective):
         """The settings that identify a run (for fingerprints and pipeline stage keys), less
         ``ignored``. Settings added after runs existed are left out at their defaults, so those
         runs' fingerprints and keys stay valid."""
-        ignored = set(ignored)
+        ignored = set(ignored) | PUBLISHING
+        if self.save_dtype == "auto":  # older runs saved fp32 (docs/training.md)
+            ignored.add("save_dtype")
         if self.weight_gradient == "both":
             ignored.add("weight_gradient")
         if self.line_gap == "next-line":

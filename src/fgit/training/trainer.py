@@ -9,10 +9,15 @@ The run folder::
     OUTPUT_DIR/
       train_log.jsonl        one line per logging step (loss, sensitive/shared NLL, W, H^c, H^a...)
       reference_logps.safetensors   preference losses only: the starting model's log-probs
-      checkpoints/step-N/    accelerate state (model, optimizer, scheduler, RNG) + fgit_state.json
+      checkpoints/step-N/    accelerate state (model, optimizer, scheduler, RNG) + fgit_state.json,
+                             and model/ (LoRA: adapter/), a loadable folder of that step's weights;
+                             at the end only the loadable folders stay (keep_checkpoints)
       model/                 the fine-tuned model (for LoRA: merged), loads in plain transformers
       adapter/               LoRA only: the peft adapter
       training.json          written last: settings, data report, timings, versions
+
+Every model and adapter folder holds its tokenizer, generation config and model card (README.md,
+fgit.training.model_card); weights are saved in ``save_dtype`` (fgit.training.saving).
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from fgit.training.collator import PairCollator
 from fgit.training.config import ConfigError, TrainConfig
 from fgit.training.data import TrainingData, load_training_pairs
 from fgit.training.logprobs import CausalLMLogProbs, naive_token_logprobs
+from fgit.training.model_card import card_facts
 from fgit.training.objective import (
     METRICS,
     StepCounts,
@@ -44,6 +50,13 @@ from fgit.training.objective import (
     summarise_metrics,
 )
 from fgit.training.reference import compute_reference_logps, load_reference, save_reference
+from fgit.training.saving import (
+    ADAPTER_DIR,
+    MODEL_DIR,
+    FolderWriter,
+    keep_loadable_folders,
+    resolve_save_dtype,
+)
 from fgit.training.schedule import StepPlan
 from fgit.versions import versions
 
@@ -239,10 +252,10 @@ def _prepare_output(config: TrainConfig, fingerprint: str, overwrite: bool) -> T
     if summary_path.is_file():
         summary = json.loads(summary_path.read_text())
         if summary.get("fingerprint") == fingerprint and not overwrite:
-            adapter = out / "adapter"
+            adapter = out / ADAPTER_DIR
             return TrainResult(
                 out,
-                out / "model",
+                out / MODEL_DIR,
                 adapter if adapter.is_dir() else None,
                 summary["steps"],
                 True,
@@ -257,7 +270,7 @@ def _prepare_output(config: TrainConfig, fingerprint: str, overwrite: bool) -> T
 
 
 def _clear(out: Path) -> None:
-    for name in ("model", "adapter", "checkpoints", SUMMARY_FILE, LOG_FILE, REFERENCE_FILE):
+    for name in (MODEL_DIR, ADAPTER_DIR, "checkpoints", SUMMARY_FILE, LOG_FILE, REFERENCE_FILE):
         path = out / name
         if path.is_dir():
             shutil.rmtree(path)
@@ -271,6 +284,24 @@ def _clear(out: Path) -> None:
 def train(config: TrainConfig, *, overwrite: bool = False) -> TrainResult:
     """Train ``config.model`` on ``config.pairs``; resumes from the newest checkpoint of the
     same run, and returns at once when the same run already finished."""
+    try:
+        return _train(config, overwrite=overwrite)
+    finally:
+        _release_accelerator_settings()
+
+
+def _release_accelerator_settings() -> None:
+    """Forget this run's accelerate settings (mixed precision, plugins), keeping the process
+    group: accelerate holds them process-wide and refuses other ones, so the next run in this
+    process (`fgit run`'s inline runs, a notebook) could not use another precision.
+    transformers' TrainingArguments resets it too, before each run (training_args.py)."""
+    from accelerate.state import AcceleratorState, GradientState
+
+    AcceleratorState._reset_state(reset_partial_state=False)
+    GradientState._reset_state()
+
+
+def _train(config: TrainConfig, *, overwrite: bool) -> TrainResult:
     from accelerate import Accelerator
     from accelerate.utils import DistributedType, set_seed
 
@@ -280,6 +311,7 @@ def train(config: TrainConfig, *, overwrite: bool = False) -> TrainResult:
     data_sha = source_digest(config.pairs)
     fingerprint = config.fingerprint(data_sha)
     mixed, precision_reason = _precision(config.precision)
+    _check_output_settings(config)
     accelerator = Accelerator(
         mixed_precision=mixed,
         log_with=list(config.report_to) or None,
@@ -306,7 +338,14 @@ def train(config: TrainConfig, *, overwrite: bool = False) -> TrainResult:
     accelerator.wait_for_everyone()
     cached = _prepare_output(config, fingerprint, overwrite=False)
     if cached is not None:
+        if main:
+            _push(config, cached)
         return cached
+    _check_trackers_installed(config)
+    if main and config.push_to_hub:
+        from fgit.training.hub import create_repo
+
+        create_repo(str(config.hub_model_id), private=config.hub_private)  # fail before training
     out = config.output_dir
     out.mkdir(parents=True, exist_ok=True)
     set_seed(config.seed)
@@ -352,6 +391,22 @@ def train(config: TrainConfig, *, overwrite: bool = False) -> TrainResult:
     accelerator.register_for_checkpointing(scheduler)
     inner: CausalLMLogProbs = accelerator.unwrap_model(module)
 
+    save_dtype = resolve_save_dtype(config.save_dtype, mixed)
+    writer = FolderWriter(
+        tokenizer,
+        save_dtype,
+        card_facts(
+            config,
+            data=data.summary(),
+            pairs_sha256=data_sha,
+            total_steps=plan.total_steps,
+            global_batch_size=plan.global_batch_size,
+            processes=accelerator.num_processes,
+            mixed_precision=mixed,
+            save_dtype=save_dtype,
+            versions=versions(),
+        ),
+    )
     checkpoints = out / "checkpoints"
     resume = _latest_checkpoint(checkpoints, fingerprint) if checkpoints.is_dir() else None
     start_step = 0
@@ -457,23 +512,65 @@ def train(config: TrainConfig, *, overwrite: bool = False) -> TrainResult:
             bar.advance(task)
             if config.save_steps and done % config.save_steps == 0 and done < plan.total_steps:
                 _save_checkpoint(
-                    accelerator, checkpoints, done, fingerprint, config.save_total_limit
+                    accelerator, module, writer, config, checkpoints, done, fingerprint
                 )
 
     result = _save_final(
         accelerator,
         module,
-        tokenizer,
+        writer,
         config,
         data,
         fingerprint,
         plan,
         started,
         data_sha,
-        precision={"mixed_precision": mixed, "mixed_precision_reason": precision_reason},
+        precision={
+            "mixed_precision": mixed,
+            "mixed_precision_reason": precision_reason,
+            "save_dtype": save_dtype,
+        },
     )
     accelerator.end_training()
+    if main:
+        _push(config, result)  # after the last collective: a failed push stops no other process
     return result
+
+
+def _check_output_settings(config: TrainConfig) -> None:
+    """A push without a token fails here, in every process alike, before anything is loaded."""
+    if config.push_to_hub:
+        from fgit.training.hub import require_token
+
+        require_token()
+
+
+def _check_trackers_installed(config: TrainConfig) -> None:
+    """A tracker whose package is missing: one line, in every process alike, before training
+    (accelerate would leave it out and train without it)."""
+    from fgit.training.trackers import check_installed
+
+    try:
+        check_installed(config.report_to)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+
+
+def _push(config: TrainConfig, result: TrainResult) -> None:
+    """The finished folder to the hub: model/ (for LoRA the merged model), or the adapter when
+    there is no merged model (QLoRA, lora.merge false)."""
+    if not config.push_to_hub:
+        return
+    from fgit.training.hub import push_folder
+
+    folder = result.model_dir if result.model_dir.is_dir() else result.adapter_dir
+    assert folder is not None
+    push_folder(
+        folder,
+        str(config.hub_model_id),
+        private=config.hub_private,
+        message=f"fgit: {config.loss} fine-tune of {config.model}, {result.steps} steps",
+    )
 
 
 def trainable_params(module: torch.nn.Module) -> list[torch.nn.Parameter]:
@@ -524,16 +621,45 @@ def _reference(
     return reference
 
 
+def _last_logged_loss(out: Path, step: int | None = None) -> float | None:
+    """The loss of the last log line (at or before ``step``), for the model card."""
+    path = out / LOG_FILE
+    if not path.is_file():
+        return None
+    loss = None
+    for line in path.read_text().splitlines():
+        if line.strip():
+            record = json.loads(line)
+            if step is None or record["step"] <= step:
+                loss = record["loss"]
+    return loss
+
+
 def _save_checkpoint(
-    accelerator: Any, folder: Path, step: int, fingerprint: str, keep: int
+    accelerator: Any,
+    module: torch.nn.Module,
+    writer: FolderWriter,
+    config: TrainConfig,
+    folder: Path,
+    step: int,
+    fingerprint: str,
 ) -> None:
+    """accelerate's state for resuming, and a loadable folder of this step's weights (model/,
+    LoRA: adapter/) with its card; the state file, written last, marks both complete."""
     path = folder / f"step-{step:07d}"
     accelerator.save_state(str(path))
+    state = _strip_prefix(accelerator.get_state_dict(module))  # every process: FSDP gathers
     if accelerator.is_main_process:
-        state = {"step": step, "fingerprint": fingerprint}
-        write_json(path / STATE_FILE, state, indent=None)  # last: marks the checkpoint complete
+        lm = accelerator.unwrap_model(module).model
+        loss = _last_logged_loss(config.output_dir, step)
+        if config.lora is not None:
+            writer.adapter(lm, path / ADAPTER_DIR, state, step=step, loss=loss)
+        else:
+            writer.model(lm, path / MODEL_DIR, state, step=step, loss=loss)
+        record = {"step": step, "fingerprint": fingerprint}
+        write_json(path / STATE_FILE, record, indent=None)  # last: marks the checkpoint complete
         complete = sorted(p for p in folder.glob("step-*") if (p / STATE_FILE).is_file())
-        for old in complete[:-keep]:
+        for old in complete[: -config.save_total_limit]:
             shutil.rmtree(old, ignore_errors=True)
     accelerator.wait_for_everyone()
 
@@ -545,7 +671,7 @@ def _strip_prefix(state: dict[str, Any], prefix: str = "model.") -> dict[str, An
 def _save_final(
     accelerator: Any,
     module: torch.nn.Module,
-    tokenizer: Any,
+    writer: FolderWriter,
     config: TrainConfig,
     data: TrainingData,
     fingerprint: str,
@@ -557,21 +683,19 @@ def _save_final(
     out = config.output_dir
     accelerator.wait_for_everyone()
     state = _strip_prefix(accelerator.get_state_dict(module))
-    model_dir, adapter_dir = out / "model", (out / "adapter" if config.lora else None)
+    model_dir, adapter_dir = out / MODEL_DIR, (out / ADAPTER_DIR if config.lora else None)
     summary: dict[str, Any] = {}
     if accelerator.is_main_process:
         lm = accelerator.unwrap_model(module).model
         lm.config.use_cache = True
+        loss = _last_logged_loss(out)
         if adapter_dir is not None:
-            lm.save_pretrained(adapter_dir, state_dict=state)
-            tokenizer.save_pretrained(adapter_dir)
+            writer.adapter(lm, adapter_dir, state, loss=loss)
             # A quantized base cannot be merged into exactly; its adapter is the result.
             if config.lora is not None and config.lora.merge and not config.quantization:
-                lm.merge_and_unload().save_pretrained(model_dir)
-                tokenizer.save_pretrained(model_dir)
+                writer.model(lm.merge_and_unload(), model_dir, kind="merged", loss=loss)
         else:
-            lm.save_pretrained(model_dir, state_dict=state)
-            tokenizer.save_pretrained(model_dir)
+            writer.model(lm, model_dir, state, loss=loss)
         summary = {
             "fingerprint": fingerprint,
             "steps": plan.total_steps,
@@ -590,7 +714,7 @@ def _save_final(
             "versions": versions(),
         }
         write_json(out / SUMMARY_FILE, summary)  # last: marks the run finished
-        shutil.rmtree(out / "checkpoints", ignore_errors=True)
+        keep_loadable_folders(out / "checkpoints", keep=config.keep_checkpoints, marker=STATE_FILE)
     accelerator.wait_for_everyone()
     if not summary:
         summary = json.loads((out / SUMMARY_FILE).read_text())
