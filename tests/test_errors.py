@@ -91,6 +91,7 @@ def test_every_user_error_is_an_fgit_error_and_keeps_its_old_base() -> None:
     from fgit.records import RecordError
     from fgit.report.load import ReportError
     from fgit.segments import SegmentError
+    from fgit.training.hub import HubError
     from fgit.training.rows import RowError
     from fgit.warn import StrictError
 
@@ -112,6 +113,7 @@ def test_every_user_error_is_an_fgit_error_and_keeps_its_old_base() -> None:
         StrictError: Exception,  # a warning under --strict: new, no older base
         RowError: ValueError,
         FormatError: ValueError,
+        HubError: RuntimeError,
     }
     for cls, base in old_bases.items():
         assert issubclass(cls, FgitError) and issubclass(cls, base), cls

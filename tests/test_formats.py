@@ -368,3 +368,37 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     from fgit.testing import save_tiny_model
 
     return save_tiny_model(tmp_path_factory.mktemp("export") / "tiny")
+
+
+def test_a_folder_of_several_splits_is_refused_not_merged(tmp_path):
+    import datasets
+
+    rows = [{"prompt": "p", "chosen": "a", "rejected": "b"}]
+    split = datasets.Dataset.from_list(rows)
+    (tmp_path / "hub").mkdir()
+    split.to_parquet(str(tmp_path / "hub" / "train-00000.parquet"))
+    split.to_parquet(str(tmp_path / "hub" / "test-00000.parquet"))
+    with pytest.raises(RecordError, match="holds the splits train, test"):
+        read_pairs(tmp_path / "hub")
+    datasets.DatasetDict({"train": split, "test": split}).save_to_disk(str(tmp_path / "dict"))
+    with pytest.raises(RecordError, match="holds the splits train, test"):
+        read_pairs(tmp_path / "dict")
+    assert len(read_pairs(tmp_path / "dict" / "train")) == 1
+
+
+def test_fgit_train_takes_a_parquet_file_and_a_hub_name_stays_a_name(tmp_path, tiny_model_dir):
+    from fgit.training import TrainConfig, load_train_config
+    from fgit.training.trainer import train
+
+    table = tmp_path / "pairs.parquet"
+    write_rows(export_rows(pairs_for_tables()).rows, table)
+    config = TrainConfig(
+        pairs=table, model=str(tiny_model_dir), output_dir=tmp_path / "run", max_steps=1,
+        per_device_batch_size=2, quiet=True, save_steps=None, max_length=256,
+    )  # fmt: skip
+    assert train(config).steps == 1
+    settings = tmp_path / "train.yaml"
+    settings.write_text("pairs: hf:someone/pairs\nmodel: m\noutput_dir: out\n")
+    loaded = load_train_config(settings, {})
+    assert str(loaded.pairs) == "hf:someone/pairs"
+    assert loaded.output_dir == tmp_path / "out"

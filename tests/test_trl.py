@@ -329,3 +329,56 @@ def test_the_script_in_docs_trl_trains_with_fgit(model_dir, tmp_path, monkeypatc
     trainer = namespace["trainer"]
     assert trainer.state.global_step > 0
     assert any("nll_sensitive" in entry for entry in trainer.state.log_history)
+
+
+def test_tools_given_as_json_text_reach_the_chat_template(tokenizer):
+    captured = {}
+    original = tokenizer.apply_chat_template
+
+    def spy(messages, **kwargs):
+        captured.update(kwargs)
+        return original(messages, **{k: v for k, v in kwargs.items() if k != "tools"})
+
+    row = {**conversational(make_pairs()[0]), "tools": '[{"name": "f"}]'}
+    tokenizer.apply_chat_template = spy
+    try:
+        encode_preference_rows([row], tokenizer, max_length=128)
+    finally:
+        tokenizer.apply_chat_template = original
+    assert captured["tools"] == [{"name": "f"}]
+
+
+def test_a_prompt_the_chat_template_refuses_names_its_row(tokenizer):
+    from transformers import PreTrainedTokenizerFast
+
+    strict = PreTrainedTokenizerFast(tokenizer_object=tokenizer.backend_tokenizer,
+                                     eos_token=tokenizer.eos_token)  # fmt: skip
+    strict.chat_template = (
+        "{% for m in messages %}{% if m['role'] == 'system' %}"
+        "{{ raise_exception('System role not supported') }}{% endif %}{{ m['content'] }}"
+        "{% endfor %}"
+    )
+    row = conversational(make_pairs()[0])
+    row["prompt"] = [{"role": "system", "content": "s"}, *row["prompt"]]
+    with pytest.raises(RowError, match="row 0: the chat template refuses this prompt: System role"):
+        encode_preference_rows([row], strict, max_length=128)
+
+
+def test_plain_text_rows_without_a_prompt_and_compute_metrics_are_refused(
+    tmp_path, model_dir, tokenizer
+):
+    pair = make_pairs()[0]
+    implicit = [
+        {"chosen": pair.instruction + pair.response, "rejected": pair.instruction + pair.incorrect}
+    ]
+    with pytest.raises(ValueError, match="implicit prompt from conversational rows only"):
+        FGITTrainer(
+            model=load(model_dir),
+            args=trl_config(tmp_path),
+            train_dataset=Dataset.from_list(implicit),
+            processing_class=tokenizer,
+        )
+    with pytest.raises(ValueError, match="compute_metrics"):
+        FGITTrainer(model=load(model_dir), args=trl_config(tmp_path), compute_metrics=len,
+                    train_dataset=Dataset.from_list([conversational(pair)]),
+                    processing_class=tokenizer)  # fmt: skip

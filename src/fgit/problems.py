@@ -126,7 +126,9 @@ class Skipped:
 
     @classmethod
     def from_error(cls, error: RecordError) -> Skipped:
-        if error.item is not None:
+        if error.row is not None:
+            where = f"{error.path}: row {error.row}"
+        elif error.item is not None:
             where = f"{error.path}: item {error.item}"
         elif error.line is not None:
             where = f"{error.path}:{error.line}"

@@ -295,17 +295,24 @@ def _dataset_rows(path: PathLike) -> Any:
             return datasets.load_dataset(repo, split=split or "train")
         folder = Path(name)
         if folder.is_dir():
-            if (folder / "dataset_info.json").is_file() or (folder / "state.json").is_file():
+            saved = ("dataset_info.json", "state.json", "dataset_dict.json")
+            if any((folder / marker).is_file() for marker in saved):
                 rows = datasets.load_from_disk(name)
-                if isinstance(rows, datasets.DatasetDict):
+            else:
+                if not any(folder.glob("*.parquet")) and not any(folder.glob("*/*.parquet")):
                     raise RecordError(
-                        path, f"holds splits {', '.join(rows)}; name one: {name}/SPLIT"
+                        path, "folder holds no dataset (save_to_disk) or parquet files"
                     )
-                return rows
-            files = sorted(str(f) for f in folder.glob("*.parquet"))
-            if not files:
-                raise RecordError(path, "folder holds no dataset (save_to_disk) or parquet files")
-            return datasets.load_dataset("parquet", data_files=files, split="train")
+                # datasets names the splits from the file names (train-*.parquet, test-...).
+                rows = datasets.load_dataset("parquet", data_dir=name)
+            if isinstance(rows, datasets.DatasetDict):
+                if len(rows) > 1:
+                    raise RecordError(
+                        path,
+                        f"holds the splits {', '.join(rows)}; give one split's file or folder",
+                    )
+                rows = next(iter(rows.values()))
+            return rows
         kind = "parquet" if name.lower().endswith(".parquet") else "arrow"
         return datasets.load_dataset(kind, data_files=name, split="train")
     except RecordError:
@@ -404,11 +411,12 @@ def iter_records(
     *,
     errors: list[RecordError] | None = None,
 ) -> Iterator[tuple[int, Problem]]:
-    """Yield ``(position, record)`` for each record of a JSONL or JSON-array file.
+    """Yield ``(position, record)`` for each record of a JSONL or JSON-array file, or of a
+    ``datasets`` source (:func:`is_dataset_source`).
 
-    ``position`` is the 1-based line number (JSONL) or item index (JSON array). ``kind`` is
-    ``"problem"``/``"pair"`` or a record class (``Problem``, ``Pair``, ``VariantSet``...).
-    FormatError records and duplicate ids raise :class:`RecordError` when reached; if ``errors`` is
+    ``position`` is the 1-based line number (JSONL), item index (JSON array), or the 0-based row
+    index (a table). ``kind`` is ``"problem"``/``"pair"`` or a record class (``Problem``,
+    ``Pair``, ``VariantSet``...). Invalid records and duplicate ids raise :class:`RecordError` when reached; if ``errors`` is
     a list, they are appended to it and the record is skipped instead (file-level errors still
     raise).
     """

@@ -35,7 +35,7 @@ from typing import Any, ClassVar
 import torch
 from accelerate.logging import get_logger
 from accelerate.utils import is_peft_model
-from datasets import Dataset
+from datasets import Dataset, Sequence, Value
 from torch import Tensor
 from trl import DPOConfig, DPOTrainer
 from trl.data_utils import extract_prompt
@@ -176,7 +176,14 @@ class _FusedHeadLogProbs:
             fused_lm_head=True,
             use_cache=False,
         )
-        return out.log_probs
+        return _real_positions(out.log_probs, input_ids)
+
+
+def _real_positions(log_probs: Tensor, input_ids: Tensor) -> Tensor:
+    """Prompt-learning PEFT (prompt tuning, p-tuning) puts virtual tokens before the input, so
+    the log-probabilities are wider than the ``T-1`` positions of the real tokens: keep those
+    (as TRL does)."""
+    return log_probs[:, -(input_ids.shape[1] - 1) :]
 
 
 class FGITTrainer(DPOTrainer):
@@ -209,6 +216,11 @@ class FGITTrainer(DPOTrainer):
         if not isinstance(args, FGITConfig):
             raise TypeError(f"FGITTrainer needs an FGITConfig, got {type(args).__name__}")
         self.objective = args.objective
+        if compute_metrics is not None:
+            raise ValueError(
+                "FGITTrainer does not pass logits to compute_metrics (its fused LM head never "
+                "builds them); its metrics are logged by the trainer itself"
+            )
         needs_copy = self.objective.needs_reference or ref_model is not None
         context = (
             contextlib.nullcontext() if needs_copy else _no_reference_copy(isinstance(model, str))
@@ -230,6 +242,11 @@ class FGITTrainer(DPOTrainer):
                 optimizers=optimizers,
                 quantization_config=quantization_config,
                 peft_config=peft_config,
+            )
+        if self.aux_loss_enabled:
+            raise ValueError(
+                "this model is a mixture of experts with a router loss; fgit's losses do not add "
+                "it yet: set router_aux_loss_coef=0.0 to train without it"
             )
         if data_collator is None:
             self.data_collator = ColumnCollator(
@@ -253,7 +270,21 @@ class FGITTrainer(DPOTrainer):
         if len(dataset) == 0:
             raise ValueError(f"the {dataset_name} dataset is empty")
         if "prompt" not in dataset.column_names:
+            if isinstance(dataset[0].get("chosen"), str):
+                # TRL would split plain text at the first differing character, often inside a
+                # line of code, and train on the rest only.
+                raise ValueError(
+                    f"the {dataset_name} rows have no 'prompt' and their sides are plain text; "
+                    "fgit reads an implicit prompt from conversational rows only: add a 'prompt' "
+                    "column"
+                )
             dataset = dataset.map(extract_prompt, desc=f"Extracting prompt from {dataset_name}")
+        # Explicit types: a first batch whose rows are all skipped (empty lists) would make
+        # datasets infer list<null> and fail on the next one.
+        features = dataset.features.copy()
+        for name in (*ID_COLUMNS, *MASK_COLUMNS):
+            features[name] = Sequence(Value("int64"))
+        features[SKIP_COLUMN] = Value("string")
 
         dataset = dataset.map(
             _encode_batch,
@@ -265,6 +296,7 @@ class FGITTrainer(DPOTrainer):
                 "line_gap": args.line_gap,
             },
             num_proc=args.dataset_num_proc,
+            features=features,
             desc=f"fgit: tokenizing {dataset_name} and marking its error-sensitive tokens",
         )
         reasons = Counter(r.split(":")[0] for r in dataset[SKIP_COLUMN] if r)
@@ -315,14 +347,14 @@ class FGITTrainer(DPOTrainer):
             disable_gradient_checkpointing(self.model, self.args.gradient_checkpointing_kwargs),
         ):
             if self.ref_model is not None:
-                return self.ref_model(**kwargs).log_probs
+                return _real_positions(self.ref_model(**kwargs).log_probs, inputs["input_ids"])
             if not is_peft_model(self.model):
                 raise ValueError(f"loss {self.objective.loss!r} needs a reference model")
             # An adapter: the reference is the model without it (or its frozen "ref" copy).
             unwrapped = self.accelerator.unwrap_model(self.model)
             name = "ref" if "ref" in unwrapped.peft_config else None
             with use_adapter(unwrapped, adapter_name=name):
-                return self.model(**kwargs).log_probs
+                return _real_positions(self.model(**kwargs).log_probs, inputs["input_ids"])
 
     def compute_loss(
         self,
@@ -336,8 +368,10 @@ class FGITTrainer(DPOTrainer):
         batch = batch_from_columns(inputs, objective.sides, reference)
         if num_items_in_batch is None:  # evaluation: this batch's own normalisers
             num_items_in_batch = self._get_num_items_in_batch([inputs], inputs["input_ids"].device)
+        # Python floats, as fgit train passes them: the loss keeps the model's dtype.
         counts = StepCounts(
-            tokens=num_items_in_batch[0].clamp(min=1), pairs=num_items_in_batch[1].clamp(min=1)
+            tokens=max(float(num_items_in_batch[0]), 1.0),
+            pairs=max(float(num_items_in_batch[1]), 1.0),
         )
         loss, metrics = micro_batch_loss(_FusedHeadLogProbs(model), batch, objective, counts)
         self._record(metrics)
@@ -362,7 +396,9 @@ class FGITTrainer(DPOTrainer):
 
     def _record(self, metrics: dict[str, Tensor]) -> None:
         names = [name for name in METRICS if name in metrics]
-        values = torch.stack([metrics[name].detach().double() for name in names])
+        # Counts made with torch.tensor(n) sit on the CPU, the sums on the model's device.
+        device = self.accelerator.device
+        values = torch.stack([metrics[name].detach().to(device, torch.float64) for name in names])
         if self.accelerator.num_processes > 1:
             values = self.accelerator.reduce(values, reduction="sum")
         sums = self._fgit_sums["train" if self.model.training else "eval"]

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
+from jinja2 import TemplateError
 
 from fgit.errors import FgitError
 from fgit.segments.diff import LineGap, SideMarks, diff_marks, normalize_response
@@ -121,7 +122,12 @@ def render_prompt(
     messages = [*turns, {"role": "user", "content": instruction}]
     if fmt.system is not None and not (turns and turns[0]["role"] == "system"):
         messages.insert(0, {"role": "system", "content": fmt.system})
-    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    try:
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    except TemplateError as error:  # e.g. "roles must alternate", "system role not supported"
+        raise SegmentError(
+            f"the chat template refuses this prompt: {error}", kind="chat template refused"
+        ) from None
 
 
 def _as_dict(message: Any) -> dict[str, str]:

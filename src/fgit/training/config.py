@@ -248,8 +248,12 @@ def load_train_config(path: Path | None, overrides: dict[str, Any]) -> TrainConf
         data = dict(loaded.get("train", loaded))
         base = Path(path).parent
         for key in ("pairs", "output_dir"):
-            if isinstance(data.get(key), str) and not Path(data[key]).is_absolute():
-                data[key] = str(base / data[key])
+            value = data.get(key)
+            # Paths are relative to the config file; a hub dataset (hf:NAME) is no path.
+            if isinstance(value, str) and not (
+                Path(value).is_absolute() or value.startswith("hf:")
+            ):
+                data[key] = str(base / value)
     source = replace(
         source, overrides={"train": overrides} if prefix else overrides,
         overrides_label="command line",

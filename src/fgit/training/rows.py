@@ -11,8 +11,11 @@ response on its own with the EOS token appended, as ``fgit train`` does. An impl
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from jinja2 import TemplateError
 
 from fgit.errors import FgitError
 from fgit.segments.encode import SegmentError, encode_rendered_pairs
@@ -64,11 +67,16 @@ def _render(row: Mapping[str, Any], tokenizer: Any, index: int) -> tuple[str, st
         if not isinstance(prompt, list):
             raise RowError(f"row {index}: a conversational row's 'prompt' must be messages")
         kwargs = dict(row.get("chat_template_kwargs") or {})
-        if row.get("tools") is not None:
-            kwargs["tools"] = row["tools"]
-        text = tokenizer.apply_chat_template(
-            prompt, tokenize=False, add_generation_prompt=True, **kwargs
-        )
+        tools = row.get("tools")
+        if tools is not None:
+            # TRL stores tools as JSON text in tables (one type per column).
+            kwargs["tools"] = json.loads(tools) if isinstance(tools, str) else tools
+        try:
+            text = tokenizer.apply_chat_template(
+                prompt, tokenize=False, add_generation_prompt=True, **kwargs
+            )
+        except TemplateError as error:  # e.g. "roles must alternate", "no system role"
+            raise RowError(f"row {index}: the chat template refuses this prompt: {error}") from None
         return text, chosen, rejected, False
     if not isinstance(prompt, str):
         raise RowError(f"row {index}: 'prompt' must be a string or a list of messages")

@@ -36,7 +36,7 @@ import torch
 from fgit.io import atomic_write, write_json
 from fgit.models import ModelError, ensure_pad_token, load_model, load_tokenizer, resolve
 from fgit.progress import progress_bar
-from fgit.records import source_digest
+from fgit.records import is_dataset_source, source_digest
 from fgit.training.collator import PairCollator
 from fgit.training.config import ConfigError, TrainConfig
 from fgit.training.data import TrainingData, load_training_pairs
@@ -306,7 +306,7 @@ def _train(config: TrainConfig, *, overwrite: bool) -> TrainResult:
     from accelerate.utils import DistributedType, set_seed
 
     started = time.time()
-    if not config.pairs.is_file():
+    if not (config.pairs.is_file() or is_dataset_source(config.pairs)):
         raise FileNotFoundError(f"{config.pairs}: no such pairs file")
     data_sha = source_digest(config.pairs)
     fingerprint = config.fingerprint(data_sha)
