@@ -416,9 +416,9 @@ def iter_records(
 
     ``position`` is the 1-based line number (JSONL), item index (JSON array), or the 0-based row
     index (a table). ``kind`` is ``"problem"``/``"pair"`` or a record class (``Problem``,
-    ``Pair``, ``VariantSet``...). Invalid records and duplicate ids raise :class:`RecordError` when reached; if ``errors`` is
-    a list, they are appended to it and the record is skipped instead (file-level errors still
-    raise).
+    ``Pair``, ``VariantSet``...). Invalid records and duplicate ids raise :class:`RecordError`
+    when reached; if ``errors`` is a list, they are appended to it and the record is skipped
+    instead (file-level errors still raise).
     """
     cls: type[Problem]
     if kind == "problem":
