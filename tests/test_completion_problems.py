@@ -341,7 +341,7 @@ def test_prompt_template_is_validated(template: str, message: str) -> None:
 
 
 def test_default_template_keeps_the_fingerprint(tmp_path: Path) -> None:
-    from fgit.training.config import TrainConfig
+    from fgit.training.config import PUBLISHING, TrainConfig
 
     base = TrainConfig(pairs=tmp_path / "p", model="m", output_dir=tmp_path)
     settings = base.model_dump(mode="json")
@@ -353,6 +353,8 @@ def test_default_template_keeps_the_fingerprint(tmp_path: Path) -> None:
         "line_gap",
         "holdout_fraction",
         "holdout_seed",
+        "save_dtype",
+        *PUBLISHING,  # keep_checkpoints and the hub settings: never in a key
     )
     for key in ("report_to", "quiet", *defaults_added_later):
         del settings[key]
