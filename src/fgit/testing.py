@@ -116,3 +116,30 @@ def save_tiny_model(folder, style: TokenizerStyle = "bytelevel", **llama_kwargs)
     build_tiny_llama(tokenizer, **llama_kwargs).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+def save_memorizing_model(folder, texts: Iterable[str], *, steps: int = 150, seed: int = 0):
+    """A tiny Llama trained until it has learnt ``texts`` by heart, written to ``folder``.
+
+    Sampled at a temperature it mostly repeats them and now and then slips: a model whose own
+    attempts at a few problems pass and fail, for tests of on-policy sampling. Each text is
+    followed by the end-of-text token, so generation stops after it."""
+    from pathlib import Path
+
+    import torch
+
+    folder = Path(folder)
+    tokenizer = build_tiny_tokenizer()
+    model = build_tiny_llama(tokenizer, seed=seed)
+    rows = [tokenizer(text + tokenizer.eos_token, return_tensors="pt").input_ids for text in texts]
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    model.train()
+    for _ in range(steps):
+        loss = sum(model(ids, labels=ids).loss for ids in rows) / len(rows)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model.eval()
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder

@@ -27,12 +27,27 @@ from fgit.records import Problem
 if TYPE_CHECKING:
     from fgit.backends.protocol import Backend
 
-__all__ = ["ValidationResult", "holdout_ids", "split_problems", "validate", "write_holdout"]
+__all__ = [
+    "ValidationResult",
+    "holdout_ids",
+    "problem_key",
+    "split_problems",
+    "validate",
+    "write_holdout",
+]
 
 
 def _unit_interval(problem_id: str, seed: int) -> float:
     digest = hashlib.sha256(f"{seed}\x00{problem_id}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def problem_key(record: Problem) -> str:
+    """The id the validation split decides a record by: its problem's id. A pair made from a
+    model's own attempts has an id of its own (``ID#op0``, so it can sit beside a teacher's pair
+    of the same problem) and its problem's id in ``metadata["problem_id"]``; every other record
+    is its problem."""
+    return str(record.metadata.get("problem_id") or record.id)
 
 
 def holdout_ids(ids: Iterable[str], fraction: float, seed: int = 0) -> set[str]:

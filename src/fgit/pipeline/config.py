@@ -32,7 +32,7 @@ from fgit.errors import validation_summary
 from fgit.merge import deep_merge
 from fgit.training.config import TrainConfig
 
-__all__ = ["RunConfig", "load_run_config", "train_config"]
+__all__ = ["RunConfig", "load_run_config", "round_name", "train_config"]
 
 # Keys of TrainConfig that the pipeline sets: the stage links, not a user's choice.
 PIPELINE_TRAIN_KEYS = ("pairs", "model", "output_dir")
@@ -165,6 +165,53 @@ class EvaluationSettings(_Strict):
         return self
 
 
+class SharesSettings(_Strict):
+    """The share of each source's pairs a round trains on: its own attempts' pairs and the
+    teacher's (the selection stage's), each in [0, 1], chosen by a hash of the pair id."""
+
+    onpolicy: float = Field(1.0, ge=0, le=1)
+    teacher: float = Field(0.0, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> SharesSettings:
+        if self.onpolicy == 0 and self.teacher == 0:
+            raise ValueError("onpolicy and teacher are both 0: a round would have no pairs")
+        return self
+
+
+class OnPolicySettings(_Strict):
+    """Rounds of learning from the model's own attempts (docs/onpolicy.md): each run of
+    ``runs`` samples its current model on the training problems, makes pairs of its passing
+    and failing attempts, trains from its current model, and is evaluated, ``rounds`` times."""
+
+    runs: list[str] = Field(default_factory=list)  # training runs that learn on-policy
+    rounds: int = Field(2, ge=1)
+    samples: int = Field(4, ge=1)  # attempts per problem and round
+    temperature: float = Field(0.8, gt=0)
+    top_p: float = Field(1.0, gt=0, le=1)
+    max_new_tokens: int = Field(512, ge=1)
+    seed: int = 0  # sampling seeds and the random rules' draws
+    # The correct side: model (a passing attempt, else the reference), model-only, reference.
+    correct: Literal["model", "model-only", "reference"] = "model"
+    # The incorrect side: the failing attempt most similar to a correct side, or a random one.
+    incorrect: Literal["most-similar", "random"] = "most-similar"
+    pairs_per_problem: int = Field(1, ge=1)
+    shares: SharesSettings = SharesSettings()
+
+    @field_validator("runs")
+    @classmethod
+    def _distinct(cls, runs: list[str]) -> list[str]:
+        twice = sorted({name for name in runs if runs.count(name) > 1})
+        if twice:
+            raise ValueError(f"run {twice[0]} is listed twice")
+        return runs
+
+
+def round_name(run: str, round_number: int) -> str:
+    """The model a run has after round ``round_number`` (1-based): ``NAME-rK``."""
+    return f"{run}-r{round_number}"
+
+
 class RunConfig(_Strict):
     name: str = Field(min_length=1)
     # Shown as a banner in the report and in the summary (e.g. "smoke demonstration").
@@ -178,16 +225,18 @@ class RunConfig(_Strict):
     segments: SegmentsSettings = SegmentsSettings()
     training: TrainingSettings = TrainingSettings()
     evaluation: EvaluationSettings = EvaluationSettings()
+    onpolicy: OnPolicySettings = OnPolicySettings()
     report: bool = True
 
     @model_validator(mode="after")
     def _check(self) -> RunConfig:
-        names = set(self.training.runs) | {"base"}
+        self._check_onpolicy()
+        names = set(self.training.runs) | {"base"} | set(self.round_models)
         unknown = [m for m in self.evaluation.models or [] if m not in names]
         if unknown:
             raise ValueError(
-                f"evaluation.models: {', '.join(unknown)} is not 'base' or a training run "
-                f"({', '.join(sorted(names))})"
+                f"evaluation.models: {', '.join(unknown)} is not 'base', a training run or a "
+                f"round's model ({', '.join(sorted(names))})"
             )
         if self.evaluation.tasks == "heldout-half":
             if self.problems.preset != "humaneval-train":
@@ -206,9 +255,52 @@ class RunConfig(_Strict):
                 )
         return self
 
+    def _check_onpolicy(self) -> None:
+        unknown = [name for name in self.onpolicy.runs if name not in self.training.runs]
+        if unknown:
+            raise ValueError(
+                f"onpolicy.runs: {unknown[0]} is not a training run "
+                f"({', '.join(self.training.runs)})"
+            )
+        clash = sorted(set(self.round_models) & set(self.training.runs))
+        if clash:
+            raise ValueError(
+                f"training run {clash[0]} has the name of a round's model (onpolicy.runs "
+                "NAME's rounds are NAME-r1, NAME-r2, ...); rename it"
+            )
+
+    @property
+    def teacher_runs(self) -> list[str]:
+        """The training runs that train once on the teacher's pairs."""
+        return [name for name in self.training.runs if name not in self.onpolicy.runs]
+
+    @property
+    def needs_teacher(self) -> bool:
+        """Whether any run trains on the teacher's pairs (else no variants, selection and
+        segments stages run)."""
+        return bool(self.teacher_runs) or (
+            bool(self.onpolicy.runs) and self.onpolicy.shares.teacher > 0
+        )
+
+    @property
+    def round_models(self) -> list[str]:
+        """Every on-policy run's model after each round, run by run."""
+        rounds = range(1, self.onpolicy.rounds + 1)
+        return [round_name(name, k) for name in self.onpolicy.runs for k in rounds]
+
     @property
     def eval_models(self) -> list[str]:
-        return list(self.evaluation.models or ["base", *self.training.runs])
+        """The models evaluated: ``evaluation.models``, else base, every teacher run and every
+        round of every on-policy run."""
+        named = self.evaluation.models or ["base", *self.teacher_runs, *self.onpolicy.runs]
+        rounds = range(1, self.onpolicy.rounds + 1)
+        models: list[str] = []
+        for name in named:  # an on-policy run's name stands for its model after every round
+            expanded = (
+                [round_name(name, k) for k in rounds] if name in self.onpolicy.runs else [name]
+            )
+            models += [model for model in expanded if model not in models]
+        return models
 
 
 def train_config(config: RunConfig, name: str, **links: Any) -> TrainConfig:
@@ -355,10 +447,32 @@ def parse_run_config(
     except ValidationError as error:
         raise config_error(issues_from(error, RunConfig), source) from None
     # Every run's settings are checked before anything runs, each at the key that is wrong.
-    issues = training_issues(config)
+    issues = training_issues(config) or onpolicy_issues(config)
     if issues:
         raise config_error(issues, source)
     return config
+
+
+def onpolicy_issues(config: RunConfig) -> list[Issue]:
+    """The on-policy runs share their first round's attempts (the base model's), sampled on the
+    problems that training does not hold out: they must hold out the same ones."""
+    splits = {
+        name: (settings.holdout_fraction, settings.holdout_seed)
+        for name in config.onpolicy.runs
+        for settings in [train_config(config, name)]
+    }
+    if len(set(splits.values())) > 1:
+        shown = ", ".join(
+            f"{name} {fraction} (seed {seed})" for name, (fraction, seed) in splits.items()
+        )
+        return [
+            Issue(
+                ("onpolicy", "runs"),
+                f"the on-policy runs hold out different problems ({shown}); they share the base "
+                "model's attempts, so give them one holdout_fraction and holdout_seed",
+            )
+        ]
+    return []
 
 
 def load_run_config(path: Path, overrides: dict[str, Any] | None = None) -> RunConfig:

@@ -22,7 +22,7 @@ from fgit.io import write_json
 from fgit.pipeline.config import RunConfig, train_config
 from fgit.pipeline.state import PipelineError
 
-__all__ = ["Context", "Stage", "build_plan", "eval_path"]
+__all__ = ["Context", "Stage", "build_plan", "eval_path", "model_ref", "training_stage"]
 
 
 @dataclass(frozen=True)
@@ -305,15 +305,22 @@ def _launch_accelerate(ctx: Context, name: str, config_path: Path) -> None:
         )
 
 
-def _training(name: str) -> Callable[[Context], dict[str, Any]]:
-    def run(ctx: Context) -> dict[str, Any]:
+def _training(
+    name: str, run: str | None = None, pairs: str = PAIRS, start: str | None = None
+) -> Callable[[Context], dict[str, Any]]:
+    """Training run ``run``'s settings (default: ``name``'s) on the pairs at ``pairs``, from the
+    model at ``start`` (a path in the run folder; None: the config's model), into
+    ``train/NAME``."""
+
+    def go(ctx: Context) -> dict[str, Any]:
         from fgit.training.trainer import SUMMARY_FILE
         from fgit.training.trainer import train as run_training
 
         out = ctx.root / "train" / name
-        config = train_config(
-            ctx.config, name, pairs=ctx.root / PAIRS, output_dir=out, quiet=ctx.quiet
-        )
+        links: dict[str, Any] = {"pairs": ctx.root / pairs, "output_dir": out, "quiet": ctx.quiet}
+        if start is not None:
+            links["model"] = str(ctx.root / start)
+        config = train_config(ctx.config, run or name, **links)
         if ctx.config.training.launcher == "accelerate":
             out.mkdir(parents=True, exist_ok=True)
             config_path = out / "train_config.yaml"
@@ -338,22 +345,38 @@ def _training(name: str) -> Callable[[Context], dict[str, Any]]:
             "pairs_available": data.get("used"),
         }
 
-    return run
+    return go
 
 
-def _training_stage(config: RunConfig, name: str) -> Stage:
-    train = train_config(config, name)
+def training_stage(
+    config: RunConfig,
+    name: str,
+    *,
+    run: str | None = None,
+    pairs: tuple[str, str] = ("selection", PAIRS),
+    start: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Stage:
+    """The stage ``train:NAME``: run ``run``'s settings (default ``name``'s) on the pairs of
+    stage ``pairs[0]`` (file ``pairs[1]``), from the model of stage ``train:START`` (None: the
+    config's model). ``extra``: more settings for the key (a round's number)."""
+    train = train_config(config, run or name)
+    settings = train.key_settings(_TRAIN_IGNORED)
+    inputs: tuple[str, ...] = (pairs[0],)
+    if start is not None:  # the starting model is identified by its digest, not its path
+        settings["model"] = f"train:{start}"
+        inputs += (f"train:{start}",)
     out = f"train/{name}"
     return Stage(
         f"train:{name}",
         f"fine-tune {name} (loss {train.loss})",
-        train.key_settings(_TRAIN_IGNORED),
+        settings | (extra or {}),
         {"run": out, "log": f"{out}/train_log.jsonl", "model": f"{out}/model"},
         ("model",),
-        _training(name),
-        inputs=("selection",),
+        _training(name, run, pairs[1], None if start is None else f"train/{start}/model"),
+        inputs=inputs,
         owned=(out,),
-        info={"loss": train.loss},
+        info={"loss": train.loss, **({"run": run} if run else {})},
     )
 
 
@@ -395,7 +418,7 @@ def _task_ids(config: RunConfig) -> list[str] | None:
     return humaneval_task_ids("heldout", config.data_dir, seed=config.problems.seed)
 
 
-def _model_ref(config: RunConfig, root: Path, model: str) -> str:
+def model_ref(config: RunConfig, root: Path, model: str) -> str:
     path = config.model if model == "base" else str(root / "train" / model / "model")
     return f"vllm:{path}" if config.evaluation.engine == "vllm" else path
 
@@ -414,7 +437,7 @@ def _evaluation(model: str, benchmark: str) -> Callable[[Context], dict[str, Any
             cache_implementation=None if settings.cache == "dynamic" else settings.cache,
         )
         result = evaluate_model(
-            _model_ref(ctx.config, ctx.root, model),
+            model_ref(ctx.config, ctx.root, model),
             benchmark,
             ctx.root / eval_path(model, benchmark),
             data_dir=ctx.config.data_dir,
@@ -506,13 +529,13 @@ def _report_stage() -> Stage:
 
 def build_plan(config: RunConfig) -> list[Stage]:
     """Every stage of a run, in an order where each comes after the stages it reads."""
-    plan = [
-        _problems_stage(config),
-        _variants_stage(config),
-        _selection_stage(config),
-        _segments_stage(config),
-    ]
-    plan += [_training_stage(config, name) for name in config.training.runs]
+    from fgit.pipeline.rounds import onpolicy_stages
+
+    plan = [_problems_stage(config)]
+    if config.needs_teacher:
+        plan += [_variants_stage(config), _selection_stage(config), _segments_stage(config)]
+    plan += [training_stage(config, name) for name in config.teacher_runs]
+    plan += onpolicy_stages(config)
     plan += [
         _evaluation_stage(config, model, benchmark)
         for model in config.eval_models

@@ -515,6 +515,82 @@ def _training_section(inputs: ReportInputs, plot: bytes | None) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
+# On-policy rounds
+# ---------------------------------------------------------------------------------------------
+
+
+def _onpolicy_plan(inputs: ReportInputs) -> tuple[list[str], int]:
+    """(the on-policy runs, their rounds) of the run's config."""
+    settings = (inputs.manifest.get("config") or {}).get("onpolicy") or {}
+    runs = settings.get("runs") or []
+    return [str(run) for run in runs], _int(settings.get("rounds"))
+
+
+def _pass_cells(inputs: ReportInputs, model: str) -> list[str]:
+    cells = []
+    for runs in inputs.evaluations.values():
+        run = runs.get(model)
+        if run is None:
+            cells.append("–")
+        elif run.pass_at_1_plus is None:
+            cells.append(_pct(run.pass_at_1_base))
+        else:
+            cells.append(f"{_pct(run.pass_at_1_base)} / {_pct(run.pass_at_1_plus)}")
+    return cells
+
+
+def _round_row(inputs: ReportInputs, run: str, k: int) -> list[str]:
+    """Round ``k`` of ``run``: the attempts it learnt from (its sampler's yield), its training
+    and its model's pass@1."""
+    sampler = "base" if k == 1 else f"{run}-r{k - 1}"
+    model = f"{run}-r{k}"
+    found = inputs.round_yields.get(sampler) or {}
+    log = inputs.training.get(model) or []
+    pairs = _e(found.get("pairs"))
+    if _int(found.get("teacher_used")):
+        own, teacher = _e(found.get("onpolicy_used")), _e(found.get("teacher_used"))
+        pairs += f" ({own} own + {teacher} teacher)"
+    return [
+        _e(k),
+        f"<code>{_e(sampler)}</code>",
+        _pct(found.get("pass_rate")) if "pass_rate" in found else "–",
+        f"{_e(found.get('with_failure'))} / {_e(found.get('with_pass'))} / "
+        f"{_e(found.get('every_attempt_passes'))} of {_e(found.get('problems'))}",
+        pairs,
+        f"{_fmt(_first(log, 'loss'), 4)} → {_fmt(_last(log, 'loss'), 4)}",
+        f"<code>{_e(model)}</code>",
+        *_pass_cells(inputs, model),
+    ]
+
+
+def _rounds_section(inputs: ReportInputs) -> str:
+    runs, rounds = _onpolicy_plan(inputs)
+    if not runs:
+        return ""
+    parts = ["<h2>On-policy rounds</h2>"]
+    benchmarks = [benchmark_display(b) for b in inputs.evaluations]
+    header = ["round", "attempts by", "attempts passing", "problems: a failure / a pass / all "
+              "pass", "pairs", "loss first → last", "model", *benchmarks]  # fmt: skip
+    numeric = {0, 2, 4, *range(7, 7 + len(benchmarks))}
+    base = ["0", "–", "–", "–", "–", "–", "<code>base</code>", *_pass_cells(inputs, "base")]
+    for run in runs:
+        parts.append(f"<h3><code>{_e(run)}</code></h3>")
+        rows = [base, *(_round_row(inputs, run, k) for k in range(1, rounds + 1))]
+        parts.append(_table(header, rows, numeric))
+    parts.append(
+        '<p class="note">Round k trains on the pairs of the attempts of the model after round '
+        "k − 1 (round 1: the base model's, shared by every on-policy run), from that model. "
+        "Attempts passing: the share of all attempts at the training problems that pass their "
+        "tests (the sampled model's pass@1 estimate on them). Problems: with at least one "
+        "failing attempt / at least one passing attempt / every attempt passing (no contrast, "
+        "no pair). Benchmarks: pass@1 (base / plus tests where the benchmark has both).</p>"
+    )
+    if pending := _unfinished(inputs, "attempts:") + _unfinished(inputs, "pairs:"):
+        parts.append(f'<p class="missing">Not finished: {", ".join(pending)}.</p>')
+    return f'<section id="rounds">{"".join(parts)}</section>'
+
+
+# ---------------------------------------------------------------------------------------------
 # Evaluation
 # ---------------------------------------------------------------------------------------------
 
@@ -724,11 +800,14 @@ def render_report(inputs: ReportInputs, plots: Mapping[str, bytes] | None = None
     """The whole HTML document (pure). ``plots`` defaults to :func:`make_plots`."""
     plots = make_plots(inputs) if plots is None else plots
     results = benchmark_results(inputs)
+    rounds = _rounds_section(inputs)
     nav = "".join(
         f'<a href="#{sid}">{title}</a>'
-        for sid, title in (("results", "Results"), ("training", "Training"),
-                           ("evaluation", "Evaluation details"), ("pairs", "Pairs"),
-                           ("selection", "Selection"), ("run", "Run details"))
+        for sid, title in (("results", "Results"), ("rounds", "Rounds"),
+                           ("training", "Training"), ("evaluation", "Evaluation details"),
+                           ("pairs", "Pairs"), ("selection", "Selection"),
+                           ("run", "Run details"))
+        if sid != "rounds" or rounds
     )  # fmt: skip
     # Headline first (issue 14: pass@1 with Δ and CI sat ~10,000 px down the page), then
     # how it was trained, then the details a reader digs into, then the run's bookkeeping.
@@ -736,6 +815,7 @@ def render_report(inputs: ReportInputs, plots: Mapping[str, bytes] | None = None
         _summary_section(inputs),
         f"<nav>{nav}</nav>",
         _results_section(inputs, results, plots.get("evaluation")),
+        rounds,
         _training_section(inputs, plots.get("training")),
         _evaluation_section(inputs, results),
         _pairs_section(inputs),

@@ -33,6 +33,7 @@ SECTION_STAGES: dict[str, tuple[str, ...]] = {
     "selection": ("variants", "selection", "segments"),
     "training": ("train:",),
     "evaluation": ("eval:",),
+    "rounds": ("attempts:", "pairs:"),
 }
 
 
@@ -55,6 +56,8 @@ class ReportInputs:
     training_summaries: dict[str, dict[str, Any]] = field(default_factory=dict)
     # benchmark -> model -> run, models in manifest order (the first is the baseline).
     evaluations: dict[str, dict[str, EvalRun]] = field(default_factory=dict)
+    # sampling model -> the yield of its attempts (the pairs:MODEL stage's summary)
+    round_yields: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -227,4 +230,7 @@ def load_report_inputs(run_dir: Path) -> ReportInputs:
             if (summary := path.with_name(TRAINING_SUMMARY)).is_file():
                 inputs.training_summaries[run] = _read_object(summary)
     inputs.evaluations = _evaluations(run_dir, manifest)
+    for name in manifest.get("stages", {}):
+        if name.startswith("pairs:") and (path := _output(run_dir, manifest, name, "summary")):
+            inputs.round_yields[name.split(":", 1)[1]] = _read_object(path)
     return inputs

@@ -71,7 +71,7 @@ class SelectionSummary:
         return data
 
 
-def reference_code(problem: VariantSet) -> str:
+def reference_code(problem: Problem) -> str:
     """The correct code: the response itself, or its code block for a markdown response."""
     if is_markdown(problem.response):
         return extract_code(problem.response).code or problem.response

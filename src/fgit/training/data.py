@@ -51,11 +51,11 @@ def load_training_pairs(
     pairs that cannot be encoded (a prompt longer than ``max_length``) are skipped, counted by
     reason, and a few are named. ``holdout``: (fraction, seed) of problems left out for
     validation (:func:`fgit.validation.holdout_ids`), applied before ``limit``."""
-    from fgit.validation import holdout_ids
+    from fgit.validation import holdout_ids, problem_key
 
     records = read_pairs(path)
-    held = holdout_ids((r.id for r in records), *holdout) if holdout[0] > 0 else set()
-    kept = [r for r in records if r.id not in held]
+    held = holdout_ids((problem_key(r) for r in records), *holdout) if holdout[0] > 0 else set()
+    kept = [r for r in records if problem_key(r) not in held]
     held_out = len(records) - len(kept)
     records = kept
     if limit is not None:
