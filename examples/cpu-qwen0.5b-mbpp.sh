@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# The whole experiment of docs/results.md (issue 11), from the teacher to the report. Resumable:
-# every step is cached (the pipeline's stage keys, one validation file per model), so after an
-# interruption run it again and it goes on where it stopped.
+# The whole experiment of docs/results.md (issues 11 and 15), from the teacher to the report.
+# Resumable: every step is cached (the pipeline's stage keys, one validation file per model), so
+# after an interruption run it again and it goes on where it stopped.
 #
 #   bash examples/cpu-qwen0.5b-mbpp.sh            # RUN=... to write elsewhere
+#   ONPOLICY=0 bash examples/cpu-qwen0.5b-mbpp.sh # issue 11's arms only, without step 5
 #
 # Needs the teacher's llama.cpp server (see examples/cpu-qwen0.5b-mbpp.yaml) until the variants
 # stage is done; nothing after that uses it.
@@ -46,3 +47,15 @@ echo "chosen: $SFT, $FGIT; DPO at FGIT's rate $LR"
 fgit run "$CONFIG" --set output_dir="$RUN" \
     --set "training.runs.dpo={loss: dpo, beta: 0.1, learning_rate: $LR}" \
     --set "evaluation.models=[base, $SFT, $FGIT, dpo]"
+
+# 5. Issue 15: on-policy rounds in the same run folder, beside the three arms above. CodeLutra's
+#    dual loss (DPO + λ·SFT, β = 0.1, λ = 1) and FGIT, each on pairs of its own passing and
+#    failing attempts (4 per problem, T = 0.8), 2 rounds, at FGIT's chosen rate
+#    (docs/onpolicy.md). The stages above stay cached.
+[[ ${ONPOLICY:-1} == 1 ]] || exit 0
+fgit run "$CONFIG" --set output_dir="$RUN" \
+    --set "training.runs.dpo={loss: dpo, beta: 0.1, learning_rate: $LR}" \
+    --set "training.runs.codelutra={loss: dpo+sft, beta: 0.1, sft_weight: 1.0, learning_rate: $LR}" \
+    --set "training.runs.fgit-onpolicy={loss: fgit, granularity: hybrid, alpha: 2.0, learning_rate: $LR}" \
+    --set "onpolicy={runs: [codelutra, fgit-onpolicy], rounds: 2, samples: 4, temperature: 0.8, max_new_tokens: 384}" \
+    --set "evaluation.models=[base, $SFT, $FGIT, dpo, codelutra, fgit-onpolicy]"

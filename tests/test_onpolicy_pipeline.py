@@ -118,7 +118,11 @@ def test_the_plan_of_two_runs_and_two_rounds(tmp_path, problems_file):
     ]  # fmt: skip
     evaluations = [name for name in names if name.startswith("eval:")]
     assert [name.split(":")[1] for name in evaluations] == [
-        "base", "fgit-r1", "fgit-r2", "lutra-r1", "lutra-r2"
+        "base",
+        "fgit-r1",
+        "fgit-r2",
+        "lutra-r1",
+        "lutra-r2",
     ]
     plan = {stage.name: stage for stage in build_plan(config)}
     assert plan["train:fgit-r2"].inputs == ("pairs:fgit-r1", "train:fgit-r1")
@@ -163,9 +167,7 @@ def test_evaluation_models_name_a_run_for_all_its_rounds(tmp_path, problems_file
 @pytest.mark.slow
 def test_two_rounds_end_to_end(tmp_path, memorizing_model, problems_file):
     out = tmp_path / "run"
-    config = parse_run_config(
-        onpolicy_config(memorizing_model, problems_file, out), "t", tmp_path
-    )
+    config = parse_run_config(onpolicy_config(memorizing_model, problems_file, out), "t", tmp_path)
     result = run_pipeline(config, quiet=True)
     states = stages_of(out)
     assert all(record["status"] == "done" for record in states.values())
@@ -200,3 +202,85 @@ def test_a_round_without_pairs_stops_with_one_line(tmp_path, memorizing_model, p
         run_pipeline(parse_run_config(data, "t", tmp_path), quiet=True)
     assert stages_of(tmp_path / "run")["pairs:base"]["status"] == "failed"
     assert os.path.exists(tmp_path / "run" / "onpolicy" / "base" / "pairs.jsonl.outcomes.jsonl")
+
+
+@pytest.mark.slow
+def test_killed_inside_a_round_it_resumes_to_the_same_digests(
+    tmp_path, memorizing_model, problems_file
+):
+    """kill -9 while round 2 samples its attempts, and while round 2 trains (after its first
+    checkpoint); each resumed run ends with the uninterrupted run's pairs, attempts and
+    training losses."""
+    from test_pipeline import _checkpointed, _kill_when, _lines, _run_cli, _running, write_config
+
+    reference = tmp_path / "reference"
+    data = onpolicy_config(memorizing_model, problems_file, reference)
+    run_pipeline(parse_run_config(data, "t", tmp_path), quiet=True)
+    expected = stages_of(reference)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    for stage in ("attempts:fgit-r1", "train:lutra-r2"):
+        out = tmp_path / stage.replace(":", "-")
+        data = onpolicy_config(memorizing_model, problems_file, out)
+        config = write_config(tmp_path / "c.yaml", data)
+        run = stage.split(":")[1]
+        ready = _checkpointed(out, run) if stage.startswith("train:") else _running(out, stage)
+        assert _kill_when(_run_cli(config, env), ready), f"the run finished before {stage}"
+        assert stages_of(out)[stage]["status"] == "running"
+        resumed = _run_cli(config, env)
+        _, stderr = resumed.communicate(timeout=600)
+        assert resumed.returncode == 0, stderr
+        states = stages_of(out)
+        assert all(record["status"] == "done" for record in states.values()), stage
+        assert states[stage]["attempts"] == 2
+        for name in ("onpolicy:problems", "pairs:base", "pairs:fgit-r1", "pairs:lutra-r1"):
+            assert states[name]["digest"] == expected[name]["digest"], (stage, name)
+        for sampler in ("base", "fgit-r1", "lutra-r1"):
+            path = f"onpolicy/{sampler}/attempts.samples.jsonl"
+            assert sorted(_lines(out / path)) == sorted(_lines(reference / path)), (stage, path)
+        for model in ("fgit-r1", "fgit-r2", "lutra-r1", "lutra-r2"):
+            log = [json.loads(x) for x in _lines(out / "train" / model / "train_log.jsonl")]
+            want = [json.loads(x) for x in _lines(reference / "train" / model / "train_log.jsonl")]
+            assert [r["step"] for r in log] == [r["step"] for r in want], (stage, model)
+            assert [r["loss"] for r in log] == pytest.approx([r["loss"] for r in want], rel=1e-4)
+
+
+def test_the_onpolicy_command_makes_pairs_of_sampled_attempts(
+    tmp_path, memorizing_model, problems_file
+):
+    from typer.testing import CliRunner
+
+    from fgit.cli import app
+
+    runner = CliRunner()
+    attempts = tmp_path / "attempts.json"
+    sampled = runner.invoke(
+        app,
+        ["evaluate", "--model", str(memorizing_model), "--benchmark", f"problems:{problems_file}",
+         "--n-samples", "6", "--temperature", "1.0", "--prompt-format", "plain",
+         "--max-new-tokens", "24", "--dtype", "float32", "--out", str(attempts), "--quiet"],
+    )  # fmt: skip
+    assert sampled.exit_code == 0, sampled.output
+    teacher = tmp_path / "teacher.jsonl"
+    teacher.write_text(
+        json.dumps({"id": "t1", "instruction": "i", "response": "r", "incorrect": "w"}) + "\n"
+    )
+    out = tmp_path / "pairs.jsonl"
+    made = runner.invoke(
+        app,
+        ["onpolicy", "--attempts", str(attempts), "--problems", str(problems_file),
+         "--out", str(out), "--embedder", "lexical", "--teacher-pairs", str(teacher)],
+    )  # fmt: skip
+    assert made.exit_code == 0, made.output
+    pairs = read_pairs(out)
+    summary = json.loads((tmp_path / "pairs.jsonl.summary.json").read_text())
+    assert summary["attempts"] == 6 * len(PROBLEMS) and summary["teacher_used"] == 1
+    assert len(pairs) == summary["pairs"] == summary["onpolicy_used"] + 1 >= 2
+    assert pairs[-1].id == "t1" and pairs[-1].selection["source"] == "teacher"
+    assert all(p.selection["sampled_by"] == str(memorizing_model) for p in pairs[:-1])
+    assert "on-policy pairs" in made.output
+
+    bad = runner.invoke(
+        app, ["onpolicy", "--attempts", str(attempts), "--problems", str(problems_file),
+              "--out", str(out), "--correct", "teacher"],
+    )  # fmt: skip
+    assert bad.exit_code == 2 and "teacher" in bad.output

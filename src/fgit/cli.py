@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import typer
 from rich.console import Console
@@ -520,6 +520,93 @@ def select_command(
     ]
     _print_rows(f"selection -> {out} (embedder {embedder})", rows)
     console.print(f"every candidate with its scores: {journal_path(out)}")
+
+
+@app.command("onpolicy")
+@one_line_errors
+def onpolicy_command(
+    attempts_file: Annotated[
+        Path,
+        typer.Option(
+            "--attempts",
+            help="An evaluation run of n samples per problem: fgit evaluate --benchmark "
+            "problems:FILE --n-samples N --temperature T --out RUN.json.",
+        ),
+    ],
+    problems: Annotated[Path, typer.Option(help="The problems file that was sampled.")],
+    out: Annotated[Path, typer.Option(help="Pairs JSONL to write.", dir_okay=False)],
+    correct: Annotated[
+        Literal["model", "model-only", "reference"],
+        typer.Option(help="The correct side: a passing attempt (model: else the reference)."),
+    ] = "model",
+    incorrect: Annotated[
+        Literal["most-similar", "random"],
+        typer.Option(help="The failing attempt most similar to a correct side, or a random one."),
+    ] = "most-similar",
+    pairs_per_problem: Annotated[int, typer.Option(min=1)] = 1,
+    teacher_pairs: Annotated[
+        Path | None, typer.Option(help="A teacher's pairs to mix in (fgit select's output).")
+    ] = None,
+    teacher_share: Annotated[
+        float, typer.Option(min=0, max=1, help="The share of --teacher-pairs to add.")
+    ] = 1.0,
+    onpolicy_share: Annotated[
+        float, typer.Option(min=0, max=1, help="The share of the attempts' pairs to keep.")
+    ] = 1.0,
+    embedder: Annotated[
+        str, typer.Option(help="minilm, lexical, unixcoder, hf:NAME or lm:NAME.")
+    ] = "minilm",
+    seed: Annotated[int, typer.Option(help="Seed of the random rule and of the shares.")] = 0,
+    timeout: Annotated[
+        float, typer.Option(help="Sandbox wall-clock limit per reference (s).")
+    ] = 10.0,
+    workers: Annotated[int | None, typer.Option(help="Parallel sandbox runs.")] = None,
+) -> None:
+    """Pairs from a model's own attempts: its passing and failing answers (docs/onpolicy.md)."""
+    from fgit.evaluation.problems import read_benchmark_problems
+    from fgit.evaluation.results import read_run
+    from fgit.execution import SandboxLimits
+    from fgit.onpolicy.attempts import attempts_of
+    from fgit.onpolicy.build import build_round_pairs, write_round_pairs
+    from fgit.onpolicy.pairs import PairRules
+    from fgit.records import read_pairs
+    from fgit.selection.embedders import load_scorer
+
+    run = read_run(attempts_file)
+    sampled = read_benchmark_problems(problems)[0]
+    pairs, summary, outcomes = build_round_pairs(
+        sampled,
+        attempts_of(run, sampled),
+        load_scorer(embedder),
+        PairRules(correct, incorrect, pairs_per_problem, seed),
+        teacher_pairs=read_pairs(teacher_pairs) if teacher_pairs else [],
+        onpolicy_share=onpolicy_share,
+        teacher_share=teacher_share if teacher_pairs else 0.0,
+        selection={"sampled_by": run.model},
+        limits=SandboxLimits(timeout_s=timeout),
+        workers=workers,
+    )
+    write_round_pairs(out, pairs, summary, outcomes)
+    rows = [
+        ("problems sampled", str(summary.problems)),
+        ("attempts", str(summary.attempts)),
+        ("attempts passing", f"{summary.pass_rate:.1%}"),
+        ("problems with a failing attempt", str(summary.with_failure)),
+        ("problems with a passing attempt", str(summary.with_pass)),
+        ("problems whose every attempt passes", str(summary.every_attempt_passes)),
+        ("pairs from the attempts", f"{summary.onpolicy_used} of {summary.onpolicy_pairs}"),
+        ("teacher pairs", f"{summary.teacher_used} of {summary.teacher_pairs}"),
+        ("pairs written", str(summary.pairs)),
+    ]
+    rows += [(f"correct side: {k}", str(n)) for k, n in summary.correct_from.most_common()]
+    rows += [(f"no pair: {why}", str(n)) for why, n in summary.no_pair.most_common()]
+    rows += [(f"attempts not usable: {why}", str(n)) for why, n in summary.dropped.most_common()]
+    _print_rows(f"on-policy pairs -> {out} (embedder {embedder})", rows)
+    console.print(f"every problem's attempts and outcome: {out}.outcomes.jsonl")
+    if not pairs:
+        from fgit.warn import warn
+
+        warn(f"{out}: no pairs (the reasons are above)")
 
 
 def _parse_overrides(pairs: list[str]) -> dict[str, Any]:
