@@ -206,7 +206,8 @@ def test_every_command_that_shows_progress_takes_quiet():
     }  # fmt: skip
     assert quiet == shows_progress
     # The rest print a table or a line and nothing else.
-    others = {"version", "models list", "problems build", "problems holdout", "compare", "report"}
+    others = {"version", "models list", "problems build", "problems holdout", "compare", "report",
+              "onpolicy"}  # fmt: skip
     assert set(commands) - quiet == others
 
 

@@ -234,9 +234,14 @@ class RunConfig(_Strict):
         names = set(self.training.runs) | {"base"} | set(self.round_models)
         unknown = [m for m in self.evaluation.models or [] if m not in names]
         if unknown:
+            kinds = (
+                "'base', a training run or a round's model"
+                if self.onpolicy.runs
+                else "'base' or a training run"
+            )
             raise ValueError(
-                f"evaluation.models: {', '.join(unknown)} is not 'base', a training run or a "
-                f"round's model ({', '.join(sorted(names))})"
+                f"evaluation.models: {', '.join(unknown)} is not {kinds} "
+                f"({', '.join(sorted(names))})"
             )
         if self.evaluation.tasks == "heldout-half":
             if self.problems.preset != "humaneval-train":
