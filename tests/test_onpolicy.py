@@ -275,3 +275,18 @@ def test_a_round_counts_its_yield_checks_references_and_mixes_teacher_pairs(tmp_
         ("p2", [], "reference fails its tests"),
         ("p3", [], "every attempt passes"),
     ]
+
+
+def test_a_pass_that_cannot_be_a_side_leaves_the_reference_to_the_model_rule():
+    # The only pass has no code in the reference's form (a completion the sanitizer rewrote):
+    # `model` falls back to the reference, as when nothing passes, and checks it first.
+    attempts = [attempt(0, None, "passed", dropped=NOT_A_CONTINUATION), attempt(1, FAIL_NEAR)]
+    assert needs_reference(attempts, PairRules(), PROBLEM)
+    outcome = pair_problem(PROBLEM, attempts, SCORER, PairRules(), reference_passes=True)
+    (pair,) = outcome.pairs
+    assert (pair.response, pair.incorrect) == (REFERENCE, FAIL_NEAR)
+    assert outcome.correct_from == "reference"
+    only = pair_problem(PROBLEM, attempts, SCORER, PairRules(correct="model-only"))
+    assert only.pairs == [] and only.why_none == "no passing attempt"
+    _, summary, _ = build_round_pairs([PROBLEM], {"p1": attempts}, SCORER, PairRules())
+    assert summary.references_checked == 1 and summary.correct_from == {"reference": 1}
