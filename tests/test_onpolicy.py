@@ -290,3 +290,19 @@ def test_a_pass_that_cannot_be_a_side_leaves_the_reference_to_the_model_rule():
     assert only.pairs == [] and only.why_none == "no passing attempt"
     _, summary, _ = build_round_pairs([PROBLEM], {"p1": attempts}, SCORER, PairRules())
     assert summary.references_checked == 1 and summary.correct_from == {"reference": 1}
+
+
+def test_a_completion_whose_sanitised_code_lost_the_prompts_blank_lines_keeps_its_body():
+    # evalplus's sanitizer writes HumanEval's imports and function without the blank lines
+    # between them: the attempt still continues its prompt.
+    prompt = "from typing import List\n\n\ndef add(a, b):\n    '''Add.'''\n"
+    completion = PROBLEM.model_copy(
+        update={"id": "c2", "instruction": prompt, "response": "    return a + b\n",
+                "metadata": {"style": "completion", "prelude": prompt}}
+    )  # fmt: skip
+    sanitised = "from typing import List\ndef add(a, b):\n    '''Add.'''\n    return a - b"
+    other = "from typing import List\ndef add(x, y):\n    return x - y"  # another signature
+    run = _run_of([("c2", [(sanitised, "failed"), (other, "failed")])])
+    first, second = attempts_of(run, [completion])["c2"]
+    assert (first.response, first.dropped) == ("    return a - b", None)
+    assert (second.response, second.dropped) == (None, NOT_A_CONTINUATION)
