@@ -306,3 +306,30 @@ def test_a_completion_whose_sanitised_code_lost_the_prompts_blank_lines_keeps_it
     first, second = attempts_of(run, [completion])["c2"]
     assert (first.response, first.dropped) == ("    return a - b", None)
     assert (second.response, second.dropped) == (None, NOT_A_CONTINUATION)
+
+
+def test_the_onpolicy_command_names_a_run_of_other_problems_in_one_line(tmp_path):
+    from datetime import datetime, timezone
+
+    from typer.testing import CliRunner
+
+    from fgit.cli import app
+    from fgit.evaluation.results import build_run, write_run
+    from fgit.evaluation.scores import TaskScore
+    from fgit.records import write_records
+
+    run = build_run(
+        model="m", benchmark="humaneval", scores=[TaskScore("HumanEval/0", "failed")],
+        data={"source": "x", "version": "v", "sha256": "ab"}, sanitizer="s",
+        versions={"fgit": "0"}, created=datetime(2025, 1, 1, tzinfo=timezone.utc),
+    )  # fmt: skip
+    write_run(tmp_path / "run.json", run)
+    write_records(tmp_path / "problems.jsonl", [PROBLEM])
+    result = CliRunner().invoke(
+        app,
+        ["onpolicy", "--attempts", str(tmp_path / "run.json"), "--problems",
+         str(tmp_path / "problems.jsonl"), "--out", str(tmp_path / "pairs.jsonl")],
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert "HumanEval/0 is not one of the problems" in result.output
+    assert "Traceback" not in result.output

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from fgit.errors import FgitError
 from fgit.evaluation.problems import is_scorable
 from fgit.onpolicy.pairs import Attempt
 from fgit.records import Problem
@@ -30,9 +31,13 @@ if TYPE_CHECKING:
     from fgit.evaluation.results import EvalRun
     from fgit.evaluation.stage import GenerationSettings
 
-__all__ = ["attempts_of", "sample_attempts", "sampled_problems"]
+__all__ = ["AttemptsError", "attempts_of", "sample_attempts", "sampled_problems"]
 
 NOT_A_CONTINUATION = "not a continuation of the prompt"
+
+
+class AttemptsError(FgitError, ValueError):
+    """An evaluation run that is not the attempts at these problems (one line for the user)."""
 
 
 def sampled_problems(
@@ -117,7 +122,10 @@ def attempts_of(run: EvalRun, problems: Sequence[Problem]) -> dict[str, list[Att
     for task in run.tasks:
         problem = by_id.get(task.task_id)
         if problem is None:
-            raise ValueError(f"{run.benchmark}: task {task.task_id} is not one of the problems")
+            raise AttemptsError(
+                f"{run.benchmark}: task {task.task_id} is not one of the problems (the run "
+                "was sampled on another problems file)"
+            )
         attempts = []
         for index, (solution, verdict, detail) in enumerate(_samples(task)):
             response, dropped = _response(problem, solution)
