@@ -173,11 +173,16 @@ def test_the_training_holdout_decides_an_onpolicy_pair_by_its_problem():
     held = holdout_ids(ids, 0.2)
     pairs = [
         Pair(id=onpolicy_id(pid, 0), instruction="i", response="r", incorrect="w",
-             metadata={"problem_id": pid})
+             metadata={"problem_id": pid}, selection={"source": "onpolicy"})
         for pid in ids
     ]  # fmt: skip
     assert {problem_key(p) for p in pairs if problem_key(p) in held} == held
     assert problem_key(Problem(id="x", instruction="i", response="r")) == "x"
+    # A dataset's own problem_id field (in metadata, as fgit.formats puts unknown fields) does
+    # not move a teacher's pair or a problem off the split that fgit validate scores.
+    own = {"id": "x-1", "instruction": "i", "response": "r", "metadata": {"problem_id": "x"}}
+    assert problem_key(Problem(**own)) == "x-1"
+    assert problem_key(Pair(**own, incorrect="w", selection={"source": "teacher"})) == "x-1"
 
 
 def test_sampled_problems_leave_out_the_holdout_and_problems_without_tests():
