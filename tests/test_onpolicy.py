@@ -173,11 +173,16 @@ def test_the_training_holdout_decides_an_onpolicy_pair_by_its_problem():
     held = holdout_ids(ids, 0.2)
     pairs = [
         Pair(id=onpolicy_id(pid, 0), instruction="i", response="r", incorrect="w",
-             metadata={"problem_id": pid})
+             metadata={"problem_id": pid}, selection={"source": "onpolicy"})
         for pid in ids
     ]  # fmt: skip
     assert {problem_key(p) for p in pairs if problem_key(p) in held} == held
     assert problem_key(Problem(id="x", instruction="i", response="r")) == "x"
+    # A dataset's own problem_id field (in metadata, as fgit.formats puts unknown fields) does
+    # not move a teacher's pair or a problem off the split that fgit validate scores.
+    own = {"id": "x-1", "instruction": "i", "response": "r", "metadata": {"problem_id": "x"}}
+    assert problem_key(Problem(**own)) == "x-1"
+    assert problem_key(Pair(**own, incorrect="w", selection={"source": "teacher"})) == "x-1"
 
 
 def test_sampled_problems_leave_out_the_holdout_and_problems_without_tests():
@@ -275,3 +280,61 @@ def test_a_round_counts_its_yield_checks_references_and_mixes_teacher_pairs(tmp_
         ("p2", [], "reference fails its tests"),
         ("p3", [], "every attempt passes"),
     ]
+
+
+def test_a_pass_that_cannot_be_a_side_leaves_the_reference_to_the_model_rule():
+    # The only pass has no code in the reference's form (a completion the sanitizer rewrote):
+    # `model` falls back to the reference, as when nothing passes, and checks it first.
+    attempts = [attempt(0, None, "passed", dropped=NOT_A_CONTINUATION), attempt(1, FAIL_NEAR)]
+    assert needs_reference(attempts, PairRules(), PROBLEM)
+    outcome = pair_problem(PROBLEM, attempts, SCORER, PairRules(), reference_passes=True)
+    (pair,) = outcome.pairs
+    assert (pair.response, pair.incorrect) == (REFERENCE, FAIL_NEAR)
+    assert outcome.correct_from == "reference"
+    only = pair_problem(PROBLEM, attempts, SCORER, PairRules(correct="model-only"))
+    assert only.pairs == [] and only.why_none == "no passing attempt"
+    _, summary, _ = build_round_pairs([PROBLEM], {"p1": attempts}, SCORER, PairRules())
+    assert summary.references_checked == 1 and summary.correct_from == {"reference": 1}
+
+
+def test_a_completion_whose_sanitised_code_lost_the_prompts_blank_lines_keeps_its_body():
+    # evalplus's sanitizer writes HumanEval's imports and function without the blank lines
+    # between them: the attempt still continues its prompt.
+    prompt = "from typing import List\n\n\ndef add(a, b):\n    '''Add.'''\n"
+    completion = PROBLEM.model_copy(
+        update={"id": "c2", "instruction": prompt, "response": "    return a + b\n",
+                "metadata": {"style": "completion", "prelude": prompt}}
+    )  # fmt: skip
+    sanitised = "from typing import List\ndef add(a, b):\n    '''Add.'''\n    return a - b"
+    other = "from typing import List\ndef add(x, y):\n    return x - y"  # another signature
+    run = _run_of([("c2", [(sanitised, "failed"), (other, "failed")])])
+    first, second = attempts_of(run, [completion])["c2"]
+    assert (first.response, first.dropped) == ("    return a - b", None)
+    assert (second.response, second.dropped) == (None, NOT_A_CONTINUATION)
+
+
+def test_the_onpolicy_command_names_a_run_of_other_problems_in_one_line(tmp_path):
+    from datetime import datetime, timezone
+
+    from typer.testing import CliRunner
+
+    from fgit.cli import app
+    from fgit.evaluation.results import build_run, write_run
+    from fgit.evaluation.scores import TaskScore
+    from fgit.records import write_records
+
+    run = build_run(
+        model="m", benchmark="humaneval", scores=[TaskScore("HumanEval/0", "failed")],
+        data={"source": "x", "version": "v", "sha256": "ab"}, sanitizer="s",
+        versions={"fgit": "0"}, created=datetime(2025, 1, 1, tzinfo=timezone.utc),
+    )  # fmt: skip
+    write_run(tmp_path / "run.json", run)
+    write_records(tmp_path / "problems.jsonl", [PROBLEM])
+    result = CliRunner().invoke(
+        app,
+        ["onpolicy", "--attempts", str(tmp_path / "run.json"), "--problems",
+         str(tmp_path / "problems.jsonl"), "--out", str(tmp_path / "pairs.jsonl")],
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert "HumanEval/0 is not one of the problems" in result.output
+    assert "Traceback" not in result.output

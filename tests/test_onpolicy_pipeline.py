@@ -160,6 +160,11 @@ def test_evaluation_models_name_a_run_for_all_its_rounds(tmp_path, problems_file
     )
     names = [stage.name for stage in build_plan(parse_run_config(mixed, "t", tmp_path))]
     assert "selection" in names
+    # Without on-policy runs the teacher's stages stay, even with no training run (as before).
+    pairs_only = {**mixed, "onpolicy": {}, "training": {"runs": {}}}
+    names = [stage.name for stage in build_plan(parse_run_config(pairs_only, "t", tmp_path))]
+    assert names == ["problems", "variants", "selection", "segments",
+                     f"eval:base:problems:{problems_file.name}", "report"]  # fmt: skip
     plan = {stage.name: stage for stage in build_plan(parse_run_config(mixed, "t", tmp_path))}
     assert plan["pairs:base"].inputs == ("attempts:base", "onpolicy:problems", "selection")
 

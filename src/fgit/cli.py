@@ -574,9 +574,10 @@ def onpolicy_command(
 
     run = read_run(attempts_file)
     sampled = read_benchmark_problems(problems)[0]
+    attempts = attempts_of(run, sampled)
     pairs, summary, outcomes = build_round_pairs(
         sampled,
-        attempts_of(run, sampled),
+        attempts,
         load_scorer(embedder),
         PairRules(correct, incorrect, pairs_per_problem, seed),
         teacher_pairs=read_pairs(teacher_pairs) if teacher_pairs else [],
@@ -589,6 +590,7 @@ def onpolicy_command(
     write_round_pairs(out, pairs, summary, outcomes)
     rows = [
         ("problems sampled", str(summary.problems)),
+        ("problems without attempts in the run (left out)", str(len(sampled) - len(attempts))),
         ("attempts", str(summary.attempts)),
         ("attempts passing", f"{summary.pass_rate:.1%}"),
         ("problems with a failing attempt", str(summary.with_failure)),

@@ -44,10 +44,15 @@ def _unit_interval(problem_id: str, seed: int) -> float:
 
 def problem_key(record: Problem) -> str:
     """The id the validation split decides a record by: its problem's id. A pair made from a
-    model's own attempts has an id of its own (``ID#op0``, so it can sit beside a teacher's pair
-    of the same problem) and its problem's id in ``metadata["problem_id"]``; every other record
-    is its problem."""
-    return str(record.metadata.get("problem_id") or record.id)
+    model's own attempts (``selection["source"] == "onpolicy"``) has an id of its own
+    (``ID#op0``, so it can sit beside a teacher's pair of the same problem) and its problem's id
+    in ``metadata["problem_id"]``; every other record is its problem. Only such a pair: a
+    dataset's own ``problem_id`` field also lands in ``metadata`` (APPS has one), and keying on
+    it would split its pairs otherwise than :func:`split_problems` splits its problems."""
+    selection = getattr(record, "selection", None) or {}
+    if selection.get("source") == "onpolicy" and record.metadata.get("problem_id"):
+        return str(record.metadata["problem_id"])
+    return record.id
 
 
 def holdout_ids(ids: Iterable[str], fraction: float, seed: int = 0) -> set[str]:

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from fgit.errors import FgitError
 from fgit.evaluation.problems import is_scorable
 from fgit.onpolicy.pairs import Attempt
 from fgit.records import Problem
@@ -30,9 +31,13 @@ if TYPE_CHECKING:
     from fgit.evaluation.results import EvalRun
     from fgit.evaluation.stage import GenerationSettings
 
-__all__ = ["attempts_of", "sample_attempts", "sampled_problems"]
+__all__ = ["AttemptsError", "attempts_of", "sample_attempts", "sampled_problems"]
 
 NOT_A_CONTINUATION = "not a continuation of the prompt"
+
+
+class AttemptsError(FgitError, ValueError):
+    """An evaluation run that is not the attempts at these problems (one line for the user)."""
 
 
 def sampled_problems(
@@ -70,13 +75,35 @@ def sample_attempts(
     )
 
 
+def _body_after(prompt: str, solution: str) -> str | None:
+    """What ``solution`` adds after ``prompt``; None when it does not begin with it. Blank lines
+    are not compared: evalplus's sanitizer joins the prompt's imports and its function without
+    the blank lines between them (HumanEval's ``from typing import List``, then two blank
+    lines), so 15 of the 82 humaneval-train prompts never begin their own sanitised solution."""
+    if solution.startswith(prompt):
+        return solution[len(prompt) :]
+    wanted = [line.rstrip() for line in prompt.splitlines() if line.strip()]
+    lines = solution.splitlines(keepends=True)
+    matched = 0
+    for index, line in enumerate(lines):
+        if matched == len(wanted):
+            return "".join(lines[index:])
+        if not line.strip():
+            continue
+        if line.rstrip() != wanted[matched]:
+            return None
+        matched += 1
+    return "" if matched == len(wanted) else None
+
+
 def _response(problem: Problem, solution: str) -> tuple[str | None, str | None]:
     """(the attempt's code in the reference's form, why there is none)."""
     if problem.metadata.get("style") != "completion":
         return solution, None
-    if not solution.startswith(problem.instruction):
+    body = _body_after(problem.instruction, solution)
+    if body is None:
         return None, NOT_A_CONTINUATION
-    return solution[len(problem.instruction) :], None
+    return body, None
 
 
 def _samples(task: Any) -> list[tuple[str, str, str]]:
@@ -95,7 +122,10 @@ def attempts_of(run: EvalRun, problems: Sequence[Problem]) -> dict[str, list[Att
     for task in run.tasks:
         problem = by_id.get(task.task_id)
         if problem is None:
-            raise ValueError(f"{run.benchmark}: task {task.task_id} is not one of the problems")
+            raise AttemptsError(
+                f"{run.benchmark}: task {task.task_id} is not one of the problems (the run "
+                "was sampled on another problems file)"
+            )
         attempts = []
         for index, (solution, verdict, detail) in enumerate(_samples(task)):
             response, dropped = _response(problem, solution)

@@ -105,7 +105,7 @@ def build_round_pairs(
 
     started = time.perf_counter()
     sampled = [p for p in problems if p.id in attempts]
-    check = [p for p in sampled if needs_reference(attempts[p.id], rules)]
+    check = [p for p in sampled if needs_reference(attempts[p.id], rules, p)]
     passes = _check_references(check, limits or SandboxLimits(), workers)
     recorded = {**(selection or {}), "embedder": scorer.describe()}
     outcomes = [

@@ -9,8 +9,8 @@ tests in the sandbox (:mod:`fgit.onpolicy.attempts`). One problem's pairs:
    with its verdict.
 2. **The correct side** (``PairRules.correct``):
 
-   - ``model``: a passing attempt; the reference solution when none passes;
-   - ``model-only``: a passing attempt; a problem without one gives no pair;
+   - ``model``: a passing attempt; the reference solution when no usable attempt passes;
+   - ``model-only``: a passing attempt; a problem without a usable one gives no pair;
    - ``reference``: always the reference (FGIT's correct side, with the model's own faults).
 
    The reference is used only when it passes its own tests (checked in the sandbox by the
@@ -111,11 +111,16 @@ def onpolicy_id(problem_id: str, k: int) -> str:
     return f"{problem_id}#op{k}"
 
 
-def needs_reference(attempts: Sequence[Attempt], rules: PairRules) -> bool:
-    """Whether the problem's pairs would use the reference (so it must be checked first)."""
+def needs_reference(
+    attempts: Sequence[Attempt], rules: PairRules, problem: Problem | None = None
+) -> bool:
+    """Whether the problem's pairs would use the reference (so it must be checked first).
+    With ``problem``, a passing attempt counts only when it is usable (:func:`_usable`): a
+    pass that cannot be a side (a completion the sanitizer rewrote) leaves the reference."""
     if rules.correct == "reference":
         return True
-    return rules.correct == "model" and not any(a.passed for a in attempts)
+    passing = _usable(problem, attempts)[0] if problem is not None else attempts
+    return rules.correct == "model" and not any(a.passed for a in passing)
 
 
 def _usable(problem: Problem, attempts: Sequence[Attempt]) -> tuple[list[Attempt], Counter[str]]:
@@ -217,7 +222,7 @@ def pair_problem(
     if rules.correct == "model-only" and not passing:
         outcome.why_none = "no passing attempt"
         return outcome
-    if needs_reference(attempts, rules):
+    if needs_reference(attempts, rules, problem):
         if reference_passes is None:
             raise ValueError(f"{problem.id}: the reference's verdict is needed for these rules")
         if not reference_passes:

@@ -281,11 +281,12 @@ class RunConfig(_Strict):
 
     @property
     def needs_teacher(self) -> bool:
-        """Whether any run trains on the teacher's pairs (else no variants, selection and
-        segments stages run)."""
-        return bool(self.teacher_runs) or (
-            bool(self.onpolicy.runs) and self.onpolicy.shares.teacher > 0
-        )
+        """Whether the variants, selection and segments stages run: unless every run learns
+        on-policy without the teacher's pairs. A config without on-policy runs keeps them even
+        with no training run (``runs: {}`` makes and shows the pairs, as before rounds)."""
+        if not self.onpolicy.runs:
+            return True
+        return bool(self.teacher_runs) or self.onpolicy.shares.teacher > 0
 
     @property
     def round_models(self) -> list[str]:
