@@ -155,15 +155,14 @@ def test_random_rule_is_seeded_per_problem():
 
 
 def test_take_share_is_a_fixed_hash_chosen_subset_in_order():
-    pairs = [
-        Pair(id=f"q{i}", instruction="i", response="r", incorrect="w") for i in range(20)
-    ]
+    pairs = [Pair(id=f"q{i}", instruction="i", response="r", incorrect="w") for i in range(20)]
     half = take_share(pairs, 0.5, seed=0)
     assert len(half) == 10 and half == take_share(pairs, 0.5, seed=0)
     assert [p.id for p in half] == [p.id for p in pairs if p in half]  # original order
     assert take_share(pairs, 0.5, seed=1) != half
     assert set(p.id for p in take_share(pairs, 0.25)) <= set(p.id for p in half)  # nested
     assert take_share(pairs, 0.0) == [] and take_share(pairs, 1.0) == pairs
+    assert len(take_share(pairs[:1], 0.5)) == 1 and len(take_share(pairs[:3], 0.5)) == 2
     with pytest.raises(ValueError):
         take_share(pairs, 1.5)
 

@@ -139,6 +139,7 @@ def test_the_plan_of_two_runs_and_two_rounds(tmp_path, problems_file):
         ({"training__runs__lutra": {"loss": "dpo+sft", "holdout_fraction": 0.2}},
          "hold out different problems"),
         ({"onpolicy__shares": {"onpolicy": 0, "teacher": 0}}, "both 0"),
+        ({"training__defaults__lora": {"r": 4, "merge": False}}, "keep lora.merge true"),
         ({"evaluation__models": ["fgit-r3"]}, "fgit-r3 is not 'base'"),
     ],
 )  # fmt: skip

@@ -268,11 +268,12 @@ def pair_problem(
 
 
 def take_share(pairs: Sequence[Pair], share: float, seed: int = 0) -> list[Pair]:
-    """``round(share * len(pairs))`` of ``pairs``, chosen by a hash of each id and ``seed`` (so
-    the same pairs at every round and on every machine), in their original order."""
+    """``share * len(pairs)`` of ``pairs`` (rounded half up), chosen by a hash of each id and
+    ``seed`` (so the same pairs at every round and on every machine), in their original
+    order."""
     if not 0 <= share <= 1:
         raise ValueError(f"share must be in [0, 1], got {share}")
-    count = round(share * len(pairs))
+    count = int(share * len(pairs) + 0.5)  # half up: a share of 0.5 of one pair keeps it
 
     def rank(pair: Pair) -> bytes:
         return hashlib.sha256(f"{seed}\x00{pair.id}".encode()).digest()

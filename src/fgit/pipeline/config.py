@@ -467,6 +467,19 @@ def onpolicy_issues(config: RunConfig) -> list[Issue]:
         for name in config.onpolicy.runs
         for settings in [train_config(config, name)]
     }
+    unmerged = [
+        name
+        for name in config.onpolicy.runs
+        if (lora := train_config(config, name).lora) is not None and not lora.merge
+    ]
+    if unmerged:
+        return [
+            Issue(
+                ("onpolicy", "runs"),
+                f"{unmerged[0]} keeps lora.merge false, but each round trains from the last "
+                "round's merged model (train/NAME-rK/model); keep lora.merge true",
+            )
+        ]
     if len(set(splits.values())) > 1:
         shown = ", ".join(
             f"{name} {fraction} (seed {seed})" for name, (fraction, seed) in splits.items()
