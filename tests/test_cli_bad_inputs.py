@@ -66,6 +66,12 @@ def cases(f: dict[str, Path]) -> dict[str, list[list[str]]]:
             ["--pairs", bad, "--out", str(f["folder"] / "x.csv")],
         ],
         "select": [["--variants", m, "--out", out], ["--variants", bad, "--out", folder]],
+        "onpolicy": [
+            ["--attempts", m, "--problems", m, "--out", out],
+            ["--attempts", bad, "--problems", bad, "--out", out],
+            ["--attempts", bad, "--problems", bad, "--out", folder],
+            ["--attempts", m, "--problems", m, "--out", out, "--correct", "nope"],
+        ],
         "train": [
             ["--config", str(f["yaml"])],
             ["--config", m],

@@ -87,6 +87,7 @@ def test_every_user_error_is_an_fgit_error_and_keeps_its_old_base() -> None:
     from fgit.evaluation.stage import TaskSubsetError
     from fgit.formats import FormatError
     from fgit.models import ModelError
+    from fgit.onpolicy.attempts import AttemptsError
     from fgit.pipeline.state import PipelineError
     from fgit.records import RecordError
     from fgit.report.load import ReportError
@@ -112,6 +113,7 @@ def test_every_user_error_is_an_fgit_error_and_keeps_its_old_base() -> None:
         GroundTruthError: Exception,  # new with BigCodeBench: no older base to keep
         StrictError: Exception,  # a warning under --strict: new, no older base
         RowError: ValueError,
+        AttemptsError: ValueError,  # new with on-policy pairs
         FormatError: ValueError,
         HubError: RuntimeError,
     }
