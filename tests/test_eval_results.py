@@ -513,6 +513,20 @@ def _rendered(comparison: Any) -> str:
     return console.export_text()
 
 
+def test_a_narrow_console_gets_one_table_per_test_set() -> None:
+    first, second = _two_runs()
+    comparison = compare_runs([first, second])
+    narrow = Console(record=True, width=80)
+    narrow.print(render_comparison(comparison))
+    text = narrow.export_text()
+    assert "base tests" in text and "plus tests" in text
+    assert "pass@1 base" in text and "pass@1 plus" in text and "…" not in text
+    console = Console(record=True, width=200)
+    console.print(render_comparison(comparison))
+    wide = console.export_text()
+    assert "base tests" not in wide and "pass@1 base" in wide and "pass@1 plus" in wide
+
+
 def test_render_comparison() -> None:
     first, second = _two_runs()
     third = _run("PPPPPP", "PPPPPP", model="[bold]odd[/] name")

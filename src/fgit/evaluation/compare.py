@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from rich.console import Group, RenderableType
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
@@ -321,17 +322,21 @@ def _moves(stats: PairedStats | None) -> str:
     return f"+{stats.mcnemar.b_only} -{stats.mcnemar.a_only}"
 
 
-def _runs_table(comparison: Comparison) -> Table:
+def _runs_table(comparison: Comparison, only: str | None = None) -> Table:
+    """The runs side by side; ``only``: the columns of one test set ("base" or "plus")."""
     level = f"{comparison.confidence:.0%}"
     first = comparison.runs[0].name
     shown = benchmark_display(comparison.benchmark)
+    with_plus = any(entry.pass_at_1_plus is not None for entry in comparison.runs)
+    sets = ("base", "plus") if with_plus else ("base",)
+    if only is not None:
+        sets = (only,)
     table = Table(
-        title=f"{shown} · {comparison.tasks} tasks · each run vs {first}",
+        title=f"{shown} · {comparison.tasks} tasks · each run vs {first}"
+        + (f" · {only} tests" if only else ""),
         caption=f"Δ: vs {first}, percentage points, {level} paired bootstrap CI; "
         "p: exact McNemar; ±: tasks gained/lost",
     )
-    with_plus = any(entry.pass_at_1_plus is not None for entry in comparison.runs)
-    sets = ("base", "plus") if with_plus else ("base",)
     # One test set (BigCodeBench): its columns are just "pass@1", "Δ pp" ...
     named = has_base_and_plus(comparison.benchmark) or with_plus
     table.add_column("run", overflow="fold")  # paths: wrap, never cut
@@ -349,6 +354,24 @@ def _runs_table(comparison: Comparison) -> Table:
             cells += [_pct(value), format_delta(stats), format_p(stats), _moves(stats)]
         table.add_row(*cells)
     return table
+
+
+@dataclass(frozen=True)
+class _RunsTables:
+    """The runs table, split into one table per test set when the base and plus columns
+    together do not fit the console (an 80-column terminal squeezed them to "5…")."""
+
+    comparison: Comparison
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        whole = _runs_table(self.comparison)
+        unbounded = options.update(width=10_000)  # a measurement is clamped to the width given
+        fits = Measurement.get(console, unbounded, whole).maximum <= options.max_width
+        if fits or all(entry.pass_at_1_plus is None for entry in self.comparison.runs):
+            yield whole
+            return
+        yield _runs_table(self.comparison, "base")
+        yield _runs_table(self.comparison, "plus")
 
 
 def _verdict_text(verdict: str) -> Text:
@@ -374,7 +397,7 @@ def _tasks_table(comparison: Comparison, limit: int) -> Table:
 def render_comparison(comparison: Comparison, *, max_tasks: int = MAX_TASK_ROWS) -> Group:
     """Rich renderables: the runs side by side, then the tasks that change (``max_tasks``
     rows at most), then any notes on settings that differ."""
-    parts: list[RenderableType] = [_runs_table(comparison)]
+    parts: list[RenderableType] = [_RunsTables(comparison)]
     if comparison.differing:
         parts.append(_tasks_table(comparison, max_tasks))
     else:
