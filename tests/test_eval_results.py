@@ -428,6 +428,25 @@ def test_compare_default_names_and_notes() -> None:
     assert comparison.runs[1].plus is None  # no plus tests
 
 
+def test_compare_ignores_the_bigcodebench_profile_outside_bigcodebench() -> None:
+    """A results file written before the BigCodeBench profile existed pairs with a newer one on
+    an evalplus benchmark without a note; a profile that differs on BigCodeBench gets one."""
+    scoring = {"min_time_limit": 1.0, "gt_time_limit_factor": 4.0, "workers": 4}
+    newer = {**scoring, "bigcodebench": {"timeout_s": 240.0, "memory_mb": 8192}}
+    older = _run("PF", model="old", scoring=scoring)
+    assert compare_runs([older, _run("FP", model="new", scoring=newer)]).notes == ()
+    changed = {**scoring, "min_time_limit": 2.0, "bigcodebench": newer["bigcodebench"]}
+    note = compare_runs([older, _run("FP", model="new", scoring=changed)]).notes
+    assert note == ("scoring settings differ from old: new",)
+
+    data = {"source": "bcb.jsonl.gz", "version": "v0.1.0", "sha256": "cd"}
+    bcb = {"benchmark": "bigcodebench-hard-instruct", "data": data}
+    other = {**scoring, "bigcodebench": {"timeout_s": 120.0, "memory_mb": 8192}}
+    first = _run("PF", model="a", scoring=newer, **bcb)
+    second = _run("FP", model="b", scoring=other, **bcb)
+    assert compare_runs([first, second]).notes == ("scoring settings differ from a: b",)
+
+
 def test_compare_rejects_mismatches() -> None:
     first, second = _two_runs()
     mbpp = _run("PPFFPP", benchmark="mbpp", model="x")

@@ -22,7 +22,11 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
-from fgit.evaluation.benchmark_names import benchmark_display, has_base_and_plus
+from fgit.evaluation.benchmark_names import (
+    benchmark_display,
+    bigcodebench_split,
+    has_base_and_plus,
+)
 from fgit.evaluation.problems import is_problems_benchmark
 from fgit.evaluation.results import EvalRun, run_scores
 from fgit.evaluation.scores import TaskScore
@@ -184,13 +188,23 @@ def _check_comparable(runs: Sequence[EvalRun], names: list[str]) -> None:
             raise ValueError("different task ids: " + "; ".join(problems))
 
 
+def _test_side(run: EvalRun, field: str) -> Any:
+    """What of ``field`` decides this run's verdicts. The BigCodeBench profile (its sandbox
+    limits) is recorded in every results file since fgit had it, but only BigCodeBench's
+    verdicts depend on it: an older MBPP+ file without it scored the same way."""
+    value = getattr(run, field)
+    if field == "scoring" and bigcodebench_split(run.benchmark) is None:
+        return {key: v for key, v in value.items() if key != "bigcodebench"}
+    return value
+
+
 def _notes(runs: Sequence[EvalRun], names: list[str]) -> tuple[str, ...]:
     # The test side must match for a paired comparison; the model side is what is compared.
     notes = []
     for field in ("data", "scoring"):
-        reference = getattr(runs[0], field)
+        reference = _test_side(runs[0], field)
         differ = [
-            n for r, n in zip(runs[1:], names[1:], strict=True) if getattr(r, field) != reference
+            n for r, n in zip(runs[1:], names[1:], strict=True) if _test_side(r, field) != reference
         ]
         if differ:
             notes.append(f"{field} settings differ from {names[0]}: {', '.join(differ)}")
