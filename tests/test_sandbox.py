@@ -659,6 +659,20 @@ def test_bigcodebench_processes_die_with_the_run():
     assert_no_strays(result.stdout.splitlines()[0])
 
 
+@needs_namespaces
+def test_bigcodebench_python_on_path_is_the_interpreter_that_runs_it():
+    # Tasks run scripts with subprocess.call(["python", ...]) (BigCodeBench/1101, 1103, 1104):
+    # as in upstream's image, that is the interpreter with the tasks' libraries.
+    source = """
+        import subprocess, sys
+        child = subprocess.run(
+            ["python", "-c", "import sys; print(sys.prefix)"], capture_output=True, text=True
+        )
+        assert child.stdout.strip() == sys.prefix, (child.stdout, child.stderr, sys.prefix)
+    """
+    assert run_bcb(source).passed
+
+
 def test_bigcodebench_is_refused_without_namespaces(fallback):
     result = run_bcb(SPAWN)
     assert result.verdict is Verdict.SANDBOX_ERROR
@@ -676,6 +690,7 @@ def test_environment_is_scrubbed(monkeypatch):
         assert "HF_TOKEN" not in os.environ
         assert "/nonexistent" not in sys.path
         assert os.environ["HOME"] == os.environ["TMPDIR"] == os.getcwd()
+        assert os.environ["PATH"] == "/usr/bin:/bin"  # the interpreter's folder: subprocess only
     """
     assert run(source).passed
 

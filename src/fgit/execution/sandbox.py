@@ -194,11 +194,17 @@ def _sandbox_error(start: float, exc: BaseException) -> ExecutionResult:
     )
 
 
-def _child_env(workdir: str) -> dict[str, str]:
-    """The whole environment of the child: nothing is inherited from ours."""
+def _child_env(workdir: str, python: str, policy: Policy) -> dict[str, str]:
+    """The whole environment of the child: nothing is inherited from ours. A program that may
+    start processes finds the interpreter that runs it first on ``PATH``, so ``python`` (and
+    ``python3``) is the one with the tasks' libraries, as in BigCodeBench's image, not a bare
+    system Python or nothing (Debian has no ``python``)."""
     one = "1"
+    path = "/usr/bin:/bin"
+    if policy.subprocess:
+        path = f"{os.path.dirname(os.path.abspath(python))}:{path}"
     return {
-        "PATH": "/usr/bin:/bin",
+        "PATH": path,
         "LANG": "C.UTF-8",
         "LC_ALL": "C.UTF-8",
         "HOME": workdir,
@@ -284,7 +290,7 @@ def _spawn(
         proc = subprocess.Popen(
             args,
             cwd=workdir,
-            env=_child_env(workdir),
+            env=_child_env(workdir, python, policy),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
