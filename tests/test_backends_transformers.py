@@ -64,7 +64,7 @@ def test_is_a_backend_and_describes_itself(backend: TransformersBackend, tiny_fo
         "dtype": "float32",
         "dtype_reason": choose_dtype("cpu").reason,  # auto; conftest keeps it float32
         "cache_implementation": "dynamic",
-        "greedy_loop": "drop-finished",
+        "decode_loop": "drop-finished",
         "device": "cpu",
         "transformers": transformers.__version__,
         "torch": torch.__version__,
@@ -160,6 +160,27 @@ def test_per_prompt_seeds_make_samples_independent_of_the_other_prompts(
     ]
     with pytest.raises(GenerationError, match="2 seeds for 3 prompts"):
         backend.generate(CONVERSATIONS[:3], dataclasses.replace(params, seeds=(1, 2)))
+
+
+def test_sampled_rows_of_many_prompts_share_a_batch_whatever_its_size(
+    backend: TransformersBackend, batch_size
+):
+    # Each sample draws from a generator of its own (fgit.backends.decoding): 4 prompts x 2
+    # samples fill one batch of 8, and batches of 3 give the same samples.
+    params = SamplingParams(n=2, temperature=1.0, max_new_tokens=6, seeds=(5, 6, 7, 8))
+    heights: list[int] = []
+    hook = backend.model.model.register_forward_pre_hook(
+        lambda module, args, kwargs: heights.append(kwargs["input_ids"].shape[0]),
+        with_kwargs=True,
+    )
+    batch_size(8)
+    try:
+        wide = backend.generate(CONVERSATIONS[:4], params)
+    finally:
+        hook.remove()
+    assert heights[0] == 8
+    batch_size(3)
+    assert backend.generate(CONVERSATIONS[:4], params) == wide
 
 
 def test_n_may_exceed_the_batch_size(backend: TransformersBackend, batch_size):
@@ -265,7 +286,7 @@ def test_load_backend_builds_with_the_settings(tiny_folder: Path):
     assert isinstance(loaded, TransformersBackend)
     assert (loaded.batch_size, loaded.drop_finished_rows, loaded.quiet) == (3, False, True)
     assert loaded.describe()["cache_implementation"] == "static"
-    assert loaded.describe()["greedy_loop"] == "generate"  # a static cache keeps generate
+    assert loaded.describe()["decode_loop"] == "generate"  # a static cache keeps generate
     assert loaded._generation_config(GREEDY).cache_implementation == "static"
 
 

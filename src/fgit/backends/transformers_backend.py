@@ -11,16 +11,19 @@ shows up in the first batch) and results are put back in input order.
 Sampling uses only ``temperature`` and ``top_p``: the model's own generation defaults (top_k,
 repetition penalty, ...) are neutralised so that runs are defined by ``SamplingParams`` alone
 and match what an OpenAI-compatible server is asked for. ``temperature == 0`` is greedy.
-``seed`` seeds torch once per ``generate`` call: samples are reproducible for the same inputs
-and batch size (each batch draws from the same random stream). Per-prompt ``seeds`` instead
-generate each prompt's ``n`` rows in batches of their own, after seeding torch with its seed: a
-prompt's samples then depend only on it, its seed, ``n`` and the batch size, not on the other
-prompts of the call (the price: a batch holds at most ``n`` rows).
+On the dynamic cache (the default), every sample is a row with a random generator of its own,
+seeded by :func:`row_seed` from its prompt's seed (per-prompt ``seeds``, or one derived from
+``seed`` and the prompt's place in the call) and its sample number: a prompt's samples then
+depend only on it and its seed, not on the other prompts of the call, the batch size or where a
+run stopped, and rows of many prompts share a batch (:func:`fgit.backends.decoding.sample_decode`).
+With a static cache, or ``drop_finished_rows=False``, sampling is ``generate``'s: ``seed`` seeds
+torch once per call (reproducible for the same inputs and batch size), and per-prompt ``seeds``
+generate each prompt's ``n`` rows in batches of their own after seeding torch with it.
 
 Generation ends at the model's end-of-sequence/end-of-turn ids; stop strings cut the text
-afterwards, and a row whose new text already holds one is finished early. Greedy runs
-(temperature 0, dynamic cache) use :func:`fgit.backends.greedy.greedy_decode`, which also stops
-*computing* a finished row; sampled runs use ``generate``.
+afterwards, and a row whose new text already holds one is finished early. On the dynamic cache,
+greedy and sampled runs use :mod:`fgit.backends.decoding`, which also stops *computing* a
+finished row.
 
 Left padding is safe: transformers (5.x) derives ``position_ids`` from the attention mask in
 ``generate`` (cumsum - 1), so a prompt gets the same positions whatever it is padded to (and
@@ -30,11 +33,13 @@ the batch size (tested); in bfloat16, rounding may differ slightly between batch
 
 from __future__ import annotations
 
+import hashlib
 import os
+import secrets
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from fgit.backends.greedy import StopCheck, greedy_decode
+from fgit.backends.decoding import StopCheck, greedy_decode, sample_decode
 from fgit.backends.protocol import Conversation, GenerationError, SamplingParams, seeds_for
 from fgit.progress import progress_bar
 
@@ -116,6 +121,23 @@ def _stop_check(tokenizer: PreTrainedTokenizerBase, stop: Sequence[str]) -> Stop
     return stopped
 
 
+def row_seed(seed: int, index: int) -> int:
+    """The seed of item ``index`` under ``seed``: 63 bits of sha256(f"{seed}\\0{index}")."""
+    digest = hashlib.sha256(f"{seed}\0{index}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") >> 1
+
+
+def _row_seeds(
+    params: SamplingParams, seeds: list[int] | None, prompts: int
+) -> dict[tuple[int, int], int]:
+    """Each sample's generator seed, by (prompt, sample): from the prompt's own seed, or, without
+    per-prompt seeds, from ``params.seed`` (random when unset) and the prompt's place."""
+    if seeds is None:
+        base = params.seed if params.seed is not None else secrets.randbits(63)
+        seeds = [row_seed(base, i) for i in range(prompts)]
+    return {(i, k): row_seed(seeds[i], k) for i in range(prompts) for k in range(params.n)}
+
+
 class TransformersBackend:
     """``CompletionBackend`` running a causal LM in this process (GPU when present)."""
 
@@ -139,7 +161,8 @@ class TransformersBackend:
         ``cache_implementation``: transformers' KV cache kind for ``generate``, None (dynamic)
         or e.g. "static", which lets torch.compile reuse one graph on GPUs; greedy answers are
         the same either way. ``drop_finished_rows``: greedy runs on the dynamic cache drop
-        finished rows (:mod:`fgit.backends.greedy`); False runs plain ``generate``, which
+        finished rows, and sampled ones give each row a generator of its own
+        (:mod:`fgit.backends.decoding`); False runs plain ``generate``, which
         benchmarks/evaluation.py measures it against.
         """
         from fgit.models import load_model_and_tokenizer
@@ -302,24 +325,47 @@ class TransformersBackend:
         text = self.tokenizer.decode(ids[:end], skip_special_tokens=True)
         return truncate_at_stop(text, stop)
 
+    @property
+    def _own_loop(self) -> bool:
+        """Whether batches run :mod:`fgit.backends.decoding` rather than ``generate``."""
+        return self.drop_finished_rows and self.cache_implementation is None
+
     def _run_batch(
-        self, prompts: list[list[int]], config: GenerationConfig, stop: Sequence[str]
+        self,
+        prompts: list[list[int]],
+        config: GenerationConfig,
+        stop: Sequence[str],
+        seeds: list[int] | None = None,
     ) -> list[str]:
+        """One batch; ``seeds``: each row's generator seed (sampled runs on our own loop)."""
         import torch
 
         inputs = self._batch_tensors(prompts)
         width = inputs["input_ids"].shape[1]
         stop = [s for s in stop if s]  # an empty stop string would end every row at once
-        if not config.do_sample and self.cache_implementation is None and self.drop_finished_rows:
+        if self._own_loop:
+            common = {
+                "max_new_tokens": config.max_new_tokens,
+                "eos_ids": self.eos_ids,
+                "stopped": _stop_check(self.tokenizer, stop) if stop else None,
+            }
             with torch.inference_mode():
-                rows = greedy_decode(
-                    self.model,
-                    inputs["input_ids"],
-                    inputs["attention_mask"],
-                    max_new_tokens=config.max_new_tokens,
-                    eos_ids=self.eos_ids,
-                    stopped=_stop_check(self.tokenizer, stop) if stop else None,
-                )
+                if config.do_sample:
+                    if seeds is None:
+                        raise GenerationError("a sampled batch needs one seed per row")
+                    rows = sample_decode(
+                        self.model,
+                        inputs["input_ids"],
+                        inputs["attention_mask"],
+                        temperature=config.temperature,
+                        top_p=config.top_p,
+                        seeds=seeds,
+                        **common,
+                    )
+                else:
+                    rows = greedy_decode(
+                        self.model, inputs["input_ids"], inputs["attention_mask"], **common
+                    )
             return [self._decode_new(row, stop) for row in rows]
         criteria = [_stop_criterion(self.tokenizer, stop, width)] if stop else []
         with torch.inference_mode():
@@ -354,6 +400,11 @@ class TransformersBackend:
         import torch
 
         seeds = seeds_for(params, len(encoded))
+        config = self._generation_config(params)
+        row_seeds = None
+        if config.do_sample and self._own_loop:  # a generator per row: any rows share a batch
+            row_seeds = _row_seeds(params, seeds, len(encoded))
+            seeds = None
         # One row per sample; longest prompts first to fail fast on memory and pad little.
         if seeds is None:  # one random stream for the whole call
             rows = [(i, k) for i in range(len(encoded)) for k in range(params.n)]
@@ -362,16 +413,20 @@ class TransformersBackend:
         else:  # one stream per prompt: its rows alone, after its own seed
             order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
             streams = [(seeds[i], [(i, k) for k in range(params.n)]) for i in order]
-        config = self._generation_config(params)
         results: list[list[str]] = [[""] * params.n for _ in encoded]
         with progress_bar(self.quiet) as progress:
             task = progress.add_task("generate", total=len(encoded) * params.n)
             for seed, rows in streams:
-                if seed is not None:
+                if seed is not None and row_seeds is None:
                     torch.manual_seed(seed)
                 for start in range(0, len(rows), self.batch_size):
                     batch = rows[start : start + self.batch_size]
-                    texts = self._run_batch([encoded[i] for i, _ in batch], config, params.stop)
+                    texts = self._run_batch(
+                        [encoded[i] for i, _ in batch],
+                        config,
+                        params.stop,
+                        [row_seeds[row] for row in batch] if row_seeds is not None else None,
+                    )
                     for (i, k), text in zip(batch, texts, strict=True):
                         results[i][k] = text
                     progress.advance(task, len(batch))
@@ -388,11 +443,10 @@ class TransformersBackend:
             "dtype": str(self.model.dtype).removeprefix("torch."),
             "dtype_reason": self.dtype_reason,
             "cache_implementation": self.cache_implementation or "dynamic",
-            # how greedy runs decode (fgit.backends.greedy): finished rows leave the batch, or
-            # transformers' generate keeps every row to the end
-            "greedy_loop": "drop-finished"
-            if self.drop_finished_rows and self.cache_implementation is None
-            else "generate",
+            # how batches decode (fgit.backends.decoding): finished rows leave the batch and
+            # sampled rows draw from generators of their own, or transformers' generate keeps
+            # every row to the end and samples from torch's global stream
+            "decode_loop": "drop-finished" if self._own_loop else "generate",
             "device": str(self.model.device),
             "transformers": transformers.__version__,
             "torch": torch.__version__,

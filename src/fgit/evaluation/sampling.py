@@ -6,8 +6,9 @@ verdicts of every sample.
 task's samples then depend only on the model, its prompt, the settings and that seed, not on
 which tasks share a chunk or a batch, nor on where a killed run stopped: a resumed run writes the
 samples an uninterrupted one writes (on the same machine and software; the transformers backend
-also needs the same ``batch_size`` when n exceeds it). Greedy runs are deterministic and ignore
-the seed.
+gives each sample a generator of its own, so the batch size does not matter either, except with
+a static cache, where it does when n exceeds it). Greedy runs are deterministic and ignore the
+seed.
 
 **What a samples file was drawn with.** ``OUT.sampling.json`` beside ``OUT.samples.jsonl``
 records temperature, top-p, seed and max_new_tokens; a run that would append samples drawn
