@@ -6,6 +6,10 @@ overhead, and greedy generation throughput.
     # CPU: fgit's greedy loop (finished rows leave the batch) vs transformers' generate
     python benchmarks/evaluation.py --skip score,overhead --model qwen2.5-coder-0.5b-instruct \
         --loops drop-finished,generate --tasks 64 --batch 32 --max-new-tokens 512
+    # CPU: sampled, 4 samples per task with per-task seeds as on-policy attempts draw them
+    python benchmarks/evaluation.py --skip score,overhead --model qwen2.5-coder-0.5b-instruct \
+        --loops drop-finished,generate --tasks 8 --samples 4 --temperature 0.8 --batch 32 \
+        --max-new-tokens 384
     # CPU: float32 vs bf16 side by side, and llama.cpp on the packaged GGUF (one stream)
     python benchmarks/evaluation.py --skip score,overhead --model qwen2.5-coder-0.5b-instruct \
         --dtypes float32,bfloat16 --llamacpp --tasks 16 --batch 16 --max-new-tokens 128
@@ -13,7 +17,8 @@ overhead, and greedy generation throughput.
 Scoring runs every solution in fgit's sandbox (own process, uid, namespaces, limits) with all
 cores; the overhead is the mean wall time of a trivial program run alone (``pass``), i.e. what
 the sandbox itself costs per program. Generation is greedy on HumanEval prompts in evalplus's
-chat format, ``--max-new-tokens`` each, and counts the tokens actually generated.
+chat format, ``--max-new-tokens`` each, and counts the tokens actually generated; with
+``--samples N --temperature T``, N samples per task, each task seeded as evaluation seeds it.
 """
 
 from __future__ import annotations
@@ -63,9 +68,12 @@ def generation(
     max_new_tokens: int,
     dtype: str = "auto",
     loop: str = "drop-finished",
+    samples: int = 1,
+    temperature: float = 0.0,
 ) -> tuple[float, int, str, list[str]]:
-    """Greedy over the first ``tasks`` HumanEval prompts. ``loop``: drop-finished (fgit's
-    greedy_decode, the default) or generate (transformers' generate, every row to the end)."""
+    """Over the first ``tasks`` HumanEval prompts, greedy or ``samples`` each at
+    ``temperature``. ``loop``: drop-finished (fgit.backends.decoding, the default) or generate
+    (transformers' generate, every row to the end; sampled, one task per batch)."""
     import torch
 
     from fgit.backends.transformers_backend import TransformersBackend
@@ -91,14 +99,24 @@ def generation(
     prompts = [p.text for p in built]
     # evalplus's stop strings, as `fgit evaluate` uses them: a batch ends when every row has
     # stopped, so they decide how much is generated.
-    params = SamplingParams(temperature=0.0, max_new_tokens=max_new_tokens, stop=built[0].stop)
+    from fgit.evaluation.sampling import task_seed
+
+    seeds = tuple(task_seed(0, f"HumanEval/{i}") for i in range(len(prompts)))
+    params = SamplingParams(
+        n=samples,
+        temperature=temperature,
+        max_new_tokens=max_new_tokens,
+        stop=built[0].stop,
+        seeds=seeds if temperature > 0 else None,
+    )
     backend.complete(prompts[:batch], SamplingParams(temperature=0.0, max_new_tokens=8))  # warm
     start = time.perf_counter()
     outputs = backend.complete(prompts, params)
     seconds = time.perf_counter() - start
-    tokens = sum(len(tok(o[0], add_special_tokens=False)["input_ids"]) for o in outputs)
+    texts = [text for o in outputs for text in o]
+    tokens = sum(len(tok(text, add_special_tokens=False)["input_ids"]) for text in texts)
     label = f"{backend.model.device}, {backend.describe()['dtype']}, {loop}"
-    return seconds, tokens, label, [o[0] for o in outputs]
+    return seconds, tokens, label, texts
 
 
 def llamacpp_generation(
@@ -140,6 +158,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--tasks", type=int, default=32, help="HumanEval prompts to generate for")
     parser.add_argument("--max-new-tokens", type=int, default=128)
+    parser.add_argument("--samples", type=int, default=1, help="samples per task (needs T > 0)")
+    parser.add_argument("--temperature", type=float, default=0.0, help="0: greedy")
     parser.add_argument("--skip", default="", help="comma list of: score,overhead,generation")
     parser.add_argument(
         "--dtypes", default="auto", help="comma list of generation dtypes to run side by side"
@@ -172,15 +192,24 @@ def main(argv: list[str] | None = None) -> None:
         answers: dict[str, list[str]] = {}
         rates: dict[str, float] = {}
         runs = [(d, loop) for d in args.dtypes.split(",") for loop in args.loops.split(",")]
+        sampled = f"{args.samples} samples, T {args.temperature}"
+        mode = "greedy" if args.temperature == 0 else sampled
         for dtype, loop in runs:
             seconds, tokens, label, texts = generation(
-                args.model, args.batch, args.tasks, args.max_new_tokens, dtype, loop
+                args.model,
+                args.batch,
+                args.tasks,
+                args.max_new_tokens,
+                dtype,
+                loop,
+                args.samples,
+                args.temperature,
             )
             answers[label], rates[label] = texts, tokens / seconds
             print(
                 f"generation {args.model} ({label}): {tokens} tokens in {seconds:.1f} s = "
                 f"{tokens / seconds:.1f} tok/s (batch {args.batch}, {args.tasks} prompts, "
-                f"max {args.max_new_tokens} new tokens, greedy)",
+                f"max {args.max_new_tokens} new tokens, {mode})",
                 flush=True,
             )
         if args.llamacpp:
@@ -196,9 +225,10 @@ def main(argv: list[str] | None = None) -> None:
         labels = list(answers)
         for other in labels[1:]:
             same = sum(a == b for a, b in zip(answers[labels[0]], answers[other], strict=True))
+            kind = "greedy" if args.temperature == 0 else "sampled (loops draw differently)"
             print(
                 f"{other} vs {labels[0]}: {rates[other] / rates[labels[0]]:.2f}x tok/s, "
-                f"{same}/{len(answers[other])} greedy answers identical"
+                f"{same}/{len(answers[other])} {kind} answers identical"
             )
 
 
