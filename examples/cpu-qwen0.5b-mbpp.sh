@@ -48,16 +48,13 @@ fgit run "$CONFIG" --set output_dir="$RUN" \
     --set "training.runs.dpo={loss: dpo, beta: 0.1, learning_rate: $LR}" \
     --set "evaluation.models=[base, $SFT, $FGIT, dpo]"
 
-# 5. Issue 15: on-policy rounds in the same run folder, beside the three arms above. CodeLutra's
-#    dual loss (DPO + λ·SFT, β = 0.1, λ = 1) and FGIT, each on pairs of its own passing and
-#    failing attempts (4 per problem, T = 0.8), 2 rounds, at FGIT's chosen rate
-#    (docs/onpolicy.md). The stages above stay cached. Only round 2's models are scored on the
-#    benchmarks (4 hours here); round 1's are measured by round 2's attempts, which are their
-#    samples on the training problems (the report's Rounds section).
+# 5. Issue 15: on-policy rounds, a run of its own (examples/cpu-qwen0.5b-onpolicy.yaml): the same
+#    problems, holdout, training defaults and evaluation, no teacher. CodeLutra's dual loss
+#    (DPO + λ·SFT, β = 0.1, λ = 1) and FGIT, each on pairs of its own passing and failing
+#    attempts (4 per problem, T = 0.8), 2 rounds, at FGIT's chosen rate (docs/onpolicy.md).
+#    Only round 2's models are scored on the benchmarks; round 1's are measured by round 2's
+#    attempts, which are their samples on the training problems (the report's Rounds section).
 [[ ${ONPOLICY:-1} == 1 ]] || exit 0
-fgit run "$CONFIG" --set output_dir="$RUN" \
-    --set "training.runs.dpo={loss: dpo, beta: 0.1, learning_rate: $LR}" \
-    --set "training.runs.codelutra={loss: dpo+sft, beta: 0.1, sft_weight: 1.0, learning_rate: $LR}" \
-    --set "training.runs.fgit-onpolicy={loss: fgit, granularity: hybrid, alpha: 2.0, learning_rate: $LR}" \
-    --set "onpolicy={runs: [codelutra, fgit-onpolicy], rounds: 2, samples: 4, temperature: 0.8, max_new_tokens: 384}" \
-    --set "evaluation.models=[base, $SFT, $FGIT, dpo, codelutra-r2, fgit-onpolicy-r2]"
+fgit run examples/cpu-qwen0.5b-onpolicy.yaml --set output_dir="$RUN-onpolicy" \
+    --set "training.runs.codelutra.learning_rate=$LR" \
+    --set "training.runs.fgit-onpolicy.learning_rate=$LR"
