@@ -209,6 +209,11 @@ TRAIN_STAGE_KEYS = {
     ("cpu-qwen0.5b-mbpp.yaml", "train:sft-lr4e-4"): "880b4f477c628d49",
     ("cpu-qwen0.5b-mbpp.yaml", "train:fgit-lr1e-4"): "57c603ff7debaba5",
     ("cpu-qwen0.5b-mbpp.yaml", "train:fgit-lr4e-4"): "e99aa689474a17d8",
+    # the on-policy experiment (issue 15), resumed across sessions from its stage cache
+    ("cpu-qwen0.5b-onpolicy.yaml", "train:codelutra-r1"): "c6841149ebf3229f",
+    ("cpu-qwen0.5b-onpolicy.yaml", "train:codelutra-r2"): "f0c22fae8425e1fd",
+    ("cpu-qwen0.5b-onpolicy.yaml", "train:fgit-onpolicy-r1"): "3ea6825258c9cc62",
+    ("cpu-qwen0.5b-onpolicy.yaml", "train:fgit-onpolicy-r2"): "5f6492cf6f8ac06d",
 }
 
 
@@ -232,6 +237,28 @@ def test_training_stage_keys_of_the_examples_are_unchanged(tmp_path):
         s: k for (name, s), k in TRAIN_STAGE_KEYS.items() if name == "cpu-quickstart.yaml"
     }
     assert _train_keys(quickstart_config(tmp_path / "qs")) == quickstart  # the embedded copy
+
+
+def test_the_onpolicy_experiment_shares_the_teacher_experiments_problems_and_evaluation():
+    """Its results are compared task by task with cpu-qwen0.5b-mbpp.yaml's arms (docs/results.md),
+    so everything but the runs must be the same; and it must not need that run's teacher."""
+    teacher = load_run_config(EXAMPLES / "cpu-qwen0.5b-mbpp.yaml")
+    onpolicy = load_run_config(EXAMPLES / "cpu-qwen0.5b-onpolicy.yaml")
+    assert onpolicy.model == teacher.model
+    assert onpolicy.problems == teacher.problems
+    assert onpolicy.training.defaults == teacher.training.defaults
+    assert onpolicy.evaluation.model_copy(update={"models": None}) == teacher.evaluation
+    assert onpolicy.selection.embedder == teacher.selection.embedder
+    assert not onpolicy.needs_teacher
+    assert onpolicy.teacher_runs == []
+    plan = [stage.name for stage in build_plan(onpolicy)]
+    assert "variants" not in plan and "selection" not in plan
+    assert [name for name in plan if name.startswith("eval:")] == [
+        "eval:codelutra-r2:humaneval+",
+        "eval:codelutra-r2:mbpp+",
+        "eval:fgit-onpolicy-r2:humaneval+",
+        "eval:fgit-onpolicy-r2:mbpp+",
+    ]
 
 
 def test_stage_key_depends_on_settings_and_inputs():
