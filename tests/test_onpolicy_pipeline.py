@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -290,3 +291,62 @@ def test_the_onpolicy_command_makes_pairs_of_sampled_attempts(
               "--out", str(out), "--correct", "teacher"],
     )  # fmt: skip
     assert bad.exit_code == 2 and "teacher" in bad.output
+
+
+@pytest.mark.slow
+def test_a_snapshot_without_merged_weights_restores_to_a_cached_run(
+    tmp_path, memorizing_model, problems_file
+):
+    """Two LoRA rounds; the snapshot leaves out both merged models' weights; restoring rebuilds
+    them from their adapters (round 2's on round 1's rebuilt model), byte for byte here, and
+    `fgit run` in the restored folder finds every stage current."""
+    from fgit.pipeline.snapshot import SNAPSHOT, restore_snapshot, save_snapshot
+    from fgit.pipeline.state import digest_paths
+
+    changes = {
+        "training__defaults__lora": {"r": 4, "alpha": 8},
+        "training__runs": {"lutra": {"loss": "dpo+sft"}},
+        "onpolicy__runs": ["lutra"],
+    }
+    out = tmp_path / "run"
+    data = onpolicy_config(memorizing_model, problems_file, out, **changes)
+    run_pipeline(parse_run_config(data, "t", tmp_path), quiet=True)
+    recorded = stages_of(out)
+
+    snap = tmp_path / "snapshot"
+    record = save_snapshot(out, snap)
+    assert sorted(record["dropped"]) == ["train:lutra-r1", "train:lutra-r2"]
+    assert record["dropped"]["train:lutra-r2"]["start"] == "train:lutra-r1"
+    assert record["dropped"]["train:lutra-r1"]["start"] == str(memorizing_model)
+    for model in ("lutra-r1", "lutra-r2"):
+        assert (snap / "train" / model / "adapter").is_dir()
+        assert (snap / "train" / model / "model" / "config.json").is_file()
+        assert not list((snap / "train" / model / "model").glob("*.safetensors"))
+        assert not (snap / "train" / model / "checkpoints").exists()
+    assert (snap / SNAPSHOT).is_file()
+
+    restored = tmp_path / "restored"
+    said: list[str] = []
+    rebuilt = restore_snapshot(snap, restored, quiet=True, say=said.append)
+    assert [(r.stage, r.matches) for r in rebuilt] == [
+        ("train:lutra-r1", True),
+        ("train:lutra-r2", True),
+    ], said
+    for model in ("lutra-r1", "lutra-r2"):  # the folder as the run left it, card included
+        folder = recorded[f"train:{model}"]["outputs"]["model"]
+        assert digest_paths(restored, [folder]) == digest_paths(out, [folder])
+    again = run_pipeline(
+        parse_run_config({**data, "output_dir": str(restored)}, "t", tmp_path), quiet=True
+    )
+    assert set(again.ran) == {"problems", "onpolicy:problems", "report"}
+
+    with pytest.raises(PipelineError, match="already holds a run"):
+        restore_snapshot(snap, restored, quiet=True)
+    # A different adapter cannot pass for the trained one: the check can fail.
+    adapter = snap / "train" / "lutra-r1" / "adapter"
+    shutil.copytree(out / "train" / "lutra-r2" / "adapter", adapter, dirs_exist_ok=True)
+    mismatched = restore_snapshot(snap, tmp_path / "other", quiet=True, say=said.append)
+    assert [r.matches for r in mismatched] == [False, False]
+    assert "NOT identical" in said[-1]
+    restored_record = json.loads((tmp_path / "other" / "restored.json").read_text())
+    assert restored_record["rebuilt"]["train:lutra-r1"]["identical"] is False
