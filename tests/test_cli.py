@@ -175,6 +175,27 @@ def test_set_options_are_deep_merged_in_order():
     assert _parse_overrides(["lora.r=8", "lora=null"]) == {"lora": None}  # the later one wins
 
 
+def test_set_after_a_null_starts_the_mapping_afresh(tmp_path):
+    """`--set training.runs=null --set training.runs.x=...` leaves the file's runs out: the
+    later --set wins over the file too, not only over earlier --set options."""
+    from fgit.pipeline import load_run_config
+
+    config = tmp_path / "run.yaml"
+    config.write_text(
+        "name: t\noutput_dir: out\nmodel: m\nproblems: {preset: mbpp}\n"
+        "training:\n  defaults: {lora: {r: 16, alpha: 64}}\n"
+        "  runs: {sft: {loss: sft}, fgit: {loss: fgit}}\n"
+    )
+    overrides = _parse_overrides(
+        ["training.runs=null", "training.runs.dpo={loss: dpo}", "training.defaults.lora.r=8"]
+    )
+    loaded = load_run_config(config, overrides)
+    assert list(loaded.training.runs) == ["dpo"]
+    assert loaded.training.defaults["lora"] == {"r": 8, "alpha": 64}  # no null: merged
+    lora_afresh = _parse_overrides(["training.defaults.lora=null", "training.defaults.lora.r=8"])
+    assert load_run_config(config, lora_afresh).training.defaults["lora"] == {"r": 8}
+
+
 def test_version_option_prints_what_the_version_command_prints():
     from fgit import __version__
 

@@ -615,7 +615,7 @@ def _parse_overrides(pairs: list[str]) -> dict[str, Any]:
     """``--set key=value`` options; values are YAML (``--set lora.r=8``, ``--set lora=null``)."""
     import yaml
 
-    from fgit.merge import deep_merge
+    from fgit.merge import set_override
     from fgit.training.config import ConfigError
 
     out: dict[str, Any] = {}
@@ -627,10 +627,8 @@ def _parse_overrides(pairs: list[str]) -> dict[str, Any]:
             value = yaml.safe_load(raw)
         except yaml.YAMLError:
             raise ConfigError(f"--set {item!r}: the value is not valid YAML") from None
-        for part in reversed(key.split(".")):
-            value = {part: value}
-        # Merged like everything else: a later --set wins, and lora=null then lora.r=8 works.
-        out = deep_merge(out, value)
+        # A later --set wins; lora=null then lora.r=8 starts lora afresh (fgit.merge).
+        set_override(out, key.split("."), value)
     return out
 
 
