@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from rich.progress import Progress
 
-from fgit.progress import progress_bar
+from fgit.progress import progress_bar, remaining_seconds
 
 
 def test_bar_shows_counts_eta_and_detail_last(
@@ -67,3 +68,71 @@ def test_quiet_bar_logs_nothing_either(
         task = bar.add_task("x", total=2)
         bar.advance(task)
     assert capsys.readouterr() == ("", "")
+
+
+class _Clock:
+    """A clock that moves only when told: rich reads it for elapsed time and its rate window."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_eta_for_steps_slower_than_richs_window_is_the_mean_rate_since_the_start() -> None:
+    """A step every 200 s leaves rich's 30-s window one sample, so rich has no rate; 2 of 5 done
+    in 400 s leaves 3 at 200 s each."""
+    clock = _Clock()
+    with Progress(get_time=clock, disable=True) as bar:
+        task_id = bar.add_task("generate", total=5)
+        task = bar.tasks[0]
+        assert remaining_seconds(task) is None  # nothing done: no rate to go by
+        for _ in range(2):
+            clock.now += 200
+            bar.advance(task_id)
+        assert task.time_remaining is None  # rich alone: no estimate for the whole run
+        assert remaining_seconds(task) == pytest.approx(600)
+        bar.advance(task_id, 3)
+        assert remaining_seconds(task) == 0.0
+
+
+def test_eta_for_fast_steps_is_richs_recent_rate() -> None:
+    """Steps every second: rich's rate over its window (here 1 a second once the run speeds up),
+    not the slow start's mean."""
+    clock = _Clock()
+    with Progress(get_time=clock, disable=True) as bar:
+        task_id = bar.add_task("score", total=100)
+        clock.now += 100  # a slow start (loading): the mean rate would say 1 per 10 s
+        bar.advance(task_id)
+        for _ in range(9):
+            clock.now += 1
+            bar.advance(task_id)
+        task = bar.tasks[0]
+        assert remaining_seconds(task) == task.time_remaining == pytest.approx(90)
+
+
+def test_unbounded_task_has_no_eta() -> None:
+    clock = _Clock()
+    with Progress(get_time=clock, disable=True) as bar:
+        task_id = bar.add_task("read", total=None)
+        clock.now += 10
+        bar.advance(task_id)
+        assert remaining_seconds(bar.tasks[0]) is None
+
+
+def test_logged_line_shows_an_eta_when_every_step_takes_minutes(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The log of an hour of sampling once read `eta -:--:--` on every line."""
+    monkeypatch.setenv("FGIT_PROGRESS_EVERY", "0")
+    clock = _Clock()
+    with progress_bar(False, unit="sequences") as bar:
+        bar.get_time = clock  # tasks added from here on keep this clock
+        task = bar.add_task("generate", total=256)
+        for _ in range(2):
+            clock.now += 220
+            bar.advance(task, 32)
+    lines = capsys.readouterr().err.splitlines()
+    logged = [line for line in lines if line.startswith("generate: ")]
+    assert logged[-1] == "generate: 64/256 sequences, elapsed 0:07:20, eta 0:22:00"
