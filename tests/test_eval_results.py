@@ -27,7 +27,13 @@ from fgit.evaluation.results import (
     write_run,
 )
 from fgit.evaluation.scores import TaskScore
-from fgit.evaluation.stats import McNemarResult, mcnemar_exact, paired_bootstrap_ci
+from fgit.evaluation.stats import (
+    McNemarResult,
+    mcnemar_exact,
+    paired_bootstrap_ci,
+    paired_bootstrap_mean_ci,
+    sign_test,
+)
 
 CREATED = datetime(2025, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 
@@ -353,6 +359,63 @@ def test_bootstrap_all_equal_and_bad_arguments() -> None:
         paired_bootstrap_ci([True], [False], confidence=1.0)
     with pytest.raises(ValueError, match="resamples"):
         paired_bootstrap_ci([True], [False], resamples=0)
+
+
+def _shares(rng: np.random.Generator, tasks: int, n: int, rate: float) -> list[float]:
+    """Per-task shares of n samples passing, as a sampled run's tasks have them."""
+    return list(rng.binomial(n, rate, size=tasks) / n)
+
+
+@pytest.mark.parametrize(("n01", "n10"), [(0, 0), (0, 5), (2, 8), (10, 25), (60, 40)])
+def test_sign_test_on_pass_fail_is_mcnemar(n01: int, n10: int) -> None:
+    a, b = _pairs(n01, n10)
+    assert sign_test([float(x) for x in a], [float(x) for x in b]) == mcnemar_exact(a, b)
+
+
+def test_sign_test_counts_tasks_that_moved_and_drops_ties() -> None:
+    a = [0.25, 0.5, 1.0, 0.75, 0.0, 0.5]
+    b = [0.5, 0.5, 0.25, 0.75, 0.0, 1.0]  # up, tie, down, tie, tie, up
+    result = sign_test(a, b)
+    assert (result.b_only, result.a_only) == (2, 1)
+    assert result.p_value == pytest.approx(_reference_p(2, 1))  # 3 tasks moved: 2 : 1
+    with pytest.raises(ValueError, match="equal lengths"):
+        sign_test([0.5], [])
+
+
+def test_mean_bootstrap_matches_index_resampling() -> None:
+    """Shares of 4 samples: the multinomial over distinct differences against the textbook
+    resampling of task indices."""
+    rng = np.random.default_rng(7)
+    a, b = _shares(rng, 110, 4, 0.3), _shares(rng, 110, 4, 0.22)
+    diff, low, high = paired_bootstrap_mean_ci(a, b, resamples=20_000)
+    d = np.array(b) - np.array(a)
+    means = d[rng.integers(0, d.size, size=(20_000, d.size))].mean(axis=1)
+    ref_low, ref_high = np.quantile(means, [0.025, 0.975])
+    assert diff == pytest.approx(d.mean())
+    assert low == pytest.approx(ref_low, abs=0.006)
+    assert high == pytest.approx(ref_high, abs=0.006)
+    assert paired_bootstrap_mean_ci(a, b, resamples=20_000) == (diff, low, high)  # seeded
+
+
+def test_mean_bootstrap_on_pass_fail_agrees_with_the_pass_fail_one() -> None:
+    a, b = _pairs(15, 7, both=40, neither=38)
+    diff, low, high = paired_bootstrap_ci(a, b, resamples=20_000)
+    mean_diff, mean_low, mean_high = paired_bootstrap_mean_ci(
+        [float(x) for x in a], [float(x) for x in b], resamples=20_000
+    )
+    assert mean_diff == pytest.approx(diff)
+    assert mean_low == pytest.approx(low, abs=0.011) and mean_high == pytest.approx(high, abs=0.011)
+
+
+def test_mean_bootstrap_edge_cases_and_bad_arguments() -> None:
+    assert paired_bootstrap_mean_ci([0.5, 0.25], [0.5, 0.25]) == (0.0, 0.0, 0.0)
+    assert paired_bootstrap_mean_ci([0.0] * 3, [0.75] * 3) == pytest.approx((0.75, 0.75, 0.75))
+    with pytest.raises(ValueError, match="at least one task"):
+        paired_bootstrap_mean_ci([], [])
+    with pytest.raises(ValueError, match="confidence"):
+        paired_bootstrap_mean_ci([0.5], [0.5], confidence=0.0)
+    with pytest.raises(ValueError, match="resamples"):
+        paired_bootstrap_mean_ci([0.5], [0.5], resamples=0)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""n samples per task: run files (schema 2), the summary, compare's refusal, scoring every
+"""n samples per task: run files (schema 2), the summary, compare's pairing, scoring every
 sample, and sampled generation with the tiny model: seeded, resumable, never mixed."""
 
 from __future__ import annotations
@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.console import Console
 from typer.testing import CliRunner
 
 from fgit.cli import app
+from fgit.evaluation.compare import compare_runs, render_comparison, verdict_outcome
 from fgit.evaluation.results import (
     RunFileError,
     build_run,
@@ -155,7 +157,7 @@ def test_build_run_refuses_unequal_sample_counts() -> None:
         _sampled_run(["PF", "FF"], ks=[3])
 
 
-def test_compare_refuses_sampled_runs_in_one_line(tmp_path: Path) -> None:
+def test_compare_refuses_a_greedy_run_beside_a_sampled_one_in_one_line(tmp_path: Path) -> None:
     greedy = tmp_path / "greedy.json"
     sampled = tmp_path / "sampled.json"
     write_run(greedy, _sampled_run(["P", "F"]))
@@ -163,7 +165,71 @@ def test_compare_refuses_sampled_runs_in_one_line(tmp_path: Path) -> None:
     result = runner.invoke(app, ["compare", str(greedy), str(sampled)])
     assert result.exit_code == 2
     [line] = result.output.strip().splitlines()
-    assert "sampled has 2 samples per task; fgit compare pairs one-sample (greedy) runs" in line
+    assert "greedy has 1 sample(s) per task and sampled 2: fgit compare pairs greedy runs" in line
+
+
+def test_compare_pairs_sampled_runs_by_each_tasks_share_of_passing_samples() -> None:
+    """Base shares 3/4, 0/4, 4/4, 1/4 against 1/4, 2/4, 4/4, 1/4: the mean moves by
+    (−2 + 2 + 0 + 0) / 16 = 0; one task rose and one fell (the sign test's 1 : 1)."""
+    first = _sampled_run(["PPPF", "FFFF", "PPPP", "PFFF"], ["PPFF", "FFFF", "PPPP", "FFFF"])
+    other = _sampled_run(["PFFF", "PPFF", "PPPP", "FFFP"], ["PFFF", "PFFF", "PPPP", "FFFF"])
+    comparison = compare_runs([first, other], names=["r0", "r1"])
+    assert comparison.sampled and comparison.test_name == "sign test"
+    entry = comparison.runs[1]
+    assert entry.base is not None and entry.plus is not None
+    assert entry.base.delta_pp == pytest.approx(0.0)
+    assert (entry.base.mcnemar.b_only, entry.base.mcnemar.a_only) == (1, 1)
+    assert entry.base.mcnemar.p_value == 1.0
+    # plus (base and plus both pass): 2/4, 0, 4/4, 0 against 1/4, 1/4, 4/4, 0.
+    assert entry.plus.delta_pp == pytest.approx(100 * (-1 + 1) / 16)
+    base_flips = [(f.task_id, f.first, f.other, f.gained) for f in entry.flips if f.tests == "base"]
+    assert base_flips == [("HumanEval/0", "3/4", "1/4", False), ("HumanEval/1", "0/4", "2/4", True)]
+    rows = {row.task_id: row.verdicts for row in comparison.differing}
+    assert rows == {"HumanEval/0": ("3/4 | 2/4", "1/4 | 1/4"),
+                    "HumanEval/1": ("0/4 | 0/4", "2/4 | 1/4")}  # fmt: skip
+    # Task 3 moved on neither test set (1/4 and 0/4 both times; another sample passed).
+    assert "HumanEval/3" not in rows
+
+
+def test_compare_of_a_real_drop_in_sampled_runs_and_its_rendering() -> None:
+    """Twenty tasks each losing a passing sample of 4: −25 points, 20 : 0 for the sign test."""
+    first = _sampled_run(["PPFF"] * 20)
+    other = _sampled_run(["PFFF"] * 20, sample_solutions=None)
+    comparison = compare_runs([first, other], names=["before", "after"])
+    stats = comparison.runs[1].base
+    assert stats is not None and stats.delta_pp == pytest.approx(-25.0)
+    assert stats.ci_low_pp == stats.ci_high_pp == pytest.approx(-25.0)  # every task alike
+    assert (stats.mcnemar.b_only, stats.mcnemar.a_only) == (0, 20)
+    assert stats.mcnemar.p_value == pytest.approx(2 / 2**20)
+    console = Console(width=200, record=True)
+    console.print(render_comparison(comparison))
+    text = " ".join(console.export_text().split())  # the caption wraps at the table's width
+    assert "p: exact sign test" in text and "rose/fell" in text
+    assert "2/4" in text and "1/4" in text and "+0 -20" in text
+
+
+def test_compare_notes_sampled_runs_with_different_sample_counts() -> None:
+    comparison = compare_runs(
+        [_sampled_run(["PF", "FF"]), _sampled_run(["PFFP", "FFFF"])], names=["n2", "n4"]
+    )
+    assert comparison.runs[1].base is not None and comparison.runs[1].base.delta_pp == 0.0
+    assert comparison.notes == (
+        "samples per task differ (n2 2, n4 4): each task's share still pairs",
+    )
+
+
+@pytest.mark.parametrize(
+    ("cell", "sampled", "outcome"),
+    [
+        ("passed", False, "pass"), ("passed/failed", False, "fail"), ("failed", False, "fail"),
+        ("4/4", True, "pass"), ("0/4", True, "fail"), ("1/4", True, "some"),
+        ("4/4 | 4/4", True, "pass"), ("4/4 | 0/4", True, "some"), ("0/4 | 0/4", True, "fail"),
+    ],
+)  # fmt: skip
+def test_verdict_outcome_reads_greedy_and_sampled_cells(
+    cell: str, sampled: bool, outcome: str
+) -> None:
+    assert verdict_outcome(cell, sampled) == outcome
 
 
 # ---------------------------------------------------------------------------------------------

@@ -645,3 +645,53 @@ def test_report_renders_in_a_headless_browser(report, tmp_path):
         assert image.size == (1280, 2000)
         colours = image.convert("RGB").getcolors(maxcolors=1 << 16)
         assert colours is None or len(colours) > 10  # text, marks and plots, not a blank page
+
+
+def _attempts_run(model: str, shares: list[str]) -> Any:
+    """An on-policy attempts file's run: one string of sample verdicts (P/F) per problem."""
+    from datetime import datetime, timezone
+
+    from fgit.evaluation.results import build_run
+    from fgit.evaluation.scores import TaskScore
+
+    scores = [
+        [TaskScore(f"mbpp/{i}", "passed" if c == "P" else "failed", None, "") for c in letters]
+        for i, letters in enumerate(shares)
+    ]
+    return build_run(
+        model=model, benchmark="problems:problems.jsonl", sample_scores=scores, ks=[1],
+        data={"source": "problems.jsonl", "sha256": "ab"},
+        created=datetime(2026, 1, 2, tzinfo=timezone.utc),
+    )  # fmt: skip
+
+
+def test_rounds_section_pairs_a_rounds_attempts_with_the_base_models(tmp_path: Path) -> None:
+    """Round 2's sampler (round 1's model) passes 1 of 4 where the base model passed 2 of 4, on
+    10 of 20 problems: −12.5 points, 10 : 0 for the sign test (p = 2 / 2¹⁰)."""
+    from fgit.evaluation.results import write_run
+
+    run_dir = tmp_path / "run"
+    attempts = {"base": ["PPFF"] * 10 + ["FFFF"] * 10, "lutra-r1": ["PFFF"] * 10 + ["FFFF"] * 10}
+    stages: dict[str, Any] = {}
+    for model, shares in attempts.items():
+        folder = run_dir / "onpolicy" / model
+        folder.mkdir(parents=True)
+        write_run(folder / "attempts.json", _attempts_run(model, shares))
+        summary = {"pairs": 20, "pass_rate": 0.25, "problems": 20, "with_failure": 20,
+                   "with_pass": 10, "every_attempt_passes": 0}  # fmt: skip
+        (folder / "pairs.jsonl.summary.json").write_text(json.dumps(summary))
+        stages[f"attempts:{model}"] = {
+            "status": "done", "outputs": {"results": f"onpolicy/{model}/attempts.json"}
+        }  # fmt: skip
+        stages[f"pairs:{model}"] = {
+            "status": "done", "outputs": {"summary": f"onpolicy/{model}/pairs.jsonl.summary.json"}
+        }  # fmt: skip
+    manifest = {"name": "rounds", "config": {"onpolicy": {"runs": ["lutra"], "rounds": 2}},
+                "stages": stages}  # fmt: skip
+    (run_dir / "manifest.json").write_text(json.dumps(manifest))
+    html = write_report(run_dir).read_text()
+    section = html[html.index('<section id="rounds">') :]
+    section = section[: section.index("</section>")]
+    assert "sign-test p" in section
+    assert section.count("-12.5 [") == 1 and "p 0.002" in section  # only round 2's sampler
+    assert "lutra-r1" in section

@@ -969,7 +969,9 @@ def compare(
         ),
     ] = None,
 ) -> None:
-    """Runs side by side: pass@1, paired differences (McNemar, bootstrap CI), flipped tasks."""
+    """Runs side by side: pass@1, paired differences (McNemar, bootstrap CI), flipped tasks.
+
+    Runs with n samples per task pair on each task's share of passing samples (sign test)."""
     import json
 
     from fgit.evaluation.compare import (

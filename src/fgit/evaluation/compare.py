@@ -3,9 +3,11 @@
 Runs are paired by task id, so differences are tested with paired statistics (McNemar's exact
 test, a bootstrap CI of the pass@1 difference) and listed task by task.
 
-Only one-sample runs (greedy pass@1) are compared: McNemar's test and the flip list need one
-pass/fail per task. A run with n > 1 samples per task is refused with one line; its pass@k is
-in its file and in the summary ``fgit evaluate`` prints.
+Runs with n > 1 samples per task (``fgit evaluate --n-samples``, an on-policy stage's attempts)
+are compared with each other the same way, on each task's share of passing samples, whose mean
+is the run's pass@1: the sign test over the tasks whose share moved (McNemar's exact test is its
+one-sample case) and a bootstrap CI of the mean difference. A greedy run is not paired with a
+sampled one: they estimate different things (the greedy answer, the sampling distribution).
 """
 
 from __future__ import annotations
@@ -28,9 +30,15 @@ from fgit.evaluation.benchmark_names import (
     has_base_and_plus,
 )
 from fgit.evaluation.problems import is_problems_benchmark
-from fgit.evaluation.results import EvalRun, run_scores
+from fgit.evaluation.results import EvalRun, run_sample_scores
 from fgit.evaluation.scores import TaskScore
-from fgit.evaluation.stats import McNemarResult, mcnemar_exact, paired_bootstrap_ci
+from fgit.evaluation.stats import (
+    McNemarResult,
+    mcnemar_exact,
+    paired_bootstrap_ci,
+    paired_bootstrap_mean_ci,
+    sign_test,
+)
 
 __all__ = [
     "Comparison",
@@ -44,6 +52,7 @@ __all__ = [
     "format_p",
     "names_from_paths",
     "render_comparison",
+    "verdict_outcome",
 ]
 
 TestSet = Literal["base", "plus"]
@@ -57,19 +66,22 @@ class PairedStats:
     delta_pp: float
     ci_low_pp: float
     ci_high_pp: float
-    mcnemar: McNemarResult  # b_only: fail -> pass vs the first run, a_only: pass -> fail
+    # b_only: fail -> pass vs the first run, a_only: pass -> fail (sampled runs: the tasks whose
+    # share of passing samples rose / fell, and p is the sign test's)
+    mcnemar: McNemarResult
 
 
 @dataclass(frozen=True)
 class Flip:
     """A task that passes in one of the two runs only. Verdicts are the base verdict, or
-    ``"base/plus"`` for the plus test set."""
+    ``"base/plus"`` for the plus test set; in sampled runs, a task whose share of passing
+    samples differs, as ``"passing/n"``."""
 
     task_id: str
     tests: TestSet
     first: str  # verdict in the first run
     other: str  # verdict in this run
-    gained: bool  # fail -> pass (else pass -> fail)
+    gained: bool  # fail -> pass (else pass -> fail); sampled: the share rose
 
 
 @dataclass(frozen=True)
@@ -85,7 +97,8 @@ class RunEntry:
 
 @dataclass(frozen=True)
 class TaskRow:
-    """A task whose pass/fail differs from the first run in some run; one verdict per run."""
+    """A task whose pass/fail differs from the first run in some run; one verdict per run
+    (sampled runs: ``"passing/n"`` of the base tests, ``"base | plus"`` with plus tests)."""
 
     task_id: str
     verdicts: tuple[str, ...]
@@ -99,6 +112,12 @@ class Comparison:
     runs: tuple[RunEntry, ...]
     differing: tuple[TaskRow, ...]  # in the first run's task order
     notes: tuple[str, ...] = ()  # setting differences that may make the runs incomparable
+    sampled: bool = False  # n > 1 samples per task: shares of passing samples, the sign test
+
+    @property
+    def test_name(self) -> str:
+        """The paired test behind each p: ``McNemar`` or ``sign test``."""
+        return "sign test" if self.sampled else "McNemar"
 
 
 def _names(runs: Sequence[EvalRun], names: Sequence[str] | None) -> list[str]:
@@ -162,13 +181,15 @@ def _same_problems_file(first: EvalRun, first_name: str, run: EvalRun, name: str
 
 
 def _check_comparable(runs: Sequence[EvalRun], names: list[str]) -> None:
-    for run, name in zip(runs, names, strict=True):
-        if run.n_samples > 1:
-            raise ValueError(
-                f"{name} has {run.n_samples} samples per task; fgit compare pairs one-sample "
-                "(greedy) runs task by task: compare pass@k from each run's summary instead"
-            )
     first, first_name = runs[0], names[0]
+    for run, name in zip(runs[1:], names[1:], strict=True):
+        if (run.n_samples > 1) != (first.n_samples > 1):
+            raise ValueError(
+                f"{first_name} has {first.n_samples} sample(s) per task and {name} "
+                f"{run.n_samples}: fgit compare pairs greedy runs with greedy runs and sampled "
+                "runs with sampled runs (the greedy answer and the sampling distribution are "
+                "different things)"
+            )
     order = {t.task_id: i for i, t in enumerate(first.tasks)}
     for run, name in zip(runs[1:], names[1:], strict=True):
         same_file = _same_problems_file(first, first_name, run, name)
@@ -208,6 +229,9 @@ def _notes(runs: Sequence[EvalRun], names: list[str]) -> tuple[str, ...]:
         ]
         if differ:
             notes.append(f"{field} settings differ from {names[0]}: {', '.join(differ)}")
+    if len({run.n_samples for run in runs}) > 1:
+        counts = ", ".join(f"{n} {r.n_samples}" for r, n in zip(runs, names, strict=True))
+        notes.append(f"samples per task differ ({counts}): each task's share still pairs")
     return tuple(notes)
 
 
@@ -219,31 +243,49 @@ def _passed(score: TaskScore, tests: TestSet) -> bool:
     return score.base_passed if tests == "base" else score.plus_passed
 
 
+def _count(samples: list[TaskScore], tests: TestSet) -> str:
+    return f"{sum(_passed(s, tests) for s in samples)}/{len(samples)}"
+
+
+def _share(samples: list[TaskScore], tests: TestSet) -> float:
+    return sum(_passed(s, tests) for s in samples) / len(samples)
+
+
 def _paired(
-    first: list[TaskScore],
-    other: list[TaskScore],
+    first: list[list[TaskScore]],
+    other: list[list[TaskScore]],
     tests: TestSet,
     *,
+    sampled: bool,
     resamples: int,
     confidence: float,
     seed: int,
 ) -> tuple[PairedStats, list[Flip]]:
-    a = [_passed(s, tests) for s in first]
-    b = [_passed(s, tests) for s in other]
-    diff, low, high = paired_bootstrap_ci(
-        a, b, resamples=resamples, confidence=confidence, seed=seed
-    )
-    stats = PairedStats(100 * diff, 100 * low, 100 * high, mcnemar_exact(a, b))
+    """Each task's samples' verdicts in both runs (one sample each when not ``sampled``)."""
+    options = {"resamples": resamples, "confidence": confidence, "seed": seed}
+    if sampled:
+        a, b = [_share(t, tests) for t in first], [_share(t, tests) for t in other]
+        diff, low, high = paired_bootstrap_mean_ci(a, b, **options)
+        test, shown = sign_test(a, b), _count
+    else:
+        a, b = [_passed(t[0], tests) for t in first], [_passed(t[0], tests) for t in other]
+        diff, low, high = paired_bootstrap_ci(a, b, **options)
+        test, shown = mcnemar_exact(a, b), lambda t, tests: _verdict(t[0], tests)
     flips = [
-        Flip(s.task_id, tests, _verdict(s, tests), _verdict(t, tests), gained=passed_b)
-        for s, t, passed_a, passed_b in zip(first, other, a, b, strict=True)
-        if passed_a != passed_b
+        Flip(s[0].task_id, tests, shown(s, tests), shown(t, tests), gained=score_b > score_a)
+        for s, t, score_a, score_b in zip(first, other, a, b, strict=True)
+        if score_a != score_b
     ]
-    return stats, flips
+    return PairedStats(100 * diff, 100 * low, 100 * high, test), flips
 
 
-def _cell(score: TaskScore) -> str:
-    return score.base if score.plus is None else f"{score.base}/{score.plus}"
+def _cell(samples: list[TaskScore], sampled: bool) -> str:
+    if not sampled:
+        score = samples[0]
+        return score.base if score.plus is None else f"{score.base}/{score.plus}"
+    if samples[0].plus is None:
+        return _count(samples, "base")
+    return f"{_count(samples, 'base')} | {_count(samples, 'plus')}"
 
 
 def compare_runs(
@@ -264,14 +306,15 @@ def compare_runs(
         raise ValueError(f"a comparison needs at least two runs, got {len(runs)}")
     labels = _names(runs, names)
     _check_comparable(runs, labels)
-    first_scores = run_scores(runs[0])
-    order = [s.task_id for s in first_scores]
+    sampled = runs[0].n_samples > 1
+    first_scores = run_sample_scores(runs[0])
+    order = [samples[0].task_id for samples in first_scores]
     # Every run's scores in the first run's task order: the pairing of the tests.
     aligned = [first_scores]
     for run in runs[1:]:
-        by_id = {s.task_id: s for s in run_scores(run)}
+        by_id = {samples[0].task_id: samples for samples in run_sample_scores(run)}
         aligned.append([by_id[tid] for tid in order])
-    options = {"resamples": resamples, "confidence": confidence, "seed": seed}
+    options = {"sampled": sampled, "resamples": resamples, "confidence": confidence, "seed": seed}
     entries = [RunEntry(labels[0], runs[0].model, runs[0].pass_at_1_base, runs[0].pass_at_1_plus)]
     changed: set[str] = set()
     for run, name, scores in zip(runs[1:], labels[1:], aligned[1:], strict=True):
@@ -287,7 +330,7 @@ def compare_runs(
             )
         )
     differing = tuple(
-        TaskRow(tid, tuple(_cell(scores[i]) for scores in aligned))
+        TaskRow(tid, tuple(_cell(scores[i], sampled) for scores in aligned))
         for i, tid in enumerate(order)
         if tid in changed
     )
@@ -298,6 +341,7 @@ def compare_runs(
         runs=tuple(entries),
         differing=differing,
         notes=_notes(runs, labels),
+        sampled=sampled,
     )
 
 
@@ -336,6 +380,16 @@ def _moves(stats: PairedStats | None) -> str:
     return f"+{stats.mcnemar.b_only} -{stats.mcnemar.a_only}"
 
 
+def _moves_meaning(comparison: Comparison) -> str:
+    if comparison.sampled:
+        return "tasks whose share of passing samples rose/fell"
+    return "tasks gained/lost"
+
+
+def _changes(comparison: Comparison) -> str:
+    return "share of passing samples" if comparison.sampled else "pass/fail"
+
+
 def _runs_table(comparison: Comparison, only: str | None = None) -> Table:
     """The runs side by side; ``only``: the columns of one test set ("base" or "plus")."""
     level = f"{comparison.confidence:.0%}"
@@ -349,7 +403,7 @@ def _runs_table(comparison: Comparison, only: str | None = None) -> Table:
         title=f"{shown} · {comparison.tasks} tasks · each run vs {first}"
         + (f" · {only} tests" if only else ""),
         caption=f"Δ: vs {first}, percentage points, {level} paired bootstrap CI; "
-        "p: exact McNemar; ±: tasks gained/lost",
+        f"p: exact {comparison.test_name}; ±: {_moves_meaning(comparison)}",
     )
     # One test set (BigCodeBench): its columns are just "pass@1", "Δ pp" ...
     named = has_base_and_plus(comparison.benchmark) or with_plus
@@ -388,20 +442,35 @@ class _RunsTables:
         yield _runs_table(self.comparison, "plus")
 
 
-def _verdict_text(verdict: str) -> Text:
-    ok = all(part == "passed" for part in verdict.split("/"))
-    return Text(verdict, style="green" if ok else "red")
+def verdict_outcome(verdict: str, sampled: bool) -> Literal["pass", "fail", "some"]:
+    """How a task's cell of :class:`TaskRow` reads: every test passes (``passed/passed``, or
+    every sample: ``4/4 | 4/4``), none of the samples does, or something in between."""
+    if not sampled:
+        return "pass" if all(part == "passed" for part in verdict.split("/")) else "fail"
+    counts = [part.strip().split("/") for part in verdict.split("|")]
+    if all(passing == n for passing, n in counts):
+        return "pass"
+    return "fail" if all(passing == "0" for passing, _ in counts) else "some"
+
+
+_STYLES = {"pass": "green", "fail": "red", "some": "yellow"}
 
 
 def _tasks_table(comparison: Comparison, limit: int) -> Table:
     first = comparison.runs[0].name
-    which = "base/plus" if has_base_and_plus(comparison.benchmark) else "of each run"
-    table = Table(title=f"tasks whose pass/fail differs from {first} (verdicts {which})")
+    two = has_base_and_plus(comparison.benchmark)
+    if comparison.sampled:
+        which = "passing samples, base | plus" if two else "passing samples"
+    else:
+        which = "verdicts base/plus" if two else "verdicts of each run"
+    table = Table(title=f"tasks whose {_changes(comparison)} differs from {first} ({which})")
     table.add_column("task_id", no_wrap=True)
     for entry in comparison.runs:
         table.add_column(Text(entry.name))
     for row in comparison.differing[:limit]:
-        table.add_row(Text(row.task_id), *(_verdict_text(v) for v in row.verdicts))
+        styles = [_STYLES[verdict_outcome(v, comparison.sampled)] for v in row.verdicts]
+        cells = [Text(v, style=style) for v, style in zip(row.verdicts, styles, strict=True)]
+        table.add_row(Text(row.task_id), *cells)
     hidden = len(comparison.differing) - limit
     if hidden > 0:
         table.add_row(Text(f"... {hidden} more"))
@@ -415,6 +484,8 @@ def render_comparison(comparison: Comparison, *, max_tasks: int = MAX_TASK_ROWS)
     if comparison.differing:
         parts.append(_tasks_table(comparison, max_tasks))
     else:
-        parts.append(Text(f"no task changes pass/fail vs {comparison.runs[0].name}"))
+        first = comparison.runs[0].name
+        what = f"its {_changes(comparison)}" if comparison.sampled else "pass/fail"
+        parts.append(Text(f"no task changes {what} vs {first}"))
     parts += [Text(f"note: {note}", style="yellow") for note in comparison.notes]
     return Group(*parts)

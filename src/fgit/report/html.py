@@ -22,6 +22,7 @@ from fgit.evaluation.compare import (
     compare_runs,
     format_delta,
     format_p,
+    verdict_outcome,
 )
 from fgit.evaluation.results import EvalRun
 from fgit.io import atomic_write
@@ -55,7 +56,7 @@ th, td { border: 1px solid var(--line); padding: 0.25em 0.6em; text-align: left;
          vertical-align: top; }
 th { background: #f3f5f8; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
-td.pass { color: #1c7c2c; } td.fail { color: #b3261e; }
+td.pass { color: #1c7c2c; } td.fail { color: #b3261e; } td.some { color: #9a6700; }
 .status-done { color: #1c7c2c; } .status-failed { color: #b3261e; font-weight: 600; }
 .status-running { color: #8a5a00; } .status-this { color: #1c7c2c; }
 code, pre { font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: 0.88em; }
@@ -539,6 +540,19 @@ def _pass_cells(inputs: ReportInputs, model: str) -> list[str]:
     return cells
 
 
+def _attempts_change(inputs: ReportInputs, sampler: str) -> str:
+    """``sampler``'s attempts against the base model's, paired by problem (the same seeds):
+    Δ pass rate with its CI and the sign test's p; "–" for the base model or without both."""
+    base, later = inputs.round_attempts.get("base"), inputs.round_attempts.get(sampler)
+    if sampler == "base" or base is None or later is None:
+        return "–"
+    try:
+        stats = compare_runs([base, later], names=["base", sampler]).runs[1].base
+    except ValueError:  # attempts at different problems: nothing pairs
+        return "–"
+    return f"{_delta(stats)}, p {_p(stats)}"
+
+
 def _round_row(inputs: ReportInputs, run: str, k: int) -> list[str]:
     """Round ``k`` of ``run``: the attempts it learnt from (its sampler's yield), its training
     and its model's pass@1."""
@@ -554,6 +568,7 @@ def _round_row(inputs: ReportInputs, run: str, k: int) -> list[str]:
         _e(k),
         f"<code>{_e(sampler)}</code>",
         _pct(found.get("pass_rate")) if "pass_rate" in found else "–",
+        _attempts_change(inputs, sampler),
         f"{_e(found.get('with_failure'))} / {_e(found.get('with_pass'))} / "
         f"{_e(found.get('every_attempt_passes'))} of {_e(found.get('problems'))}",
         pairs,
@@ -569,10 +584,11 @@ def _rounds_section(inputs: ReportInputs) -> str:
         return ""
     parts = ["<h2>On-policy rounds</h2>"]
     benchmarks = [benchmark_display(b) for b in inputs.evaluations]
-    header = ["round", "attempts by", "attempts passing", "problems: a failure / a pass / all "
-              "pass", "pairs", "loss first → last", "model", *benchmarks]  # fmt: skip
-    numeric = {0, 2, 4, *range(7, 7 + len(benchmarks))}
-    base = ["0", "–", "–", "–", "–", "–", "<code>base</code>", *_pass_cells(inputs, "base")]
+    header = ["round", "attempts by", "attempts passing", "Δ vs base's attempts (pp, 95% CI), "
+              "sign-test p", "problems: a failure / a pass / all pass", "pairs",
+              "loss first → last", "model", *benchmarks]  # fmt: skip
+    numeric = {0, 2, 3, 5, *range(8, 8 + len(benchmarks))}
+    base = ["0", "–", "–", "–", "–", "–", "–", "<code>base</code>", *_pass_cells(inputs, "base")]
     for run in runs:
         parts.append(f"<h3><code>{_e(run)}</code></h3>")
         rows = [base, *(_round_row(inputs, run, k) for k in range(1, rounds + 1))]
@@ -581,7 +597,10 @@ def _rounds_section(inputs: ReportInputs) -> str:
         '<p class="note">Round k trains on the pairs of the attempts of the model after round '
         "k − 1 (round 1: the base model's, shared by every on-policy run), from that model. "
         "Attempts passing: the share of all attempts at the training problems that pass their "
-        "tests (the sampled model's pass@1 estimate on them). Problems: with at least one "
+        "tests (the sampled model's pass@1 estimate on them). Δ: against the base model's "
+        "attempts at the same problems with the same seeds, paired by problem on its share of "
+        "passing attempts (bootstrap CI; exact sign test over the problems whose share moved). "
+        "Problems: with at least one "
         "failing attempt / at least one passing attempt / every attempt passing (no contrast, "
         "no pair). Benchmarks: pass@1 (base / plus tests where the benchmark has both).</p>"
     )
@@ -603,9 +622,8 @@ def _p(stats: PairedStats | None) -> str:
     return format_p(stats, missing="–")
 
 
-def _verdict_cell(verdict: str, detail: str) -> str:
-    ok = all(part == "passed" for part in verdict.split("/"))
-    cls = "pass" if ok else "fail"
+def _verdict_cell(verdict: str, detail: str, sampled: bool) -> str:
+    cls = verdict_outcome(verdict, sampled)
     title = f' title="{_e(detail)}"' if detail else ""
     return f'<td class="{cls}"{title}>{_e(verdict)}</td>'
 
@@ -615,13 +633,14 @@ def _comparison_html(comparison: Comparison, runs: Mapping[str, EvalRun]) -> str
     two = has_base_and_plus(comparison.benchmark) or with_plus
     first = comparison.runs[0].name
     level = f"{comparison.confidence:.0%}"
+    test = comparison.test_name
     if two:
         header = ["model", "pass@1 base", "pass@1 plus", "scored",
-                  f"Δ base vs {first} (pp, {level} CI)", "McNemar p base"]  # fmt: skip
+                  f"Δ base vs {first} (pp, {level} CI)", f"{test} p base"]  # fmt: skip
     else:  # one test set (BigCodeBench): one pass@1 column
-        header = ["model", "pass@1", "scored", f"Δ vs {first} (pp, {level} CI)", "McNemar p"]
+        header = ["model", "pass@1", "scored", f"Δ vs {first} (pp, {level} CI)", f"{test} p"]
     if with_plus:
-        header += [f"Δ plus vs {first} (pp, {level} CI)", "McNemar p plus"]
+        header += [f"Δ plus vs {first} (pp, {level} CI)", f"{test} p plus"]
     rows = []
     for entry in comparison.runs:
         plus = [_pct(entry.pass_at_1_plus)] if two else []
@@ -644,7 +663,7 @@ def _task_table(comparison: Comparison, runs: Mapping[str, EvalRun]) -> str:
     body = []
     for row in comparison.differing[:MAX_TASK_ROWS]:
         cells = "".join(
-            _verdict_cell(verdict, details[name].get(row.task_id, ""))
+            _verdict_cell(verdict, details[name].get(row.task_id, ""), comparison.sampled)
             for name, verdict in zip(names, row.verdicts, strict=True)
         )
         body.append(f"<tr><td><code>{_e(row.task_id)}</code></td>{cells}</tr>")
@@ -722,7 +741,8 @@ def _headline_html(result: BenchmarkResult) -> str:
         return title + _separate_runs_html(result.runs, result.why)
     caption = (
         f'<p class="muted">Δ: difference to {_e(comparison.runs[0].name)} in percentage points '
-        f"with a {comparison.confidence:.0%} paired bootstrap CI; p: exact McNemar test.</p>"
+        f"with a {comparison.confidence:.0%} paired bootstrap CI; p: exact {comparison.test_name} "
+        "test.</p>"
     )
     notes = "".join(f'<p class="note">note: {_e(note)}</p>' for note in comparison.notes)
     return title + caption + _comparison_html(comparison, result.runs) + notes

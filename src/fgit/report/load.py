@@ -58,6 +58,8 @@ class ReportInputs:
     evaluations: dict[str, dict[str, EvalRun]] = field(default_factory=dict)
     # sampling model -> the yield of its attempts (the pairs:MODEL stage's summary)
     round_yields: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # sampling model -> its attempts at the training problems (the attempts:MODEL stage's run)
+    round_attempts: dict[str, EvalRun] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -185,6 +187,13 @@ def _eval_key(name: str, entry: dict[str, Any]) -> tuple[str, str]:
     return str(model), str(benchmark)
 
 
+def _read_run(path: Path) -> EvalRun:
+    try:
+        return read_run(path)
+    except RunFileError as exc:
+        raise ReportError(str(exc)) from None
+
+
 def _evaluations(run_dir: Path, manifest: dict[str, Any]) -> dict[str, dict[str, EvalRun]]:
     out: dict[str, dict[str, EvalRun]] = {}
     for name, entry in manifest.get("stages", {}).items():
@@ -193,10 +202,7 @@ def _evaluations(run_dir: Path, manifest: dict[str, Any]) -> dict[str, dict[str,
         path = _output(run_dir, manifest, name, "results")
         if path is None:
             continue
-        try:
-            run = read_run(path)
-        except RunFileError as exc:
-            raise ReportError(str(exc)) from None
+        run = _read_run(path)
         model, benchmark = _eval_key(name, entry)
         out.setdefault(benchmark, {})[model] = run
     # The baseline first: "base" when evaluated, else manifest order.
@@ -233,4 +239,6 @@ def load_report_inputs(run_dir: Path) -> ReportInputs:
     for name in manifest.get("stages", {}):
         if name.startswith("pairs:") and (path := _output(run_dir, manifest, name, "summary")):
             inputs.round_yields[name.split(":", 1)[1]] = _read_object(path)
+        if name.startswith("attempts:") and (path := _output(run_dir, manifest, name, "results")):
+            inputs.round_attempts[name.split(":", 1)[1]] = _read_run(path)
     return inputs
