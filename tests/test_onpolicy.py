@@ -128,6 +128,45 @@ def test_a_failing_attempt_identical_to_the_correct_side_is_never_its_pair():
     assert alone.pairs == [] and alone.why_none == "every failing attempt equals the correct side"
 
 
+def test_an_attempt_the_sandbox_could_not_start_is_no_verified_fault():
+    # [pass, pass, pass, sandbox_error]: the last one's code never ran, so it is no incorrect side
+    attempts = [attempt(i, PASS_A if i % 2 else PASS_B, "passed") for i in range(3)]
+    attempts.append(attempt(3, FAIL_NEAR, "sandbox_error"))
+    outcome = pair_problem(PROBLEM, attempts, SCORER, PairRules())
+    assert outcome.pairs == [] and outcome.why_none == "no usable failing attempt"
+    assert outcome.dropped == Counter({"not run": 1, "duplicate": 1})
+    assert outcome.verdicts["sandbox_error"] == 1 and outcome.passed == 3
+    # beside a real failure it is still not the one paired, however similar
+    (pair,) = pair_problem(PROBLEM, [*attempts, attempt(4, FAIL_FAR)], SCORER, PairRules()).pairs
+    assert pair.incorrect == FAIL_FAR
+
+
+def test_a_failure_whose_code_another_attempt_passes_with_is_not_used():
+    # A flaky timeout of PASS_A, beside PASS_B: without the rule, (PASS_B, PASS_A) would be a pair
+    # whose "incorrect" side is code that passed.
+    attempts = [
+        attempt(0, PASS_A, "passed"),
+        attempt(1, PASS_B, "passed"),
+        attempt(2, PASS_A + "\n", "timeout"),
+    ]
+    outcome = pair_problem(PROBLEM, attempts, SCORER, PairRules())
+    assert outcome.pairs == [] and outcome.why_none == "no usable failing attempt"
+    assert outcome.dropped == Counter({"also passes": 1})
+    with_fault = pair_problem(PROBLEM, [*attempts, attempt(3, FAIL_FAR)], SCORER, PairRules())
+    assert [p.incorrect for p in with_fault.pairs] == [FAIL_FAR]
+
+
+def test_duplicates_are_by_outcome_not_by_verdict():
+    attempts = [
+        attempt(0, PASS_A, "passed"),
+        attempt(1, FAIL_NEAR),
+        attempt(2, FAIL_NEAR, "timeout"),
+    ]
+    outcome = pair_problem(PROBLEM, attempts, SCORER, PairRules())
+    assert outcome.dropped == Counter({"duplicate": 1})
+    assert [p.selection["attempt"] for p in outcome.pairs] == [1]
+
+
 def test_pairs_per_problem_takes_distinct_failing_attempts_best_first():
     attempts = [attempt(0, FAIL_FAR), attempt(1, PASS_A, "passed"), attempt(2, FAIL_NEAR)]
     outcome = pair_problem(PROBLEM, attempts, SCORER, PairRules(pairs_per_problem=3))

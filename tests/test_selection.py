@@ -146,3 +146,28 @@ def test_a_python_reference_that_does_not_parse_is_named_so(tmp_path):
         variants, tmp_path / "pairs.jsonl", LexicalScorer(), run_tests=False, quiet=True
     )
     assert dict(summary.dropped) == {"unparsable reference": 1}
+
+
+def test_a_candidate_the_sandbox_could_not_start_is_dropped_not_chosen(tmp_path, monkeypatch):
+    """A ``sandbox_error`` is the machine's fault: that candidate's code never ran, so it is no
+    verified incorrect side, however similar it is."""
+    import fgit.execution as execution
+    from fgit.execution import ExecutionResult, Verdict
+
+    def result(verdict: Verdict) -> ExecutionResult:
+        return ExecutionResult(verdict, verdict == Verdict.PASSED, verdict.value, 0.0, "", "")
+
+    # reference, the closest candidate (never ran), a further one (fails its assert)
+    verdicts = [Verdict.PASSED, Verdict.SANDBOX_ERROR, Verdict.FAILED]
+    monkeypatch.setattr(execution, "run_many", lambda programs, **_: list(map(result, verdicts)))
+    texts = [
+        "```python\ndef f(a):\n    return a[0] - a[1]\n```",
+        "```python\ndef f(a):\n    total = 0\n    return total\n```",
+    ]
+    variants = tmp_path / "variants.jsonl"
+    write_records(variants, [variant_set("p1", texts, tests="assert f([1, 2]) == 3\n")])
+    out = tmp_path / "pairs.jsonl"
+    summary = select_pairs(variants, out, LexicalScorer(), quiet=True)
+    [pair] = read_pairs(out)
+    assert pair.selection["candidate"] == 1 and pair.selection["verified_incorrect"] is True
+    assert summary.dropped["not run by the sandbox"] == 1

@@ -4,9 +4,12 @@ A problem was answered N times by the model, and each attempt was run against th
 tests in the sandbox (:mod:`fgit.onpolicy.attempts`). One problem's pairs:
 
 1. **Usable attempts.** An attempt without code (``no code``), whose code does not parse after
-   the problem's prelude (``unparsable``), or that repeats an earlier attempt of the same
-   verdict after normalisation (``duplicate``) is not used. Every attempt is still counted,
-   with its verdict.
+   the problem's prelude (``unparsable``), that the sandbox could not start (``not run``: its
+   ``sandbox_error`` says nothing of the code), that fails with the very code another attempt
+   passes with (``also passes``: a flaky verdict, a timeout on a loaded machine, is no
+   verified fault), or that repeats an earlier attempt of the same outcome, pass or fail, after
+   normalisation (``duplicate``) is not used. Every attempt is still counted, with its
+   verdict.
 2. **The correct side** (``PairRules.correct``):
 
    - ``model``: a passing attempt; the reference solution when no usable attempt passes;
@@ -42,6 +45,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from fgit.execution.verdicts import Verdict
 from fgit.records import Pair, Problem
 from fgit.segments import normalize_response
 from fgit.selection.embedders import Scorer
@@ -62,7 +66,7 @@ __all__ = [
 
 CorrectRule = Literal["model", "model-only", "reference"]
 IncorrectRule = Literal["most-similar", "random"]
-PASSED = "passed"
+PASSED = Verdict.PASSED.value
 SOURCE = "onpolicy"
 
 
@@ -126,15 +130,20 @@ def needs_reference(
 def _usable(problem: Problem, attempts: Sequence[Attempt]) -> tuple[list[Attempt], Counter[str]]:
     """The attempts that can be a side of a pair, in order, and the others counted by reason."""
     prelude = problem.metadata.get("prelude") or None
+    texts = [normalize_response(attempt.response or "") for attempt in attempts]
+    passing_texts = {text for a, text in zip(attempts, texts, strict=True) if a.passed}
     seen: set[tuple[bool, str]] = set()
     usable, dropped = [], Counter[str]()
-    for attempt in attempts:
-        text = normalize_response(attempt.response or "")
+    for attempt, text in zip(attempts, texts, strict=True):
         reason = attempt.dropped
         if reason is None and not text:
             reason = "no code"
+        elif reason is None and attempt.verdict == Verdict.SANDBOX_ERROR.value:
+            reason = "not run"
         elif reason is None and not parses(text, prelude):
             reason = "unparsable"
+        elif reason is None and not attempt.passed and text in passing_texts:
+            reason = "also passes"
         elif reason is None and (attempt.passed, text) in seen:
             reason = "duplicate"
         if reason is None:

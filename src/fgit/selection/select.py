@@ -161,6 +161,8 @@ def _execute(
         update = {"verdict": result.verdict.value, "detail": result.detail[:300]}
         if result.verdict == Verdict.PASSED:
             update["dropped"] = "passes its tests"
+        elif result.verdict == Verdict.SANDBOX_ERROR:  # never ran: no verified fault
+            update["dropped"] = "not run by the sandbox"
         candidates[k][j] = candidates[k][j].model_copy(update=update)
     return skip
 
