@@ -165,7 +165,30 @@ def test_compare_refuses_a_greedy_run_beside_a_sampled_one_in_one_line(tmp_path:
     result = runner.invoke(app, ["compare", str(greedy), str(sampled)])
     assert result.exit_code == 2
     [line] = result.output.strip().splitlines()
-    assert "greedy has 1 sample(s) per task and sampled 2: fgit compare pairs greedy runs" in line
+    assert "greedy is greedy and sampled sampled (2 per task): fgit compare pairs greedy" in line
+
+
+def test_one_sample_per_task_at_a_temperature_is_a_sampled_run() -> None:
+    """``--temperature 0.8 --n-samples 1`` is a sampled pass@1: it is refused beside a greedy run
+    (whatever its n) and pairs with sampled runs by each task's share, with the sign test."""
+    at_t = {"greedy": False, "temperature": 0.8}
+    one = _sampled_run(["P", "F", "F"], generation=at_t)
+    greedy = _sampled_run(["P", "P", "F"], generation={"greedy": True})
+    assert one.sampled and one.decoding == "sampled (1 per task, T = 0.8)"
+    assert not greedy.sampled and greedy.decoding == "greedy"
+    assert not _sampled_run(["P"]).sampled  # a scored samples file records no decoding
+    with pytest.raises(ValueError, match=r"t1 is sampled \(1 per task, T = 0.8\) and g greedy"):
+        compare_runs([one, greedy], names=["t1", "g"])
+    four = _sampled_run(["PPFF", "PFFF", "FFFF"], generation={**at_t, "n_samples": 4})
+    comparison = compare_runs([one, four], names=["t1", "n4"])
+    assert comparison.sampled and comparison.test_name == "sign test"
+    stats = comparison.runs[1].base
+    assert stats is not None  # shares 1, 0, 0 against 2/4, 1/4, 0: (−2 + 1 + 0) / 12
+    assert stats.delta_pp == pytest.approx(100 * -1 / 12)
+    assert (stats.mcnemar.b_only, stats.mcnemar.a_only) == (1, 1)
+    assert comparison.notes == (
+        "samples per task differ (t1 1, n4 4): each task's share still pairs",
+    )
 
 
 def test_compare_pairs_sampled_runs_by_each_tasks_share_of_passing_samples() -> None:
@@ -482,3 +505,14 @@ def test_cli_evaluate_with_n_samples(model_dir: Path, tmp_path: Path, shared_dat
     result = runner.invoke(app, [*args, *sampled])
     assert result.exit_code == 0, result.output
     assert _files(out) == before and read_run(out).tasks == run.tasks
+
+
+def test_the_reports_task_table_of_sampled_runs_shows_shares_and_a_failing_samples_detail() -> None:
+    from fgit.report.html import _task_table
+
+    first, other = _sampled_run(["PPFF", "FFFF"]), _sampled_run(["PFFF", "FFFF"])
+    comparison = compare_runs([first, other], names=["a", "b"])
+    page = _task_table(comparison, {"a": first, "b": other})
+    assert "Tasks whose share of passing samples differs from a: 1 of 2" in page
+    # Sample 0 passes in both runs: the hover shows the first failing sample's detail.
+    assert page.count('title="x"') == 2 and ">2/4<" in page and ">1/4<" in page

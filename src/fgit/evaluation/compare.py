@@ -112,12 +112,17 @@ class Comparison:
     runs: tuple[RunEntry, ...]
     differing: tuple[TaskRow, ...]  # in the first run's task order
     notes: tuple[str, ...] = ()  # setting differences that may make the runs incomparable
-    sampled: bool = False  # n > 1 samples per task: shares of passing samples, the sign test
+    sampled: bool = False  # drawn at T > 0 (EvalRun.sampled): shares of passing samples, sign test
 
     @property
     def test_name(self) -> str:
         """The paired test behind each p: ``McNemar`` or ``sign test``."""
         return "sign test" if self.sampled else "McNemar"
+
+    @property
+    def what_changes(self) -> str:
+        """What of a task differs between two runs: its pass/fail, or its share of passes."""
+        return "share of passing samples" if self.sampled else "pass/fail"
 
 
 def _names(runs: Sequence[EvalRun], names: Sequence[str] | None) -> list[str]:
@@ -183,12 +188,11 @@ def _same_problems_file(first: EvalRun, first_name: str, run: EvalRun, name: str
 def _check_comparable(runs: Sequence[EvalRun], names: list[str]) -> None:
     first, first_name = runs[0], names[0]
     for run, name in zip(runs[1:], names[1:], strict=True):
-        if (run.n_samples > 1) != (first.n_samples > 1):
+        if run.sampled != first.sampled:
             raise ValueError(
-                f"{first_name} has {first.n_samples} sample(s) per task and {name} "
-                f"{run.n_samples}: fgit compare pairs greedy runs with greedy runs and sampled "
-                "runs with sampled runs (the greedy answer and the sampling distribution are "
-                "different things)"
+                f"{first_name} is {first.decoding} and {name} {run.decoding}: fgit compare "
+                "pairs greedy runs with greedy runs and sampled runs with sampled runs (the "
+                "greedy answer and the sampling distribution are different things)"
             )
     order = {t.task_id: i for i, t in enumerate(first.tasks)}
     for run, name in zip(runs[1:], names[1:], strict=True):
@@ -306,7 +310,7 @@ def compare_runs(
         raise ValueError(f"a comparison needs at least two runs, got {len(runs)}")
     labels = _names(runs, names)
     _check_comparable(runs, labels)
-    sampled = runs[0].n_samples > 1
+    sampled = runs[0].sampled
     first_scores = run_sample_scores(runs[0])
     order = [samples[0].task_id for samples in first_scores]
     # Every run's scores in the first run's task order: the pairing of the tests.
@@ -386,10 +390,6 @@ def _moves_meaning(comparison: Comparison) -> str:
     return "tasks gained/lost"
 
 
-def _changes(comparison: Comparison) -> str:
-    return "share of passing samples" if comparison.sampled else "pass/fail"
-
-
 def _runs_table(comparison: Comparison, only: str | None = None) -> Table:
     """The runs side by side; ``only``: the columns of one test set ("base" or "plus")."""
     level = f"{comparison.confidence:.0%}"
@@ -463,7 +463,7 @@ def _tasks_table(comparison: Comparison, limit: int) -> Table:
         which = "passing samples, base | plus" if two else "passing samples"
     else:
         which = "verdicts base/plus" if two else "verdicts of each run"
-    table = Table(title=f"tasks whose {_changes(comparison)} differs from {first} ({which})")
+    table = Table(title=f"tasks whose {comparison.what_changes} differs from {first} ({which})")
     table.add_column("task_id", no_wrap=True)
     for entry in comparison.runs:
         table.add_column(Text(entry.name))
@@ -485,7 +485,7 @@ def render_comparison(comparison: Comparison, *, max_tasks: int = MAX_TASK_ROWS)
         parts.append(_tasks_table(comparison, max_tasks))
     else:
         first = comparison.runs[0].name
-        what = f"its {_changes(comparison)}" if comparison.sampled else "pass/fail"
+        what = f"its {comparison.what_changes}" if comparison.sampled else "pass/fail"
         parts.append(Text(f"no task changes {what} vs {first}"))
     parts += [Text(f"note: {note}", style="yellow") for note in comparison.notes]
     return Group(*parts)

@@ -118,6 +118,22 @@ class EvalRun(BaseModel):
     n_samples: int = 1
     pass_at_k: dict[str, dict[str, float]] | None = None
 
+    @property
+    def sampled(self) -> bool:
+        """Whether the answers were drawn at a temperature above 0: n > 1 samples per task, or
+        one per task that ``generation`` records as not greedy. A scored samples file records
+        no decoding, so one sample per task from it counts as greedy."""
+        return self.n_samples > 1 or self.generation.get("greedy") is False
+
+    @property
+    def decoding(self) -> str:
+        """How the answers were drawn, in words: ``greedy``, or ``sampled (n per task, T = t)``."""
+        if not self.sampled:
+            return "greedy"
+        temperature = self.generation.get("temperature")
+        at = f", T = {temperature:g}" if isinstance(temperature, int | float) else ""
+        return f"sampled ({self.n_samples} per task{at})"
+
     @model_validator(mode="after")
     def _consistent(self) -> EvalRun:
         # Stored numbers are for outside readers; a hand-edited or stale file must not lie.

@@ -24,7 +24,7 @@ from fgit.evaluation.compare import (
     format_p,
     verdict_outcome,
 )
-from fgit.evaluation.results import EvalRun
+from fgit.evaluation.results import EvalRun, TaskResult
 from fgit.io import atomic_write
 from fgit.report.load import ReportInputs, load_report_inputs, section_state
 from fgit.report.plots import evaluation_plot, selection_plot, training_plot
@@ -622,6 +622,12 @@ def _p(stats: PairedStats | None) -> str:
     return format_p(stats, missing="–")
 
 
+def _first_failure(task: TaskResult) -> str:
+    """The detail of a task's first failing sample (its only one when greedy)."""
+    samples = task.samples or [task]
+    return next((sample.detail for sample in samples if sample.detail), "")
+
+
 def _verdict_cell(verdict: str, detail: str, sampled: bool) -> str:
     cls = verdict_outcome(verdict, sampled)
     title = f' title="{_e(detail)}"' if detail else ""
@@ -656,9 +662,10 @@ def _comparison_html(comparison: Comparison, runs: Mapping[str, EvalRun]) -> str
 def _task_table(comparison: Comparison, runs: Mapping[str, EvalRun]) -> str:
     names = [entry.name for entry in comparison.runs]
     first = names[0]
+    changes = comparison.what_changes
     if not comparison.differing:
-        return f'<p class="muted">No task changes pass/fail vs {_e(first)}.</p>'
-    details = {name: {t.task_id: t.detail for t in runs[name].tasks} for name in names}
+        return f'<p class="muted">No task changes its {changes} vs {_e(first)}.</p>'
+    details = {name: {t.task_id: _first_failure(t) for t in runs[name].tasks} for name in names}
     head = "".join(f"<th>{_e(h)}</th>" for h in ["task", *names])
     body = []
     for row in comparison.differing[:MAX_TASK_ROWS]:
@@ -672,7 +679,7 @@ def _task_table(comparison: Comparison, runs: Mapping[str, EvalRun]) -> str:
     two = has_base_and_plus(comparison.benchmark)
     which = "Verdicts base (or base/plus)" if two else "Verdicts"
     return (
-        f"<h3>Tasks whose pass/fail differs from {_e(first)}: {len(comparison.differing)} of "
+        f"<h3>Tasks whose {changes} differs from {_e(first)}: {len(comparison.differing)} of "
         f'{comparison.tasks}</h3><p class="muted">{which}; hover a cell '
         f"for the first failure.</p><table><thead><tr>{head}</tr></thead>"
         f"<tbody>{''.join(body)}</tbody></table>{more}"
