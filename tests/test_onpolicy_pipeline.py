@@ -171,6 +171,26 @@ def test_evaluation_models_name_a_run_for_all_its_rounds(tmp_path, problems_file
     assert plan["pairs:base"].inputs == ("attempts:base", "onpolicy:problems", "selection")
 
 
+def test_one_more_round_keeps_every_earlier_stage_key(tmp_path, problems_file):
+    """`--set onpolicy.rounds=3` on a finished two-round run only adds stages: a stage's key is
+    its name, settings and inputs' digests, and none of them may depend on the round count."""
+
+    def plan(rounds: int) -> dict[str, Any]:
+        data = onpolicy_config(Path("m"), problems_file, tmp_path / "r", onpolicy__rounds=rounds)
+        return {stage.name: stage for stage in build_plan(parse_run_config(data, "t", tmp_path))}
+
+    two, three = plan(2), plan(3)
+    for name, stage in two.items():
+        if name == "report":  # it shows every stage, so it is written again
+            continue
+        assert (three[name].settings, three[name].inputs) == (stage.settings, stage.inputs), name
+    assert sorted(set(three) - set(two)) == sorted(
+        [f"{kind}:{run}-r2" for kind in ("attempts", "pairs") for run in ("fgit", "lutra")]
+        + [f"train:{run}-r3" for run in ("fgit", "lutra")]
+        + [f"eval:{run}-r3:problems:{problems_file.name}" for run in ("fgit", "lutra")]
+    )
+
+
 @pytest.mark.slow
 def test_two_rounds_end_to_end(tmp_path, memorizing_model, problems_file):
     out = tmp_path / "run"
